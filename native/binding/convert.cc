@@ -1,0 +1,112 @@
+#include "binding/convert.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace torchrec::binding {
+namespace {
+
+const char* typed_array_name(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_bigint64_array: return "BigInt64Array";
+    case napi_biguint64_array: return "BigUint64Array";
+    default: return "a typed array";
+  }
+}
+
+std::string describe(const Napi::Value& value) {
+  if (value.IsTypedArray()) return typed_array_name(value.As<Napi::TypedArray>().TypedArrayType());
+  if (value.IsArray()) return "an Array";
+  if (value.IsNull()) return "null";
+  if (value.IsUndefined()) return "undefined";
+  if (value.IsString()) return "a string";
+  if (value.IsNumber()) return "a number";
+  if (value.IsBigInt()) return "a bigint";
+  if (value.IsBoolean()) return "a boolean";
+  if (value.IsFunction()) return "a function";
+  return "an object";
+}
+
+at::Tensor copy_typed(const Napi::TypedArray& array, at::ScalarType dtype) {
+  const int64_t n = static_cast<int64_t>(array.ElementLength());
+  at::Tensor out = at::empty({n}, dtype);
+  if (n > 0) {
+    const uint8_t* base = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+    std::memcpy(out.data_ptr(), base, array.ByteLength());
+  }
+  return out;
+}
+
+}  // namespace
+
+bool is_nullish(const Napi::Value& value) { return value.IsNull() || value.IsUndefined(); }
+
+std::string to_string(const Napi::Value& value, const char* name) {
+  if (!value.IsString()) fail(ErrorCode::InvalidArgument, name, " must be a string, got ", describe(value));
+  return value.As<Napi::String>().Utf8Value();
+}
+
+double to_number(const Napi::Value& value, const char* name) {
+  if (!value.IsNumber()) fail(ErrorCode::InvalidArgument, name, " must be a number, got ", describe(value));
+  return value.As<Napi::Number>().DoubleValue();
+}
+
+std::vector<std::string> to_string_vector(const Napi::Value& value, const char* name) {
+  if (!value.IsArray()) fail(ErrorCode::InvalidArgument, name, " must be an array of strings, got ", describe(value));
+  Napi::Array array = value.As<Napi::Array>();
+  std::vector<std::string> out;
+  out.reserve(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value item = array.Get(i);
+    if (!item.IsString()) fail(ErrorCode::InvalidArgument, name, "[", i, "] must be a string, got ", describe(item));
+    out.push_back(item.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+at::Tensor copy_index_array(const Napi::Value& value, const char* name) {
+  if (value.IsTypedArray()) {
+    Napi::TypedArray array = value.As<Napi::TypedArray>();
+    if (array.TypedArrayType() == napi_int32_array) return copy_typed(array, at::kInt);
+    if (array.TypedArrayType() == napi_bigint64_array) return copy_typed(array, at::kLong);
+  }
+  fail(ErrorCode::Dtype, name, " must be an Int32Array or a BigInt64Array, got ", describe(value));
+}
+
+at::Tensor copy_float_array(const Napi::Value& value, const char* name) {
+  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array) {
+    return copy_typed(value.As<Napi::TypedArray>(), at::kFloat);
+  }
+  fail(ErrorCode::Dtype, name, " must be a Float32Array, got ", describe(value));
+}
+
+const float* float_array_data(const Napi::Value& value, const char* name, int64_t* length) {
+  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array) {
+    Napi::Float32Array array = value.As<Napi::Float32Array>();
+    *length = static_cast<int64_t>(array.ElementLength());
+    return array.Data();
+  }
+  fail(ErrorCode::Dtype, name, " must be a Float32Array, got ", describe(value));
+}
+
+Napi::Float32Array to_float32_array(Napi::Env env, at::Tensor tensor) {
+  tensor = tensor.contiguous();
+  const size_t length = static_cast<size_t>(tensor.numel());
+  if (length == 0) return Napi::Float32Array::New(env, 0);
+  auto* owner = new at::Tensor(std::move(tensor));
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
+      env, owner->data_ptr(), length * sizeof(float), [](Napi::Env, void*, at::Tensor* held) { delete held; }, owner);
+  return Napi::Float32Array::New(env, length, buffer, 0);
+}
+
+}  // namespace torchrec::binding

@@ -1,0 +1,149 @@
+#include "binding/ebc_binding.h"
+
+#include <cmath>
+
+#include "binding/convert.h"
+#include "binding/errors.h"
+#include "binding/forward_worker.h"
+#include "binding/kjt_inputs.h"
+#include "core/error.h"
+
+namespace torchrec::binding {
+namespace {
+
+int64_t positive_int(const Napi::Object& obj, const char* key, const std::string& where) {
+  const double v = to_number(obj.Get(key), (where + "." + key).c_str());
+  if (!(v > 0) || std::floor(v) != v || v > 9.0e15) {
+    fail(ErrorCode::InvalidConfig, where, ".", key, ": must be a positive integer, got ", v);
+  }
+  return static_cast<int64_t>(v);
+}
+
+// Tables arrive already validated by lib/config; this re-reads the fields memory safety rests on.
+TableSpec read_table(const Napi::Value& value, uint32_t index) {
+  const std::string where = "tables[" + std::to_string(index) + "]";
+  if (!value.IsObject()) fail(ErrorCode::InvalidConfig, where, ": must be an object");
+  Napi::Object obj = value.As<Napi::Object>();
+  TableSpec spec;
+  spec.name = to_string(obj.Get("name"), (where + ".name").c_str());
+  spec.num_embeddings = positive_int(obj, "numEmbeddings", where);
+  spec.embedding_dim = positive_int(obj, "embeddingDim", where);
+  const std::string dtype = to_string(obj.Get("dataType"), (where + ".dataType").c_str());
+  if (dtype == "fp32") {
+    spec.dtype = at::kFloat;
+  } else if (dtype == "fp16") {
+    spec.dtype = at::kHalf;
+  } else {
+    fail(ErrorCode::InvalidConfig, where, ".data_type: must be fp32 or fp16, got \"", dtype, "\"");
+  }
+  const std::string pooling = to_string(obj.Get("pooling"), (where + ".pooling").c_str());
+  if (pooling == "SUM") {
+    spec.pooling = Pooling::Sum;
+  } else if (pooling == "MEAN") {
+    spec.pooling = Pooling::Mean;
+  } else {
+    fail(ErrorCode::InvalidConfig, where, ".pooling: must be SUM or MEAN, got \"", pooling, "\"");
+  }
+  spec.feature_names = to_string_vector(obj.Get("featureNames"), (where + ".feature_names").c_str());
+  spec.init_min = to_number(obj.Get("initMin"), (where + ".weight_init_min").c_str());
+  spec.init_max = to_number(obj.Get("initMax"), (where + ".weight_init_max").c_str());
+  return spec;
+}
+
+}  // namespace
+
+Napi::Function EbcBinding::define(Napi::Env env) {
+  return DefineClass(env, "NativeEmbeddingBagCollection",
+                     {
+                         InstanceMethod<&EbcBinding::output_keys>("outputKeys"),
+                         InstanceMethod<&EbcBinding::output_dims>("outputDims"),
+                         InstanceMethod<&EbcBinding::forward_sync>("forwardSync"),
+                         InstanceMethod<&EbcBinding::forward>("forward"),
+                         InstanceMethod<&EbcBinding::get_weights>("getWeights"),
+                         InstanceMethod<&EbcBinding::set_weights>("setWeights"),
+                         InstanceMethod<&EbcBinding::dispose>("dispose"),
+                     });
+}
+
+// new NativeEmbeddingBagCollection(tables, isWeighted, seed)
+EbcBinding::EbcBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EbcBinding>(info) {
+  guard(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsArray()) fail(ErrorCode::InvalidConfig, "tables: must be an array");
+    Napi::Array tables = info[0].As<Napi::Array>();
+    std::vector<TableSpec> specs;
+    for (uint32_t i = 0; i < tables.Length(); ++i) specs.push_back(read_table(tables.Get(i), i));
+    const bool is_weighted = info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+    const double seed = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : 0.0;
+    ebc_ = std::make_shared<EmbeddingBagCollection>(std::move(specs), is_weighted,
+                                                    static_cast<uint64_t>(std::fabs(seed)));
+    return info.Env().Undefined();
+  });
+}
+
+std::shared_ptr<EmbeddingBagCollection> EbcBinding::live(const char* method) const {
+  if (!ebc_) fail(ErrorCode::Disposed, method, "() called on a disposed EmbeddingBagCollection");
+  return ebc_;
+}
+
+Napi::Value EbcBinding::output_keys(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto ebc = live("outputKeys");
+    Napi::Array keys = Napi::Array::New(info.Env(), ebc->outputs().size());
+    for (size_t i = 0; i < ebc->outputs().size(); ++i) keys.Set(i, ebc->outputs()[i].key);
+    return keys;
+  });
+}
+
+Napi::Value EbcBinding::output_dims(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto ebc = live("outputDims");
+    Napi::Array dims = Napi::Array::New(info.Env(), ebc->outputs().size());
+    for (size_t i = 0; i < ebc->outputs().size(); ++i) {
+      dims.Set(i, Napi::Number::New(info.Env(), static_cast<double>(ebc->outputs()[i].dim)));
+    }
+    return dims;
+  });
+}
+
+Napi::Value EbcBinding::forward_sync(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto ebc = live("forwardSync");
+    KjtInputs inputs = read_kjt_inputs(info, 0);
+    return to_float32_array(info.Env(), ebc->forward(build_kjt(inputs)));
+  });
+}
+
+Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto ebc = live("forward");
+    auto* worker = new ForwardWorker(info.Env(), ebc, read_kjt_inputs(info, 0));
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+Napi::Value EbcBinding::get_weights(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto ebc = live("getWeights");
+    return to_float32_array(info.Env(), ebc->get_weights(to_string(info[0], "table")));
+  });
+}
+
+Napi::Value EbcBinding::set_weights(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto ebc = live("setWeights");
+    const std::string table = to_string(info[0], "table");
+    int64_t length = 0;
+    const float* data = float_array_data(info[1], "data", &length);
+    ebc->set_weights(table, data, length);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value EbcBinding::dispose(const Napi::CallbackInfo& info) {
+  ebc_.reset();  // pending forwards hold their own reference and finish normally
+  return info.Env().Undefined();
+}
+
+}  // namespace torchrec::binding

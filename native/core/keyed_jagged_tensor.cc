@@ -1,0 +1,145 @@
+#include "core/keyed_jagged_tensor.h"
+
+#include <cmath>
+#include <unordered_set>
+
+#include "core/error.h"
+
+namespace torchrec {
+namespace {
+
+void check_index_tensor(const at::Tensor& t, const char* name) {
+  if (!t.defined()) fail(ErrorCode::InvalidKjt, name, " is missing");
+  if (t.scalar_type() != at::kInt && t.scalar_type() != at::kLong) {
+    fail(ErrorCode::Dtype, name, " must be int32 or int64 (Int32Array or BigInt64Array), got ", t.scalar_type());
+  }
+  if (t.dim() != 1) fail(ErrorCode::Shape, name, " must be 1-D, got ", t.dim(), " dimensions");
+  if (!t.device().is_cpu()) fail(ErrorCode::Device, name, " must be on the CPU");
+}
+
+void check_keys(const std::vector<std::string>& keys) {
+  std::unordered_set<std::string> seen;
+  for (const auto& key : keys) {
+    if (key.empty()) fail(ErrorCode::InvalidKjt, "KJT keys must be non-empty strings");
+    if (!seen.insert(key).second) fail(ErrorCode::InvalidKjt, "KJT key \"", key, "\" appears twice");
+  }
+}
+
+void check_weights(const at::Tensor& weights, int64_t num_values) {
+  if (!weights.defined()) return;
+  if (weights.scalar_type() != at::kFloat) {
+    fail(ErrorCode::Dtype, "weights must be float32 (Float32Array), got ", weights.scalar_type());
+  }
+  if (weights.dim() != 1 || weights.numel() != num_values) {
+    fail(ErrorCode::Shape, "weights has ", weights.numel(), " entries but values has ", num_values,
+         "; a KJT needs one weight per value");
+  }
+  const float* w = weights.data_ptr<float>();
+  for (int64_t i = 0; i < num_values; ++i) {
+    if (!std::isfinite(w[i])) fail(ErrorCode::InvalidKjt, "weights[", i, "] is not finite (", w[i], ")");
+  }
+}
+
+template <typename T>
+at::Tensor offsets_from_lengths(const at::Tensor& lengths) {
+  const int64_t n = lengths.numel();
+  at::Tensor offsets = at::empty({n + 1}, at::kLong);
+  const T* len = lengths.data_ptr<T>();
+  int64_t* off = offsets.data_ptr<int64_t>();
+  off[0] = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (len[i] < 0) fail(ErrorCode::InvalidKjt, "lengths[", i, "] is negative (", static_cast<int64_t>(len[i]), ")");
+    off[i + 1] = off[i] + static_cast<int64_t>(len[i]);
+  }
+  return offsets;
+}
+
+template <typename T>
+void check_offsets(const at::Tensor& offsets) {
+  const T* off = offsets.data_ptr<T>();
+  if (off[0] != 0) fail(ErrorCode::InvalidKjt, "offsets[0] must be 0, got ", static_cast<int64_t>(off[0]));
+  for (int64_t i = 1; i < offsets.numel(); ++i) {
+    if (off[i] < off[i - 1]) {
+      fail(ErrorCode::InvalidKjt, "offsets must be non-decreasing: offsets[", i, "] = ", static_cast<int64_t>(off[i]),
+           " < offsets[", i - 1, "] = ", static_cast<int64_t>(off[i - 1]));
+    }
+  }
+}
+
+int64_t derive_stride(size_t num_keys, int64_t num_bags, int64_t stride_hint, const char* what) {
+  if (num_keys == 0) {
+    if (num_bags != 0) fail(ErrorCode::InvalidKjt, "a KJT without keys must have no ", what);
+    if (stride_hint < 0) fail(ErrorCode::InvalidKjt, "stride must be non-negative, got ", stride_hint);
+    return stride_hint;
+  }
+  const int64_t k = static_cast<int64_t>(num_keys);
+  if (num_bags % k != 0) {
+    fail(ErrorCode::InvalidKjt, what, " has ", num_bags, " entries, not a multiple of the ", k,
+         " keys (key-major layout needs keys.length * batchSize entries)");
+  }
+  const int64_t stride = num_bags / k;
+  if (stride_hint > 0 && stride_hint != stride) {
+    fail(ErrorCode::InvalidKjt, "stride ", stride_hint, " does not match ", what, " (", num_bags, " entries for ", k,
+         " keys means a batch of ", stride, ")");
+  }
+  return stride;
+}
+
+}  // namespace
+
+KeyedJaggedTensor::KeyedJaggedTensor(std::vector<std::string> keys, at::Tensor values, at::Tensor offsets,
+                                     at::Tensor weights, int64_t stride)
+    : keys_(std::move(keys)),
+      values_(std::move(values)),
+      offsets_(std::move(offsets)),
+      weights_(std::move(weights)),
+      stride_(stride) {}
+
+KeyedJaggedTensor KeyedJaggedTensor::from_lengths(std::vector<std::string> keys, at::Tensor values,
+                                                  const at::Tensor& lengths, at::Tensor weights, int64_t stride_hint) {
+  check_keys(keys);
+  check_index_tensor(values, "values");
+  check_index_tensor(lengths, "lengths");
+  const int64_t stride = derive_stride(keys.size(), lengths.numel(), stride_hint, "lengths");
+  at::Tensor offsets = lengths.scalar_type() == at::kInt ? offsets_from_lengths<int32_t>(lengths.contiguous())
+                                                         : offsets_from_lengths<int64_t>(lengths.contiguous());
+  const int64_t total = offsets.data_ptr<int64_t>()[lengths.numel()];
+  if (total != values.numel()) {
+    fail(ErrorCode::InvalidKjt, "lengths sum to ", total, " but values has ", values.numel(), " entries");
+  }
+  check_weights(weights, values.numel());
+  return KeyedJaggedTensor(std::move(keys), values.contiguous(), std::move(offsets),
+                           weights.defined() ? weights.contiguous() : weights, stride);
+}
+
+KeyedJaggedTensor KeyedJaggedTensor::from_offsets(std::vector<std::string> keys, at::Tensor values,
+                                                  const at::Tensor& offsets, at::Tensor weights, int64_t stride_hint) {
+  check_keys(keys);
+  check_index_tensor(values, "values");
+  check_index_tensor(offsets, "offsets");
+  if (offsets.numel() < 1) fail(ErrorCode::InvalidKjt, "offsets must have keys.length * batchSize + 1 entries, got 0");
+  const int64_t stride = derive_stride(keys.size(), offsets.numel() - 1, stride_hint, "offsets (minus the leading 0)");
+  at::Tensor off64 = offsets.contiguous();
+  if (off64.scalar_type() == at::kInt) {
+    check_offsets<int32_t>(off64);
+    off64 = off64.to(at::kLong);
+  } else {
+    check_offsets<int64_t>(off64);
+  }
+  const int64_t total = off64.data_ptr<int64_t>()[off64.numel() - 1];
+  if (total != values.numel()) {
+    fail(ErrorCode::InvalidKjt, "offsets end at ", total, " but values has ", values.numel(), " entries");
+  }
+  check_weights(weights, values.numel());
+  return KeyedJaggedTensor(std::move(keys), values.contiguous(), std::move(off64),
+                           weights.defined() ? weights.contiguous() : weights, stride);
+}
+
+int64_t KeyedJaggedTensor::key_index(const std::string& key) const {
+  for (size_t i = 0; i < keys_.size(); ++i) {
+    if (keys_[i] == key) return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+}  // namespace torchrec

@@ -1,0 +1,43 @@
+// KeyedJaggedTensor as the core sees it: key-major jagged ids (lengths[k*B + b] is the bag length of
+// key k, sample b), validated once on construction so kernels can trust every offset.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace torchrec {
+
+class KeyedJaggedTensor {
+ public:
+  // values: int32 or int64; lengths: int32 or int64; weights: float32 or undefined.
+  // stride_hint is used only when there are no keys (B cannot be derived from lengths then).
+  static KeyedJaggedTensor from_lengths(std::vector<std::string> keys, at::Tensor values, const at::Tensor& lengths,
+                                        at::Tensor weights, int64_t stride_hint = 0);
+  // offsets: int32 or int64 with keys.size()*B + 1 entries, starting at 0, non-decreasing.
+  static KeyedJaggedTensor from_offsets(std::vector<std::string> keys, at::Tensor values, const at::Tensor& offsets,
+                                        at::Tensor weights, int64_t stride_hint = 0);
+
+  const std::vector<std::string>& keys() const { return keys_; }
+  int64_t stride() const { return stride_; }
+  const at::Tensor& values() const { return values_; }
+  const at::Tensor& offsets() const { return offsets_; }  // int64, keys*B + 1
+  const at::Tensor& weights() const { return weights_; }  // undefined when unweighted
+  bool has_weights() const { return weights_.defined(); }
+  // Index of `key` in keys(), or -1.
+  int64_t key_index(const std::string& key) const;
+
+ private:
+  KeyedJaggedTensor(std::vector<std::string> keys, at::Tensor values, at::Tensor offsets, at::Tensor weights,
+                    int64_t stride);
+
+  std::vector<std::string> keys_;
+  at::Tensor values_;
+  at::Tensor offsets_;
+  at::Tensor weights_;
+  int64_t stride_ = 0;
+};
+
+}  // namespace torchrec

@@ -1,0 +1,29 @@
+// What the core needs to know about one embedding table. The TypeScript layer validates the
+// user's config and hands over this reduced form; the core re-checks what memory safety depends on.
+#pragma once
+
+#include <c10/core/ScalarType.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace torchrec {
+
+enum class Pooling { Sum, Mean };
+
+struct TableSpec {
+  std::string name;
+  int64_t num_embeddings = 0;
+  int64_t embedding_dim = 0;
+  c10::ScalarType dtype = c10::ScalarType::Float;  // Float or Half
+  Pooling pooling = Pooling::Sum;
+  std::vector<std::string> feature_names;  // never empty: [] was already replaced by [name]
+  double init_min = 0.0;
+  double init_max = 0.0;
+};
+
+// Throws ERR_INVALID_CONFIG naming the table and field for anything the core cannot run.
+void validate_table_specs(const std::vector<TableSpec>& tables, bool is_weighted);
+
+}  // namespace torchrec

@@ -1,0 +1,43 @@
+// Fused pooled embedding lookup on the CPU: every (feature, sample) bag of every table in one
+// parallel pass, SUM or MEAN, optional per-value weights, fp32 or fp16 rows, int32 or int64 ids.
+// Inputs are trusted: callers validate offsets and id ranges first (see find_out_of_range).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace torchrec::kernels {
+
+// One output block: a feature looked up in one table.
+struct PooledFeature {
+  const void* rows = nullptr;  // [num_rows][dim], float or fp16 (uint16_t bits)
+  bool half = false;
+  int64_t num_rows = 0;
+  int64_t dim = 0;
+  int64_t key = 0;  // which KJT key: its bags are offsets[key*B + b]
+  bool mean = false;
+  int64_t out_column = 0;  // first column of this block in the output row
+};
+
+struct PooledBatch {
+  const int64_t* offsets = nullptr;  // keys*B + 1 entries
+  const void* ids = nullptr;
+  bool ids_int64 = true;
+  const float* per_value_weights = nullptr;  // null when unweighted
+  int64_t batch = 0;                         // B
+  float* out = nullptr;                      // [B][out_width]
+  int64_t out_width = 0;
+};
+
+void pooled_lookup_forward(const std::vector<PooledFeature>& features, const PooledBatch& batch);
+
+struct BadId {
+  int64_t position;  // index into the KJT's values
+  int64_t value;
+};
+
+// The first id of `key`'s bags outside [0, num_rows), if any.
+std::optional<BadId> find_out_of_range(const PooledBatch& batch, int64_t key, int64_t num_rows);
+
+}  // namespace torchrec::kernels
