@@ -1,0 +1,96 @@
+/**
+ * Validation of `new EmbeddingBagCollection({...})` options, before any native call, with field paths
+ * in the messages (`tables[1].embedding_dim: ...`).
+ */
+import { EmbeddingBagConfig, readEmbeddingBagConfig, readTables } from './config/embedding';
+import { EmbeddingOptimizerConfig, readEmbeddingOptimizerConfig } from './config/optimizer';
+import { at, Fields, readNested, readObject, validateRoot, Validator } from './config/validate';
+import { PoolingType } from './enums';
+import { TorchrecError } from './errors';
+import type { NativeTableSpec } from './native';
+
+export interface EmbeddingBagCollectionOptions {
+  tables: (EmbeddingBagConfig | object)[];
+  isWeighted?: boolean;
+  /** 'cpu' (default), or 'cuda' / 'cuda:N' on a CUDA build. */
+  device?: string;
+  /** Seeds the uniform initialisation of every table; random when absent. */
+  seed?: number;
+  optimizer?: EmbeddingOptimizerConfig | object;
+}
+
+export interface ResolvedEbcOptions {
+  tables: EmbeddingBagConfig[];
+  isWeighted: boolean;
+  device: string;
+  seed: number;
+  optimizer?: EmbeddingOptimizerConfig;
+}
+
+const OPTION_FIELDS = ['tables', 'isWeighted', 'device', 'seed', 'optimizer'];
+
+function readOptions(v: Validator, raw: unknown, path: string): Fields | undefined {
+  const o = readObject(v, raw, path, OPTION_FIELDS);
+  if (!o) return undefined;
+  const { tables } = readTables(v, o, path, readEmbeddingBagConfig);
+  const isWeighted = o.isWeighted ?? false;
+  if (typeof isWeighted !== 'boolean') v.add(at(path, 'isWeighted'), 'must be a boolean');
+  const device = o.device ?? 'cpu';
+  if (typeof device !== 'string') v.add(at(path, 'device'), 'must be a string such as "cpu" or "cuda:0"');
+  const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) {
+    v.add(at(path, 'seed'), 'must be a non-negative integer');
+  }
+  tables?.forEach((t, i) => {
+    if (isWeighted === true && t.pooling === PoolingType.MEAN) {
+      v.add(
+        at(at(at(path, 'tables'), i), 'pooling'),
+        'MEAN pooling cannot be used with per-value weights (isWeighted: true); TorchRec supports them only with SUM',
+      );
+    }
+    if (t.pretrained !== undefined) {
+      v.add(at(at(at(path, 'tables'), i), 'pretrained'), 'loading pretrained snapshots is not supported by this version yet');
+    }
+    if (t.vocab !== undefined) {
+      v.add(at(at(at(path, 'tables'), i), 'vocab'), 'vocabulary mapping is not supported by this version yet');
+    }
+  });
+  return {
+    tables,
+    isWeighted,
+    device,
+    seed,
+    optimizer: readNested(v, o, 'optimizer', path, readEmbeddingOptimizerConfig),
+  };
+}
+
+export function resolveEbcOptions(raw: unknown): ResolvedEbcOptions {
+  const fields = validateRoot('EmbeddingBagCollection options', raw, readOptions) as unknown as ResolvedEbcOptions;
+  checkDevice(fields.device);
+  return fields;
+}
+
+function checkDevice(device: string): void {
+  if (device === 'cpu') return;
+  if (/^cuda(:\d+)?$/.test(device)) {
+    throw new TorchrecError(
+      'ERR_DEVICE',
+      `device "${device}": this build of torchrec-node has no CUDA support (it was built against a CPU-only ` +
+        'libtorch). Rebuild against a CUDA libtorch (LIBTORCH or a CUDA PyTorch for python3) to use a GPU.',
+    );
+  }
+  throw new TorchrecError('ERR_DEVICE', `device "${device}" is not known; use "cpu", "cuda" or "cuda:N"`);
+}
+
+export function nativeTableSpec(t: EmbeddingBagConfig): NativeTableSpec {
+  return {
+    name: t.name,
+    numEmbeddings: t.num_embeddings,
+    embeddingDim: t.embedding_dim,
+    dataType: t.data_type,
+    pooling: t.pooling ?? PoolingType.SUM,
+    featureNames: t.feature_names && t.feature_names.length > 0 ? t.feature_names : [t.name],
+    initMin: t.weight_init_min as number,
+    initMax: t.weight_init_max as number,
+  };
+}
