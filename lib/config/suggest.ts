@@ -4,21 +4,27 @@
  * what was meant.
  */
 
-/** Edit distance with unit-cost insert, delete and substitute (plain Levenshtein). */
-export function levenshtein(a: string, b: string): number {
+/**
+ * Edit distance counting insert, delete, substitute and swap of two adjacent characters as one
+ * edit each (optimal string alignment). Swaps matter: "sdg" for "sgd" is the typical typo.
+ */
+export function editDistance(a: string, b: string): number {
   if (a === b) return 0;
   if (a.length === 0) return b.length;
   if (b.length === 0) return a.length;
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  // rows[i][j] = distance between a[0..i) and b[0..j)
+  const rows: number[][] = [Array.from({ length: b.length + 1 }, (_, j) => j)];
   for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
+    const row = [i];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      cur.push(Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost));
+      let d = Math.min(rows[i - 1][j] + 1, row[j - 1] + 1, rows[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2][j - 2] + 1);
+      row.push(d);
     }
-    prev = cur;
+    rows.push(row);
   }
-  return prev[b.length];
+  return rows[a.length][b.length];
 }
 
 /**
@@ -36,7 +42,7 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
   let best: string | undefined;
   let bestDistance = limit + 1;
   for (const c of candidates) {
-    const d = levenshtein(lower, c.toLowerCase());
+    const d = editDistance(lower, c.toLowerCase());
     if (d < bestDistance) {
       best = c;
       bestDistance = d;
