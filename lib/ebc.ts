@@ -1,33 +1,64 @@
 /**
  * TorchRec's EmbeddingBagCollection: several embedding tables, each read by one or more features of
  * a KeyedJaggedTensor, pooled per bag into a KeyedTensor. Lookups run in the native core; `forward`
- * runs off the JS thread.
+ * and `backward` run off the JS thread. `backward` applies each table's fused optimizer inside the
+ * backward pass (TorchRec's apply_optimizer_in_backward / FBGEMM's fused TBE): no dense gradient of a
+ * table is ever built.
+ *
+ * Calls on one collection apply in the order they are made, whether they run on or off the JS
+ * thread: a forward issued after a backward sees the updated weights, one issued before does not.
  */
 import { EmbeddingBagConfig } from './config/embedding';
+import { computeLearningRate } from './config/learning_rate';
 import { EmbeddingOptimizerConfig } from './config/optimizer';
-import { EmbeddingBagCollectionOptions, nativeTableSpec, resolveEbcOptions } from './ebc_options';
+import { hint } from './config/suggest';
+import {
+  EmbeddingBagCollectionOptions,
+  nativeTrainableTableSpec,
+  resolveEbcOptions,
+  TableTraining,
+  tableTraining,
+} from './ebc_options';
 import { Mode } from './enums';
 import { TorchrecError } from './errors';
 import { KeyedJaggedTensor } from './kjt';
 import { KeyedTensor } from './keyed_tensor';
-import { native, NativeEmbeddingBagCollection, ownRealm } from './native';
+import { types } from 'util';
+import * as checkpoint from './checkpoint';
+import type { LoadStateDictOptions, RestoredState, SnapshotExtra } from './checkpoint';
+import { native, NativeEmbeddingBagCollection, ownPromise, ownRealm } from './native';
 
 export type { EmbeddingBagCollectionOptions } from './ebc_options';
 
 const MODES: string[] = Object.values(Mode);
+
+/** the-algorithm-ml's log_ebc_norms sample_size: at most this many rows per table. */
+export const TABLE_NORM_SAMPLE_ROWS = 4_000_000;
+
+export interface TableNormsOptions {
+  /** Most rows read per table (default 4,000,000); larger tables use a uniform sample of distinct rows. */
+  sampleRows?: number;
+  /** Seeds the sample (random when absent); unused for tables with at most sampleRows rows. */
+  seed?: number;
+}
 
 export class EmbeddingBagCollection {
   readonly tables: readonly EmbeddingBagConfig[];
   readonly isWeighted: boolean;
   readonly device: string;
   readonly optimizer?: EmbeddingOptimizerConfig;
-  /** Resolves once `pretrained` tables are loaded (none are in this version, so it is resolved). */
-  readonly ready: Promise<void> = Promise.resolve();
+  /** Resolves once every `pretrained` table is loaded from its snapshot (at once when there are none). */
+  readonly ready: Promise<void>;
   private handle: NativeEmbeddingBagCollection | null;
   private readonly keys: string[];
   private readonly dims: number[];
   private currentMode: Mode = Mode.TRAIN;
-  private steps = 0;
+  private readonly training: (TableTraining | null)[];
+  private readonly width: number;
+  /** backward calls issued and not yet settled (see learningRates). */
+  private pendingBackwards = 0;
+  /** `step` once disposed. */
+  private lastStep = 0;
 
   constructor(options: EmbeddingBagCollectionOptions) {
     const o = resolveEbcOptions(options);
@@ -35,9 +66,16 @@ export class EmbeddingBagCollection {
     this.isWeighted = o.isWeighted;
     this.device = o.device;
     this.optimizer = o.optimizer;
-    this.handle = new (native().NativeEmbeddingBagCollection)(o.tables.map(nativeTableSpec), o.isWeighted, o.seed);
+    // A table without any optimizer is allowed (inference users build without one); backward names it.
+    this.training = o.tables.map((t) => tableTraining(t, o.optimizer));
+    const specs = o.tables.map((t, i) => nativeTrainableTableSpec(t, this.training[i]));
+    this.handle = new (native().NativeEmbeddingBagCollection)(specs, o.isWeighted, o.seed);
     this.keys = this.handle.outputKeys();
     this.dims = this.handle.outputDims();
+    this.width = this.dims.reduce((a, b) => a + b, 0);
+    this.ready = checkpoint.loadPretrainedTables(this);
+    // The rejection reaches whoever awaits `ready`; without a listener it must not crash the process.
+    this.ready.catch(() => undefined);
   }
 
   /** Output keys in order: tables in order, then each table's features (`feature@table` if shared). */
@@ -45,8 +83,24 @@ export class EmbeddingBagCollection {
     return [...this.keys];
   }
 
+  /** Completed optimizer steps: one per successful backward, across all tables. */
   get step(): number {
-    return this.steps;
+    return this.handle ? this.handle.step() : this.lastStep;
+  }
+
+  /**
+   * Sets the completed-step count, e.g. when restoring a checkpoint, so that learning-rate schedules
+   * and Adam's bias correction continue from there. Applied in call order like a weight write.
+   */
+  setStep(step: number): void {
+    const handle = this.live('setStep');
+    if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0) {
+      throw new TorchrecError(
+        'ERR_INVALID_ARGUMENT',
+        `setStep: step must be a non-negative integer, got ${String(step)}`,
+      );
+    }
+    handle.setStep(step);
   }
 
   get mode(): Mode {
@@ -67,7 +121,7 @@ export class EmbeddingBagCollection {
   forward(kjt: KeyedJaggedTensor): Promise<KeyedTensor> {
     let pending: Promise<Float32Array>;
     try {
-      pending = this.live('forward').forward(...checkKjt(kjt).nativeArgs());
+      pending = this.live('forward').forward(...checkKjt(kjt, 'forward').nativeArgs());
     } catch (e) {
       return Promise.reject(e);
     }
@@ -76,7 +130,7 @@ export class EmbeddingBagCollection {
   }
 
   forwardSync(kjt: KeyedJaggedTensor): KeyedTensor {
-    const values = this.live('forwardSync').forwardSync(...checkKjt(kjt).nativeArgs());
+    const values = this.live('forwardSync').forwardSync(...checkKjt(kjt, 'forwardSync').nativeArgs());
     return new KeyedTensor(this.keys, this.dims, ownRealm(values), kjt.stride());
   }
 
@@ -92,10 +146,190 @@ export class EmbeddingBagCollection {
     handle.setWeights(table, array as Float32Array);
   }
 
-  /** Frees the tables now. Forwards already started finish; any later call is ERR_DISPOSED. */
+  /**
+   * One training step: `gradOutput` is the gradient of the loss w.r.t. forward(kjt)'s values,
+   * row-major [B][sum of output dims]. Each table's optimizer updates, once, every row the batch
+   * touches (all its occurrences across the table's features summed first); other rows and their
+   * optimizer state do not change. TRAIN mode only. All-or-nothing: invalid input rejects with every
+   * weight untouched. The learning rate of update t is computeLearningRate(schedule, t - 1), or the
+   * optimizer's lr without a schedule.
+   */
+  backward(kjt: KeyedJaggedTensor, gradOutput: Float32Array): Promise<void> {
+    let pending: Promise<number>;
+    try {
+      const handle = this.live('backward');
+      if (this.currentMode !== Mode.TRAIN) {
+        throw new TorchrecError(
+          'ERR_INVALID_MODE',
+          `backward() needs mode ${Mode.TRAIN}, but the module is in mode ${this.currentMode}; call setMode(Mode.TRAIN) first`,
+        );
+      }
+      checkKjt(kjt, 'backward');
+      const untrainable = this.tables.filter((_, i) => this.training[i] === null).map((t) => `"${t.name}"`);
+      if (untrainable.length > 0) {
+        const which = untrainable.length > 1 ? `tables ${untrainable.join(', ')} have` : `table ${untrainable[0]} has`;
+        throw new TorchrecError(
+          'ERR_INVALID_CONFIG',
+          `backward(): ${which} no optimizer; give each table an \`optimizer\` (OptimizerConfig) or the ` +
+            'collection an `optimizer` (EmbeddingOptimizerConfig)',
+        );
+      }
+      this.checkGradient(kjt, gradOutput);
+      // Read once: a backward in flight may finish on a pool thread at any moment.
+      const base = handle.step();
+      pending = handle.backward(...kjt.nativeArgs(), gradOutput, base, this.learningRates(base));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.pendingBackwards++;
+    return ownPromise(pending).then(
+      (step) => {
+        this.pendingBackwards--;
+        // Kept for `step` after dispose(), when a backward in flight may still complete.
+        this.lastStep = Math.max(this.lastStep, step);
+      },
+      (e) => {
+        this.pendingBackwards--;
+        throw e;
+      },
+    );
+  }
+
+  /**
+   * A copy of a table's optimizer state, with FBGEMM's names: adagrad {momentum1 [N*D]},
+   * rowwise_adagrad {momentum1 [N]}, adam and lamb {momentum1 [N*D], momentum2 [N*D]},
+   * partial_rowwise_adam {momentum1 [N*D], momentum2 [N]}, sgd (or no optimizer) {}.
+   * All states start at 0.
+   */
+  optimizerState(table: string): Record<string, Float32Array> {
+    const handle = this.live('optimizerState');
+    this.checkTableName(table, 'optimizerState');
+    const state = handle.optimizerState(table);
+    const out: Record<string, Float32Array> = {};
+    for (const [name, data] of Object.entries(state)) out[name] = ownRealm(data);
+    return out;
+  }
+
+  /** Replaces one state tensor (a name optimizerState returns), e.g. when restoring a checkpoint. */
+  setOptimizerState(table: string, name: string, data: Float32Array | readonly number[]): void {
+    const handle = this.live('setOptimizerState');
+    this.checkTableName(table, 'setOptimizerState');
+    if (typeof name !== 'string') {
+      throw new TorchrecError('ERR_INVALID_ARGUMENT', `setOptimizerState: name must be a string, got ${typeof name}`);
+    }
+    const array = Array.isArray(data) ? Float32Array.from(data as number[]) : data;
+    if (!types.isFloat32Array(array)) {
+      throw new TorchrecError('ERR_DTYPE', 'setOptimizerState: data must be a Float32Array or an array of numbers');
+    }
+    handle.setOptimizerState(table, name, array);
+  }
+
+  /**
+   * the-algorithm-ml's log_ebc_norms: for each table, the mean L2 norm of its rows, over every row
+   * when the table has at most 4,000,000 rows, else over a uniform sample of that many distinct rows.
+   * Computed natively (fp64 accumulation) off the JS thread; keys are the table names.
+   */
+  tableNorms(tables: readonly string[], o: TableNormsOptions = {}): Promise<Record<string, number>> {
+    let pending: Promise<number[]>;
+    const names = Array.isArray(tables) ? [...tables] : [];
+    try {
+      const handle = this.live('tableNorms');
+      if (!Array.isArray(tables)) {
+        throw new TorchrecError('ERR_INVALID_ARGUMENT', 'tableNorms: tables must be an array of table names');
+      }
+      names.forEach((n) => this.checkTableName(n, 'tableNorms'));
+      const sampleRows = o.sampleRows ?? TABLE_NORM_SAMPLE_ROWS;
+      if (!Number.isSafeInteger(sampleRows) || sampleRows < 1) {
+        throw new TorchrecError(
+          'ERR_INVALID_ARGUMENT',
+          `tableNorms: sampleRows must be a positive integer, got ${sampleRows}`,
+        );
+      }
+      const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+      if (!Number.isSafeInteger(seed) || seed < 0) {
+        throw new TorchrecError('ERR_INVALID_ARGUMENT', `tableNorms: seed must be a non-negative integer, got ${seed}`);
+      }
+      pending = handle.tableNorms(names, sampleRows, seed);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return ownPromise(pending).then((norms) => Object.fromEntries(names.map((n, i) => [n, norms[i]])));
+  }
+
+  /** Writes a torchsnapshot snapshot (weights, optimizer state, step, walltime); the old one survives a crash. */
+  saveSnapshot(dir: string, extra?: SnapshotExtra): Promise<void> {
+    return checkpoint.saveSnapshot(this, dir, extra);
+  }
+
+  /** Restores a torchsnapshot snapshot; all-or-nothing, and validated against this module's tables. */
+  restoreSnapshot(dir: string): Promise<RestoredState> {
+    return checkpoint.restoreSnapshot(this, dir);
+  }
+
+  /** Writes `embedding_bags.<table>.weight` tensors in torch.save's format (Python's torch.load reads it). */
+  saveStateDict(path: string): Promise<void> {
+    return checkpoint.saveStateDict(this, path);
+  }
+
+  /** Reads a torch.save'd state dict (e.g. Python's `torch.save(module.state_dict())`). */
+  loadStateDict(path: string, o: LoadStateDictOptions = {}): Promise<void> {
+    return checkpoint.loadStateDict(this, path, { ...o, keyPrefix: '' });
+  }
+
+  /** Frees the tables now. Calls already started finish; any later call is ERR_DISPOSED. */
   dispose(): void {
+    if (this.handle) this.lastStep = this.handle.step();
     this.handle?.dispose();
     this.handle = null;
+  }
+
+  private checkGradient(kjt: KeyedJaggedTensor, grad: unknown): void {
+    if (!types.isFloat32Array(grad)) {
+      const got = ArrayBuffer.isView(grad)
+        ? Object.prototype.toString.call(grad).slice(8, -1)
+        : Array.isArray(grad)
+          ? 'an Array'
+          : grad === null
+            ? 'null'
+            : typeof grad;
+      throw new TorchrecError('ERR_DTYPE', `backward: gradOutput must be a Float32Array, got ${got}`);
+    }
+    const expected = kjt.stride() * this.width;
+    if (grad.length !== expected) {
+      throw new TorchrecError(
+        'ERR_SHAPE',
+        `backward: gradOutput has ${grad.length} values, expected [${kjt.stride()}][${this.width}] = ${expected} ` +
+          '(batch size x the sum of the output dims, row-major like KeyedTensor.values())',
+      );
+    }
+  }
+
+  /**
+   * Every table's learning rate for each step this backward may turn out to be: the steps already
+   * done (`base`) plus one for each backward still in flight, which may or may not succeed before it.
+   */
+  private learningRates(base: number): Float64Array {
+    const window = this.pendingBackwards + 1;
+    const count = this.tables.length;
+    const lrs = new Float64Array(window * count);
+    for (let j = 0; j < window; j++) {
+      const t = base + j + 1;
+      this.training.forEach((tr, i) => {
+        lrs[j * count + i] = tr === null ? NaN : tr.schedule ? computeLearningRate(tr.schedule, t - 1) : tr.lr;
+      });
+    }
+    return lrs;
+  }
+
+  private checkTableName(table: unknown, method: string): void {
+    const known = this.tables.map((t) => t.name);
+    if (typeof table !== 'string' || !known.includes(table)) {
+      throw new TorchrecError(
+        'ERR_INVALID_ARGUMENT',
+        `${method}: no table named ${JSON.stringify(table)}${typeof table === 'string' ? hint(table, known) : ''} ` +
+          `(tables: ${known.join(', ')})`,
+      );
+    }
   }
 
   private live(method: string): NativeEmbeddingBagCollection {
@@ -106,11 +340,11 @@ export class EmbeddingBagCollection {
   }
 }
 
-function checkKjt(kjt: unknown): KeyedJaggedTensor {
+function checkKjt(kjt: unknown, method: string): KeyedJaggedTensor {
   if (!(kjt instanceof KeyedJaggedTensor)) {
     throw new TorchrecError(
       'ERR_INVALID_KJT',
-      'forward expects a KeyedJaggedTensor (build one with KeyedJaggedTensor.fromLengths or fromOffsets)',
+      `${method} expects a KeyedJaggedTensor (build one with KeyedJaggedTensor.fromLengths or fromOffsets)`,
     );
   }
   return kjt;

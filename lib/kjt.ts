@@ -3,6 +3,7 @@
  * (`lengths[k * B + b]` is the bag length of key k, sample b). It keeps the caller's typed arrays by
  * reference; every native call copies them, so mutating them after a call cannot change its result.
  */
+import { types } from 'util';
 import { TorchrecError } from './errors';
 import type { NativeIdArray, NativeKjtArgs } from './native';
 
@@ -35,7 +36,8 @@ function kjtError(message: string): TorchrecError {
 
 function typeName(x: unknown): string {
   if (x === null) return 'null';
-  if (ArrayBuffer.isView(x)) return x.constructor.name;
+  // The built-in tag, not x.constructor (a caller's object may have any constructor, or none).
+  if (ArrayBuffer.isView(x)) return Object.prototype.toString.call(x).slice(8, -1);
   if (Array.isArray(x)) return 'an Array';
   return typeof x;
 }
@@ -43,25 +45,37 @@ function typeName(x: unknown): string {
 function readKeys(keys: unknown): string[] {
   if (!Array.isArray(keys)) throw kjtError(`keys must be an array of strings, got ${typeName(keys)}`);
   const seen = new Set<string>();
-  keys.forEach((key, i) => {
-    if (typeof key !== 'string' || key === '') throw kjtError(`keys[${i}] must be a non-empty string`);
+  // An index loop, not forEach: forEach skips the holes of a sparse array ([, 'a']).
+  for (let i = 0; i < keys.length; i++) {
+    const key: unknown = keys[i];
+    if (typeof key !== 'string' || key === '') throw kjtError(`keys[${i}] must be a non-empty string, got ${typeName(key)}`);
     if (seen.has(key)) throw kjtError(`key "${key}" appears twice in keys`);
     seen.add(key);
-  });
+  }
   return [...keys] as string[];
+}
+
+/**
+ * Typed-array checks that hold across realms (a worker's message, a `vm` context, jest's sandbox),
+ * where `instanceof` would reject an Int32Array and then report "got Int32Array".
+ */
+function isIdArray(x: unknown): x is NativeIdArray {
+  return types.isInt32Array(x) || types.isBigInt64Array(x);
 }
 
 /** Int32Array and BigInt64Array pass through; number[] becomes Int32Array (or BigInt64Array if needed). */
 function readIds(x: unknown, name: string): NativeIdArray {
-  if (x instanceof Int32Array || x instanceof BigInt64Array) return x;
+  if (isIdArray(x)) return x;
   if (Array.isArray(x)) {
     let wide = false;
-    x.forEach((v, i) => {
+    // An index loop, not forEach: forEach skips holes, which Int32Array.from would turn into id 0.
+    for (let i = 0; i < x.length; i++) {
+      const v: unknown = x[i];
       if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
-        throw kjtError(`${name}[${i}] must be an integer, got ${typeof v === 'number' ? v : typeof v}`);
+        throw kjtError(`${name}[${i}] must be an integer, got ${typeof v === 'number' ? v : typeName(v)}`);
       }
       if (v < INT32_MIN || v > INT32_MAX) wide = true;
-    });
+    }
     return wide ? BigInt64Array.from(x as number[], (v) => BigInt(v)) : Int32Array.from(x as number[]);
   }
   throw new TorchrecError(
@@ -73,9 +87,17 @@ function readIds(x: unknown, name: string): NativeIdArray {
 function readWeights(x: unknown, count: number): Float32Array | null {
   if (x === undefined || x === null) return null;
   let w: Float32Array;
-  if (x instanceof Float32Array) w = x;
-  else if (Array.isArray(x) && x.every((v) => typeof v === 'number')) w = Float32Array.from(x as number[]);
-  else throw new TorchrecError('ERR_DTYPE', `weights must be a Float32Array or an array of numbers, got ${typeName(x)}`);
+  if (types.isFloat32Array(x)) {
+    w = x;
+  } else if (Array.isArray(x)) {
+    for (let i = 0; i < x.length; i++) {
+      const v: unknown = x[i];
+      if (typeof v !== 'number') throw new TorchrecError('ERR_DTYPE', `weights[${i}] must be a number, got ${typeName(v)}`);
+    }
+    w = Float32Array.from(x as number[]);
+  } else {
+    throw new TorchrecError('ERR_DTYPE', `weights must be a Float32Array or an array of numbers, got ${typeName(x)}`);
+  }
   if (w.length !== count) {
     throw new TorchrecError('ERR_SHAPE', `weights has ${w.length} entries but values has ${count}; one weight per value`);
   }
@@ -86,6 +108,7 @@ function readWeights(x: unknown, count: number): Float32Array | null {
 }
 
 function strideFor(keys: string[], bags: number, hint: unknown, what: string): number {
+  if (hint === null) hint = undefined;  // null means absent, as for weights
   if (hint !== undefined && (typeof hint !== 'number' || !Number.isSafeInteger(hint) || hint < 0)) {
     throw kjtError(`stride must be a non-negative integer, got ${String(hint)}`);
   }
@@ -106,6 +129,26 @@ function strideFor(keys: string[], bags: number, hint: unknown, what: string): n
   return stride;
 }
 
+/**
+ * Runs a reader of caller input so that it fails only with TorchrecError: whatever else reading
+ * throws (a throwing getter, a revoked Proxy, a detached buffer) becomes ERR_INVALID_KJT, as config
+ * constructors turn it into ERR_INVALID_CONFIG.
+ */
+function readingInput<T>(method: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof TorchrecError) throw e;
+    let detail: string;
+    try {
+      detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    } catch {
+      detail = 'unknown error';
+    }
+    throw kjtError(`${method}: the input could not be read (${detail})`);
+  }
+}
+
 function asNumber(a: NativeIdArray, i: number): number {
   return Number(a[i]);
 }
@@ -121,6 +164,14 @@ export class KeyedJaggedTensor {
   ) {}
 
   static fromLengths(o: KjtFromLengths): KeyedJaggedTensor {
+    return readingInput('fromLengths', () => KeyedJaggedTensor.readLengths(o));
+  }
+
+  static fromOffsets(o: KjtFromOffsets): KeyedJaggedTensor {
+    return readingInput('fromOffsets', () => KeyedJaggedTensor.readOffsets(o));
+  }
+
+  private static readLengths(o: KjtFromLengths): KeyedJaggedTensor {
     if (o === null || typeof o !== 'object') throw kjtError('fromLengths expects { keys, values, lengths, weights? }');
     const keys = readKeys(o.keys);
     const values = readIds(o.values, 'values');
@@ -139,7 +190,7 @@ export class KeyedJaggedTensor {
     return new KeyedJaggedTensor(keys, values, lengths, null, weights, stride);
   }
 
-  static fromOffsets(o: KjtFromOffsets): KeyedJaggedTensor {
+  private static readOffsets(o: KjtFromOffsets): KeyedJaggedTensor {
     if (o === null || typeof o !== 'object') throw kjtError('fromOffsets expects { keys, values, offsets, weights? }');
     const keys = readKeys(o.keys);
     const values = readIds(o.values, 'values');
@@ -176,7 +227,7 @@ export class KeyedJaggedTensor {
   lengths(): NativeIdArray {
     if (!this.lengthArray) {
       const off = this.offsetArray as NativeIdArray;
-      const wide = off instanceof BigInt64Array;
+      const wide = types.isBigInt64Array(off);
       const out = wide ? new BigInt64Array(off.length - 1) : new Int32Array(off.length - 1);
       for (let i = 0; i + 1 < off.length; i++) {
         if (wide) (out as BigInt64Array)[i] = (off as BigInt64Array)[i + 1] - (off as BigInt64Array)[i];

@@ -4,7 +4,10 @@
  * identity hook that serving code replaces to post-process the pooled embeddings.
  */
 import { LargeEmbeddingsConfig } from './config/embedding';
-import { EmbeddingBagCollection } from './ebc';
+import { EmbeddingBagCollection, TableNormsOptions } from './ebc';
+import * as checkpoint from './checkpoint';
+import type { LoadStateDictOptions, RestoredState, SnapshotExtra } from './checkpoint';
+import { Mode } from './enums';
 import { TorchrecError } from './errors';
 import { KeyedJaggedTensor } from './kjt';
 import { KeyedTensor } from './keyed_tensor';
@@ -42,5 +45,63 @@ export class LargeEmbeddings {
 
   forwardSync(kjt: KeyedJaggedTensor): KeyedTensor {
     return this.surgeryCutPoint(this.ebc.forwardSync(kjt));
+  }
+
+  /**
+   * One training step of the embeddings: `gradOutput` is the gradient w.r.t. the EBC's pooled output
+   * ([B][sum of dims], before surgeryCutPoint, which is the identity in training). Tables use their
+   * own optimizer, else the config's EmbeddingOptimizerConfig (SGD). See EmbeddingBagCollection.backward.
+   */
+  backward(kjt: KeyedJaggedTensor, gradOutput: Float32Array): Promise<void> {
+    return this.ebc.backward(kjt, gradOutput);
+  }
+
+  /** Completed optimizer steps. */
+  get step(): number {
+    return this.ebc.step;
+  }
+
+  setStep(step: number): void {
+    this.ebc.setStep(step);
+  }
+
+  // Persistence: the state dict keys are `ebc.embedding_bags.<table>.weight`, as the-algorithm-ml's module names them.
+  saveSnapshot(dir: string, extra?: SnapshotExtra): Promise<void> {
+    return checkpoint.saveSnapshot(this.ebc, dir, extra, { keyPrefix: 'ebc.' });
+  }
+
+  restoreSnapshot(dir: string): Promise<RestoredState> {
+    return checkpoint.restoreSnapshot(this.ebc, dir, { keyPrefix: 'ebc.' });
+  }
+
+  saveStateDict(path: string): Promise<void> {
+    return checkpoint.saveStateDict(this.ebc, path, { keyPrefix: 'ebc.' });
+  }
+
+  loadStateDict(path: string, o: LoadStateDictOptions = {}): Promise<void> {
+    return checkpoint.loadStateDict(this.ebc, path, { ...o, keyPrefix: 'ebc.' });
+  }
+
+  get mode(): Mode {
+    return this.ebc.mode;
+  }
+
+  set mode(m: Mode) {
+    this.ebc.setMode(m);
+  }
+
+  setMode(m: Mode): void {
+    this.ebc.setMode(m);
+  }
+
+  /**
+   * the-algorithm-ml's log_ebc_norms over `tables_to_log` (or the tables given): each table's mean row
+   * L2 norm over at most 4,000,000 sampled rows, keyed by table name. Empty when nothing is to be logged.
+   */
+  tableNorms(
+    tables: readonly string[] = this.config.tables_to_log ?? [],
+    o: TableNormsOptions = {},
+  ): Promise<Record<string, number>> {
+    return this.ebc.tableNorms(tables, o);
   }
 }

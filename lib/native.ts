@@ -3,9 +3,8 @@
  * TypeScript (zeromq.js style). Loading is lazy so that importing the package for its config classes
  * never needs the addon, and a missing build explains itself instead of failing inside require().
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import { TorchrecError } from './errors';
+import { findAddon } from './loader';
 
 /** One table as the core needs it; built from a validated EmbeddingBagConfig. */
 export interface NativeTableSpec {
@@ -39,6 +38,17 @@ export interface NativeEmbeddingBagCollection {
   getWeights(table: string): Float32Array;
   setWeights(table: string, data: Float32Array): void;
   dispose(): void;
+  /**
+   * One fused optimizer step. `lrs` is [window][tables]: row j holds every table's rate in case this
+   * update turns out to be step lrBaseStep + j + 1 (earlier backwards may still be queued).
+   */
+  /** Resolves with the step number this update became. */
+  backward(...args: [...NativeKjtArgs, Float32Array, number, Float64Array]): Promise<number>;
+  step(): number;
+  setStep(step: number): void;
+  optimizerState(table: string): Record<string, Float32Array>;
+  setOptimizerState(table: string, name: string, data: Float32Array): void;
+  tableNorms(tables: string[], maxRows: number, seed: number): Promise<number[]>;
 }
 
 export interface NativeBuildInfo {
@@ -59,41 +69,23 @@ export interface NativeAddon {
   ) => NativeEmbeddingBagCollection;
 }
 
-const ADDON_FILE = 'torchrec_node.node';
-
-function candidatePaths(): string[] {
-  const root = path.resolve(__dirname, '..');
-  const fromEnv = process.env.TORCHREC_NODE_ADDON;
-  return [
-    ...(fromEnv ? [fromEnv] : []),
-    path.join(root, 'build', 'Release', ADDON_FILE),
-    path.join(root, 'build', 'Debug', ADDON_FILE),
-  ];
-}
-
 let addon: NativeAddon | undefined;
 
 export function native(): NativeAddon {
   if (addon) return addon;
-  const candidates = candidatePaths();
-  const found = candidates.find((p) => fs.existsSync(p));
-  if (!found) {
-    throw new TorchrecError(
-      'ERR_NATIVE_LOAD',
-      `the torchrec-node native addon is not built (looked in ${candidates.join(', ')}). ` +
-        'Run `npm run build:native` in the package directory (an install with --ignore-scripts skips it); ' +
-        'it needs libtorch, e.g. `sudo apt-get install libtorch-dev` on Debian/Ubuntu.',
-    );
-  }
+  // Where the file comes from (TORCHREC_NODE_ADDON, a source build, a matching prebuilt): lib/loader.ts.
+  const search = findAddon();
+  if (!search.found) throw new TorchrecError('ERR_NATIVE_LOAD', search.message);
+  const found = search.found;
   let loaded: NativeAddon;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    loaded = require(found) as NativeAddon;
+    loaded = require(found.path) as NativeAddon;
   } catch (e) {
     throw new TorchrecError(
       'ERR_NATIVE_LOAD',
-      `the torchrec-node native addon at ${found} failed to load: ${(e as Error).message}. ` +
-        'If libtorch was upgraded or moved since the build, rebuild with `npm run build:native`.',
+      `the torchrec-node native addon at ${found.path} (${found.via}) failed to load: ${(e as Error).message}. ` +
+        found.loadHint,
     );
   }
   loaded.init(TorchrecError);
@@ -110,4 +102,15 @@ export function ownRealm(x: Float32Array): Float32Array {
   if (x instanceof Float32Array) return x;
   const foreign = x as { buffer: ArrayBuffer; byteOffset: number; length: number };
   return new Float32Array(foreign.buffer, foreign.byteOffset, foreign.length);
+}
+
+/**
+ * The same for promises: a promise made by the addon (and anything chained on it with `.then`)
+ * belongs to the addon's realm, so under jest or `vm` `instanceof Promise` fails for it. Adopting
+ * it into a promise of this realm costs one microtask.
+ */
+export function ownPromise<T>(p: PromiseLike<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    p.then(resolve, reject);
+  });
 }

@@ -47,6 +47,14 @@ at::Tensor copy_typed(const Napi::TypedArray& array, at::ScalarType dtype) {
   return out;
 }
 
+// Node frees external ArrayBuffer memory (a tensor handed over without a copy) only on a later turn
+// of the event loop: its free callback is queued with SetImmediateThreadsafe when the GC drops the
+// array. A synchronous loop of forwardSync calls would therefore hold on to every output it ever
+// made (20,000 outputs of 64 KiB: 1.3 GB) until it yields. Results up to this size are copied into
+// memory V8 frees by itself instead, which costs a memcpy next to computing them; larger ones (big
+// getWeights copies) keep the tensor's memory, where a second copy would double the peak.
+constexpr size_t kCopyOutputBytes = size_t{64} << 20;
+
 }  // namespace
 
 bool is_nullish(const Napi::Value& value) { return value.IsNull() || value.IsUndefined(); }
@@ -99,10 +107,27 @@ const float* float_array_data(const Napi::Value& value, const char* name, int64_
   fail(ErrorCode::Dtype, name, " must be a Float32Array, got ", describe(value));
 }
 
+Napi::Float32Array new_float32_array(Napi::Env env, size_t length, float** data) {
+  // napi_create_buffer memory is not zero-filled (the caller writes every element) and, unlike
+  // external memory, is freed by V8 itself when the array is collected.
+  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, length * sizeof(float));
+  *data = reinterpret_cast<float*>(buffer.Data());
+  return Napi::Float32Array::New(env, length, buffer.ArrayBuffer(), buffer.ByteOffset());
+}
+
 Napi::Float32Array to_float32_array(Napi::Env env, at::Tensor tensor) {
   tensor = tensor.contiguous();
+  if (tensor.scalar_type() != at::kFloat) {
+    fail(ErrorCode::Internal, "to_float32_array: expected a float32 tensor, got ", tensor.scalar_type());
+  }
   const size_t length = static_cast<size_t>(tensor.numel());
   if (length == 0) return Napi::Float32Array::New(env, 0);
+  if (length * sizeof(float) <= kCopyOutputBytes) {
+    float* data = nullptr;
+    Napi::Float32Array out = new_float32_array(env, length, &data);
+    std::memcpy(data, tensor.data_ptr<float>(), length * sizeof(float));
+    return out;
+  }
   auto* owner = new at::Tensor(std::move(tensor));
   Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
       env, owner->data_ptr(), length * sizeof(float), [](Napi::Env, void*, at::Tensor* held) { delete held; }, owner);

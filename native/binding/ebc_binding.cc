@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include "binding/convert.h"
+#include "binding/ebc_worker.h"
 #include "binding/errors.h"
-#include "binding/forward_worker.h"
 #include "binding/kjt_inputs.h"
 #include "core/error.h"
 
@@ -22,7 +22,6 @@ int64_t positive_int(const Napi::Object& obj, const char* key, const std::string
 // Tables arrive already validated by lib/config; this re-reads the fields memory safety rests on.
 TableSpec read_table(const Napi::Value& value, uint32_t index) {
   const std::string where = "tables[" + std::to_string(index) + "]";
-  if (!value.IsObject()) fail(ErrorCode::InvalidConfig, where, ": must be an object");
   Napi::Object obj = value.As<Napi::Object>();
   TableSpec spec;
   spec.name = to_string(obj.Get("name"), (where + ".name").c_str());
@@ -62,20 +61,33 @@ Napi::Function EbcBinding::define(Napi::Env env) {
                          InstanceMethod<&EbcBinding::get_weights>("getWeights"),
                          InstanceMethod<&EbcBinding::set_weights>("setWeights"),
                          InstanceMethod<&EbcBinding::dispose>("dispose"),
+                         InstanceMethod<&EbcBinding::backward>("backward"),
+                         InstanceMethod<&EbcBinding::step>("step"),
+                         InstanceMethod<&EbcBinding::set_step>("setStep"),
+                         InstanceMethod<&EbcBinding::optimizer_state>("optimizerState"),
+                         InstanceMethod<&EbcBinding::set_optimizer_state>("setOptimizerState"),
+                         InstanceMethod<&EbcBinding::table_norms>("tableNorms"),
                      });
 }
 
-// new NativeEmbeddingBagCollection(tables, isWeighted, seed)
+// new NativeEmbeddingBagCollection(tables, isWeighted, seed); each table may carry an `optimizer`.
 EbcBinding::EbcBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EbcBinding>(info) {
   guard(info.Env(), [&]() -> Napi::Value {
     if (!info[0].IsArray()) fail(ErrorCode::InvalidConfig, "tables: must be an array");
     Napi::Array tables = info[0].As<Napi::Array>();
     std::vector<TableSpec> specs;
-    for (uint32_t i = 0; i < tables.Length(); ++i) specs.push_back(read_table(tables.Get(i), i));
+    std::vector<std::optional<OptimizerSpec>> optimizers;
+    for (uint32_t i = 0; i < tables.Length(); ++i) {
+      const std::string where = "tables[" + std::to_string(i) + "]";
+      Napi::Value table = tables.Get(i);
+      if (!table.IsObject()) fail(ErrorCode::InvalidConfig, where, ": must be an object");
+      specs.push_back(read_table(table, i));
+      optimizers.push_back(read_optimizer_spec(table.As<Napi::Object>().Get("optimizer"), where + ".optimizer"));
+    }
     const bool is_weighted = info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
     const double seed = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : 0.0;
     ebc_ = std::make_shared<EmbeddingBagCollection>(std::move(specs), is_weighted,
-                                                    static_cast<uint64_t>(std::fabs(seed)));
+                                                    static_cast<uint64_t>(std::fabs(seed)), std::move(optimizers));
     return info.Env().Undefined();
   });
 }
@@ -105,28 +117,34 @@ Napi::Value EbcBinding::output_dims(const Napi::CallbackInfo& info) {
   });
 }
 
+// Calls made on the JS thread take a sequencer ticket too and wait for their turn there: a
+// forwardSync after a pending backward sees the updated weights, a setWeights waits for pending
+// forwards (see core/call_sequencer.h).
 Napi::Value EbcBinding::forward_sync(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     auto ebc = live("forwardSync");
-    KjtInputs inputs = read_kjt_inputs(info, 0);
-    return to_float32_array(info.Env(), ebc->forward(build_kjt(inputs)));
+    KeyedJaggedTensor kjt = build_kjt(read_kjt_inputs(info, 0));
+    auto turn = ebc->sequencer().enter(CallSequencer::Kind::Read);
+    return to_float32_array(info.Env(), ebc->forward(kjt));
   });
 }
 
 Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     auto ebc = live("forward");
-    auto* worker = new ForwardWorker(info.Env(), ebc, read_kjt_inputs(info, 0));
-    Napi::Promise promise = worker->promise();
-    worker->Queue();
-    return promise;
+    auto inputs = std::make_shared<KjtInputs>(read_kjt_inputs(info, 0));
+    return EbcWorker::start(
+        info.Env(), "torchrec.forward", ebc, CallSequencer::Kind::Read,
+        [inputs](EmbeddingBagCollection& e) { return e.forward(build_kjt(*inputs)); }, wrap_float32_array);
   });
 }
 
 Napi::Value EbcBinding::get_weights(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     auto ebc = live("getWeights");
-    return to_float32_array(info.Env(), ebc->get_weights(to_string(info[0], "table")));
+    const std::string table = to_string(info[0], "table");
+    auto turn = ebc->sequencer().enter(CallSequencer::Kind::Read);
+    return to_float32_array(info.Env(), ebc->get_weights(table));
   });
 }
 
@@ -136,13 +154,14 @@ Napi::Value EbcBinding::set_weights(const Napi::CallbackInfo& info) {
     const std::string table = to_string(info[0], "table");
     int64_t length = 0;
     const float* data = float_array_data(info[1], "data", &length);
+    auto turn = ebc->sequencer().enter(CallSequencer::Kind::Write);
     ebc->set_weights(table, data, length);
     return info.Env().Undefined();
   });
 }
 
 Napi::Value EbcBinding::dispose(const Napi::CallbackInfo& info) {
-  ebc_.reset();  // pending forwards hold their own reference and finish normally
+  ebc_.reset();  // pending calls hold their own reference and finish normally
   return info.Env().Undefined();
 }
 

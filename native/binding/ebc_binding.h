@@ -5,6 +5,8 @@
 #include <napi.h>
 
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "core/embedding_bag_collection.h"
 
@@ -24,9 +26,21 @@ class EbcBinding : public Napi::ObjectWrap<EbcBinding> {
   Napi::Value set_weights(const Napi::CallbackInfo& info);
   Napi::Value dispose(const Napi::CallbackInfo& info);
 
+  // Training (ebc_binding_train.cc).
+  Napi::Value backward(const Napi::CallbackInfo& info);
+  Napi::Value step(const Napi::CallbackInfo& info);
+  Napi::Value set_step(const Napi::CallbackInfo& info);
+  Napi::Value optimizer_state(const Napi::CallbackInfo& info);
+  Napi::Value set_optimizer_state(const Napi::CallbackInfo& info);
+  Napi::Value table_norms(const Napi::CallbackInfo& info);
+
   std::shared_ptr<EmbeddingBagCollection> live(const char* method) const;
 
   std::shared_ptr<EmbeddingBagCollection> ebc_;
 };
+
+// Reads table i's `optimizer` field ({algorithm, eps, beta1, beta2, weightDecay, weightDecayMode} or
+// null); defined in ebc_binding_train.cc.
+std::optional<OptimizerSpec> read_optimizer_spec(const Napi::Value& value, const std::string& where);
 
 }  // namespace torchrec::binding

@@ -19,16 +19,31 @@ void ForwardWorker::Execute() {
   }
 }
 
+// Nothing may escape from here: node-addon-api would try to rethrow it into JS, and when the
+// environment is shutting down (a worker_thread terminated, or the process exiting, with forwards
+// still in flight) JS cannot run, that rethrow throws again from a libuv callback, and the process
+// aborts. Settling the promise is the only thing that needs JS; if it cannot happen nobody is
+// waiting, and the output tensor is freed with this worker (or by its ArrayBuffer's finalizer).
 void ForwardWorker::OnOK() {
   Napi::Env env = Env();
-  if (failed_) {
-    deferred_.Reject(make_js_error(env, error_));
-    return;
-  }
   try {
-    deferred_.Resolve(to_float32_array(env, std::move(output_)));
+    if (failed_) {
+      deferred_.Reject(make_js_error(env, error_));
+    } else {
+      deferred_.Resolve(to_float32_array(env, std::move(output_)));
+    }
+    return;
   } catch (const Napi::Error& e) {
-    deferred_.Reject(e.Value());
+    // Wrapping the output or settling failed. Report it if JS can still run.
+    try {
+      deferred_.Reject(e.Value());
+    } catch (...) {
+    }
+  } catch (...) {
+    try {
+      deferred_.Reject(make_js_error(env, capture_current_exception()));
+    } catch (...) {
+    }
   }
 }
 

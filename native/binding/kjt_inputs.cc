@@ -1,22 +1,161 @@
 #include "binding/kjt_inputs.h"
 
+#include <c10/core/Storage.h>
+
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
 
 #include "binding/convert.h"
 #include "core/error.h"
 
 namespace torchrec::binding {
+namespace {
+
+// --- keys: the same key list arrives on almost every call, so the last one is kept (per JS thread)
+// and a call whose keys match it byte for byte reuses it instead of building new strings.
+
+std::vector<std::string>& cached_keys() {
+  thread_local std::vector<std::string> keys;
+  return keys;
+}
+
+bool matches_cached_keys(napi_env env, napi_value array, const std::vector<std::string>& cached) {
+  uint32_t length = 0;
+  if (napi_get_array_length(env, array, &length) != napi_ok || length != cached.size()) return false;
+  char buffer[128];
+  for (uint32_t i = 0; i < length; ++i) {
+    napi_value item;
+    size_t bytes = 0;
+    if (napi_get_element(env, array, i, &item) != napi_ok) return false;
+    // Not a string, or too long to compare here: the full reader decides (and reports errors).
+    if (napi_get_value_string_utf8(env, item, buffer, sizeof(buffer), &bytes) != napi_ok) return false;
+    if (bytes >= sizeof(buffer) - 1 || bytes != cached[i].size()) return false;
+    if (std::memcmp(buffer, cached[i].data(), bytes) != 0) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> read_keys(const Napi::Value& value) {
+  std::vector<std::string>& cached = cached_keys();
+  bool is_array = false;
+  if (napi_is_array(value.Env(), value, &is_array) == napi_ok && is_array && !cached.empty() &&
+      matches_cached_keys(value.Env(), value, cached)) {
+    return cached;
+  }
+  std::vector<std::string> keys = to_string_vector(value, "keys");
+  cached = keys;
+  return keys;
+}
+
+// --- arrays: all of a call's arrays are copied into one heap block; the tensors over it share it
+// through a reference count, and the last one to go frees it.
+
+struct Block {
+  std::atomic<int32_t> refs{0};
+};
+constexpr size_t kAlign = 64;  // the header takes one cache line; every array starts on its own
+
+void release_block(void* ctx) {
+  Block* block = static_cast<Block*>(ctx);
+  if (block->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    block->~Block();
+    std::free(block);
+  }
+}
+
+struct Part {
+  const void* source = nullptr;
+  size_t bytes = 0;
+  int64_t numel = 0;
+  at::ScalarType dtype = at::kFloat;
+  size_t offset = 0;
+};
+
+// Index arrays: Int32Array -> int32, BigInt64Array -> int64; anything else gets convert.cc's error.
+Part index_part(const Napi::Value& value, const char* name) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(value.Env(), value, &type, &length, &data, nullptr, nullptr) == napi_ok &&
+      (type == napi_int32_array || type == napi_bigint64_array)) {
+    Part part;
+    part.source = data;
+    part.numel = static_cast<int64_t>(length);
+    part.dtype = type == napi_int32_array ? at::kInt : at::kLong;
+    part.bytes = length * (type == napi_int32_array ? 4 : 8);
+    return part;
+  }
+  copy_index_array(value, name);  // throws ERR_DTYPE naming what it got
+  fail(ErrorCode::Dtype, name, " must be an Int32Array or a BigInt64Array");
+}
+
+Part float_part(const Napi::Value& value, const char* name) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(value.Env(), value, &type, &length, &data, nullptr, nullptr) == napi_ok &&
+      type == napi_float32_array) {
+    Part part;
+    part.source = data;
+    part.numel = static_cast<int64_t>(length);
+    part.dtype = at::kFloat;
+    part.bytes = length * 4;
+    return part;
+  }
+  copy_float_array(value, name);  // throws ERR_DTYPE naming what it got
+  fail(ErrorCode::Dtype, name, " must be a Float32Array");
+}
+
+at::Tensor block_tensor(Block* block, const Part& part) {
+  block->refs.fetch_add(1, std::memory_order_relaxed);
+  void* data = reinterpret_cast<uint8_t*>(block) + part.offset;
+  c10::Storage storage(c10::Storage::use_byte_size_t(), part.bytes,
+                       c10::DataPtr(data, block, &release_block, c10::Device(c10::DeviceType::CPU)),
+                       /*allocator=*/nullptr, /*resizable=*/false);
+  at::Tensor tensor = at::detail::make_tensor<c10::TensorImpl>(
+      std::move(storage), c10::DispatchKeySet(c10::DispatchKey::CPU), c10::scalarTypeToTypeMeta(part.dtype));
+  tensor.unsafeGetTensorImpl()->set_sizes_contiguous({part.numel});
+  return tensor;
+}
+
+// Copies the present parts into one block and returns a tensor per part (undefined where absent).
+void copy_parts(Part* parts[], at::Tensor* outs[], int count) {
+  size_t size = kAlign;
+  for (int i = 0; i < count; ++i) {
+    if (parts[i] == nullptr) continue;
+    parts[i]->offset = size;
+    size += (parts[i]->bytes + kAlign - 1) / kAlign * kAlign;
+  }
+  void* memory = std::aligned_alloc(kAlign, size);
+  if (memory == nullptr) throw std::bad_alloc();
+  Block* block = new (memory) Block();
+  block->refs.store(1, std::memory_order_relaxed);  // held while the tensors are made
+  for (int i = 0; i < count; ++i) {
+    if (parts[i] == nullptr) continue;
+    if (parts[i]->bytes > 0) {
+      std::memcpy(reinterpret_cast<uint8_t*>(block) + parts[i]->offset, parts[i]->source, parts[i]->bytes);
+    }
+    *outs[i] = block_tensor(block, *parts[i]);
+  }
+  release_block(block);
+}
+
+}  // namespace
 
 KjtInputs read_kjt_inputs(const Napi::CallbackInfo& info, size_t first) {
   KjtInputs in;
-  in.keys = to_string_vector(info[first], "keys");
-  in.values = copy_index_array(info[first + 1], "values");
+  in.keys = read_keys(info[first]);
+  Part values = index_part(info[first + 1], "values");
   const bool has_lengths = !is_nullish(info[first + 2]);
   const bool has_offsets = !is_nullish(info[first + 3]);
   if (has_lengths == has_offsets) fail(ErrorCode::InvalidKjt, "a KJT needs exactly one of lengths or offsets");
-  if (has_lengths) in.lengths = copy_index_array(info[first + 2], "lengths");
-  if (has_offsets) in.offsets = copy_index_array(info[first + 3], "offsets");
-  if (!is_nullish(info[first + 4])) in.weights = copy_float_array(info[first + 4], "weights");
+  Part jagged = has_lengths ? index_part(info[first + 2], "lengths") : index_part(info[first + 3], "offsets");
+  const bool has_weights = !is_nullish(info[first + 4]);
+  Part weights;
+  if (has_weights) weights = float_part(info[first + 4], "weights");
   if (!is_nullish(info[first + 5])) {
     const double stride = to_number(info[first + 5], "stride");
     if (!(stride >= 0) || std::floor(stride) != stride || stride > 1e12) {
@@ -24,6 +163,9 @@ KjtInputs read_kjt_inputs(const Napi::CallbackInfo& info, size_t first) {
     }
     in.stride = static_cast<int64_t>(stride);
   }
+  Part* parts[] = {&values, &jagged, has_weights ? &weights : nullptr};
+  at::Tensor* outs[] = {&in.values, has_lengths ? &in.lengths : &in.offsets, &in.weights};
+  copy_parts(parts, outs, 3);
   return in;
 }
 
@@ -32,6 +174,15 @@ KeyedJaggedTensor build_kjt(const KjtInputs& in) {
     return KeyedJaggedTensor::from_lengths(in.keys, in.values, in.lengths, in.weights, in.stride);
   }
   return KeyedJaggedTensor::from_offsets(in.keys, in.values, in.offsets, in.weights, in.stride);
+}
+
+KeyedJaggedTensor build_kjt(KjtInputs&& in) {
+  if (in.lengths.defined()) {
+    return KeyedJaggedTensor::from_lengths(std::move(in.keys), std::move(in.values), in.lengths,
+                                           std::move(in.weights), in.stride);
+  }
+  return KeyedJaggedTensor::from_offsets(std::move(in.keys), std::move(in.values), in.offsets, std::move(in.weights),
+                                         in.stride);
 }
 
 }  // namespace torchrec::binding

@@ -1,5 +1,7 @@
 // The KJT arguments of forward/backward, copied off the JS heap on the calling thread so the work
-// can run on a pool thread while JS goes on (and may mutate its arrays).
+// can run on a pool thread while JS goes on (and may mutate its arrays). All arrays of a call are
+// copied into one heap block that their tensors share, and the last key list is cached per thread,
+// so a call costs one allocation and no string conversions in the common case.
 #pragma once
 
 #include <napi.h>
@@ -21,5 +23,7 @@ struct KjtInputs {
 KjtInputs read_kjt_inputs(const Napi::CallbackInfo& info, size_t first);
 
 KeyedJaggedTensor build_kjt(const KjtInputs& inputs);
+// The same, taking over the inputs' keys and tensors (for inputs used once).
+KeyedJaggedTensor build_kjt(KjtInputs&& inputs);
 
 }  // namespace torchrec::binding

@@ -42,9 +42,18 @@ at::Tensor init_table(const TableSpec& spec, at::Generator& gen) {
 
 }  // namespace
 
-EmbeddingBagCollection::EmbeddingBagCollection(std::vector<TableSpec> tables, bool is_weighted, uint64_t seed)
+EmbeddingBagCollection::EmbeddingBagCollection(std::vector<TableSpec> tables, bool is_weighted, uint64_t seed,
+                                               std::vector<std::optional<OptimizerSpec>> optimizers)
     : tables_(std::move(tables)), is_weighted_(is_weighted) {
   validate_table_specs(tables_, is_weighted_);
+  if (!optimizers.empty() && optimizers.size() != tables_.size()) {
+    fail(ErrorCode::InvalidConfig, "got ", optimizers.size(), " optimizer entries for ", tables_.size(), " tables");
+  }
+  optimizers_.resize(tables_.size());
+  for (size_t t = 0; t < optimizers.size(); ++t) {
+    if (optimizers[t])
+      optimizers_[t] = make_optimizer(*optimizers[t], tables_[t].num_embeddings, tables_[t].embedding_dim);
+  }
   outputs_ = plan_outputs(tables_, &output_width_);
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   weights_.reserve(tables_.size());
@@ -61,10 +70,34 @@ EmbeddingBagCollection::EmbeddingBagCollection(std::vector<TableSpec> tables, bo
   }
 }
 
-void EmbeddingBagCollection::forward(const KeyedJaggedTensor& kjt, float* out) const {
+// Everything forward and backward need from a KJT beyond its own consistency: weights when the
+// collection is weighted, every feature a table reads, ids inside each table.
+void EmbeddingBagCollection::check_batch(const KeyedJaggedTensor& kjt, const char* method) const {
   if (is_weighted_ && !kjt.has_weights()) {
-    fail(ErrorCode::InvalidKjt, "this collection is weighted (isWeighted: true) but the KJT has no weights");
+    fail(ErrorCode::InvalidKjt, "this collection is weighted (isWeighted: true) but the KJT given to ", method,
+         " has no weights");
   }
+  kernels::PooledBatch batch;
+  batch.offsets = kjt.offsets().data_ptr<int64_t>();
+  batch.ids = kjt.values().data_ptr();
+  batch.ids_int64 = kjt.values().scalar_type() == at::kLong;
+  batch.batch = kjt.stride();
+  for (const auto& block : outputs_) {
+    const TableSpec& spec = tables_[block.table];
+    const int64_t key = kjt.key_index(block.feature);
+    if (key < 0) {
+      fail(ErrorCode::MissingFeature, "feature \"", block.feature, "\" (read by table \"", spec.name,
+           "\") is missing from the KJT");
+    }
+    if (auto bad = kernels::find_out_of_range(batch, key, spec.num_embeddings)) {
+      fail(ErrorCode::IndexOutOfRange, "feature \"", block.feature, "\": id ", bad->value, " at values position ",
+           bad->position, " is out of range for table \"", spec.name, "\" (num_embeddings ", spec.num_embeddings, ")");
+    }
+  }
+}
+
+void EmbeddingBagCollection::forward(const KeyedJaggedTensor& kjt, float* out) const {
+  check_batch(kjt, "forward");
   kernels::PooledBatch batch;
   batch.offsets = kjt.offsets().data_ptr<int64_t>();
   batch.ids = kjt.values().data_ptr();
@@ -80,22 +113,12 @@ void EmbeddingBagCollection::forward(const KeyedJaggedTensor& kjt, float* out) c
   features.reserve(outputs_.size());
   for (const auto& block : outputs_) {
     const TableSpec& spec = tables_[block.table];
-    const int64_t key = kjt.key_index(block.feature);
-    if (key < 0) {
-      fail(ErrorCode::MissingFeature, "feature \"", block.feature, "\" (read by table \"", spec.name,
-           "\") is missing from the KJT");
-    }
-    if (auto bad = kernels::find_out_of_range(batch, key, spec.num_embeddings)) {
-      fail(ErrorCode::IndexOutOfRange, "feature \"", block.feature, "\": id ", bad->value, " at values position ",
-           bad->position, " is out of range for table \"", spec.name, "\" (num_embeddings ", spec.num_embeddings,
-           ")");
-    }
     kernels::PooledFeature f;
     f.rows = weights_[block.table].data_ptr();
     f.half = spec.dtype == at::kHalf;
     f.num_rows = spec.num_embeddings;
     f.dim = spec.embedding_dim;
-    f.key = key;
+    f.key = kjt.key_index(block.feature);
     f.mean = spec.pooling == Pooling::Mean;
     f.out_column = block.column;
     features.push_back(f);
@@ -129,8 +152,8 @@ void EmbeddingBagCollection::set_weights(const std::string& table, const float* 
   const TableSpec& spec = tables_[t];
   const int64_t expected = spec.num_embeddings * spec.embedding_dim;
   if (numel != expected) {
-    fail(ErrorCode::Shape, "setWeights(\"", table, "\"): got ", numel, " values, expected ", spec.num_embeddings,
-         " x ", spec.embedding_dim, " = ", expected);
+    fail(ErrorCode::Shape, "setWeights(\"", table, "\"): got ", numel, " values, expected ", spec.num_embeddings, " x ",
+         spec.embedding_dim, " = ", expected);
   }
   at::Tensor src = at::from_blob(const_cast<float*>(data), {spec.num_embeddings, spec.embedding_dim}, at::kFloat);
   std::unique_lock<std::shared_mutex> lock(mutex_);

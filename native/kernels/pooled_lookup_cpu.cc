@@ -1,27 +1,33 @@
+// The pooled lookup's driver (plan, work split, threads, instruction-set choice) and its portable path.
+// The AVX2/F16C path lives in pooled_lookup_avx2.cc.
 #include "kernels/pooled_lookup_cpu.h"
 
-#include <ATen/Parallel.h>
 #include <c10/util/Half.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+
+#include "kernels/cpu_parallel.h"
+#include "kernels/pooled_lookup_plan.h"
 
 namespace torchrec::kernels {
+namespace detail {
 namespace {
 
 inline float widen(float x) { return x; }
 inline float widen(c10::Half x) { return static_cast<float>(x); }
 
-// Prefetching a few rows ahead hides part of the DRAM latency that dominates large-table lookups.
-constexpr int64_t kPrefetchDistance = 4;
-
 template <typename Id, typename Row, bool Weighted>
-void pool_bag(const Row* rows, int64_t dim, const Id* ids, const float* weights, int64_t begin, int64_t end,
-              float* out) {
+void pool_bag(const FeaturePlan& f, const Id* ids, const float* weights, int64_t begin, int64_t end, float* out,
+              RowPrefetcher<Id>* prefetcher) {
+  const Row* rows = reinterpret_cast<const Row*>(f.rows);
+  const int64_t dim = f.dim;
   std::fill(out, out + dim, 0.0f);
   for (int64_t i = begin; i < end; ++i) {
-    if (i + kPrefetchDistance < end) {
-      __builtin_prefetch(rows + static_cast<int64_t>(ids[i + kPrefetchDistance]) * dim);
-    }
+    if (prefetcher != nullptr) prefetcher->step();
     const Row* row = rows + static_cast<int64_t>(ids[i]) * dim;
     if constexpr (Weighted) {
       const float w = weights[i];
@@ -30,81 +36,272 @@ void pool_bag(const Row* rows, int64_t dim, const Id* ids, const float* weights,
       for (int64_t d = 0; d < dim; ++d) out[d] += widen(row[d]);
     }
   }
-}
-
-template <typename Id, typename Row>
-void pool_feature_bag(const PooledFeature& f, const PooledBatch& batch, int64_t b) {
-  const int64_t bag = f.key * batch.batch + b;
-  const int64_t begin = batch.offsets[bag];
-  const int64_t end = batch.offsets[bag + 1];
-  const Row* rows = static_cast<const Row*>(f.rows);
-  const Id* ids = static_cast<const Id*>(batch.ids);
-  float* out = batch.out + b * batch.out_width + f.out_column;
-  if (batch.per_value_weights != nullptr) {
-    pool_bag<Id, Row, true>(rows, f.dim, ids, batch.per_value_weights, begin, end, out);
-  } else {
-    pool_bag<Id, Row, false>(rows, f.dim, ids, nullptr, begin, end, out);
-  }
   if (f.mean && end > begin) {
     const float scale = 1.0f / static_cast<float>(end - begin);
-    for (int64_t d = 0; d < f.dim; ++d) out[d] *= scale;
+    for (int64_t d = 0; d < dim; ++d) out[d] *= scale;
   }
   if constexpr (std::is_same_v<Row, c10::Half>) {
     // An fp16 table's pooled result is an fp16 value in TorchRec: round once, then widen.
-    for (int64_t d = 0; d < f.dim; ++d) out[d] = static_cast<float>(c10::Half(out[d]));
+    for (int64_t d = 0; d < dim; ++d) out[d] = static_cast<float>(c10::Half(out[d]));
   }
 }
 
 template <typename Id>
-void run_all(const std::vector<PooledFeature>& features, const PooledBatch& batch) {
-  const int64_t num_features = static_cast<int64_t>(features.size());
-  const int64_t bags = num_features * batch.batch;
-  if (bags == 0) return;
-  // Split so a thread gets at least ~32K multiply-adds: small batches then run inline on the calling
-  // thread, since waking the pool costs more than the work.
-  int64_t work = 0;
-  for (const auto& f : features) {
-    work += (batch.offsets[(f.key + 1) * batch.batch] - batch.offsets[f.key * batch.batch] + 1) * f.dim;
-  }
-  const int64_t work_per_bag = std::max<int64_t>(1, work / bags);
-  const int64_t grain = std::max<int64_t>(1, 32768 / work_per_bag);
-  at::parallel_for(0, bags, grain, [&](int64_t start, int64_t stop) {
-    for (int64_t i = start; i < stop; ++i) {
-      const PooledFeature& f = features[i / batch.batch];
-      const int64_t b = i % batch.batch;
-      if (f.half) {
-        pool_feature_bag<Id, c10::Half>(f, batch, b);
+void run_bags(const LookupPlan& plan, int64_t begin_bag, int64_t end_bag) {
+  const Id* ids = static_cast<const Id*>(plan.ids);
+  RowPrefetcher<Id> walker(plan, begin_bag, end_bag);
+  RowPrefetcher<Id>* prefetcher = plan.prefetch_rows > 0 ? &walker : nullptr;
+  int64_t f = begin_bag / plan.batch;
+  int64_t b = begin_bag - f * plan.batch;
+  for (int64_t bag = begin_bag; bag < end_bag; ++bag) {
+    const FeaturePlan& feature = plan.features[f];
+    float* out = feature.out + b * plan.out_width;
+    const int64_t begin = feature.offsets[b];
+    const int64_t end = feature.offsets[b + 1];
+    if (feature.half) {
+      if (plan.weights) {
+        pool_bag<Id, c10::Half, true>(feature, ids, plan.weights, begin, end, out, prefetcher);
       } else {
-        pool_feature_bag<Id, float>(f, batch, b);
+        pool_bag<Id, c10::Half, false>(feature, ids, nullptr, begin, end, out, prefetcher);
+      }
+    } else {
+      if (plan.weights) {
+        pool_bag<Id, float, true>(feature, ids, plan.weights, begin, end, out, prefetcher);
+      } else {
+        pool_bag<Id, float, false>(feature, ids, nullptr, begin, end, out, prefetcher);
       }
     }
-  });
+    if (++b == plan.batch) {
+      b = 0;
+      ++f;
+    }
+  }
 }
 
 template <typename Id>
-std::optional<BadId> scan_ids(const PooledBatch& batch, int64_t key, int64_t num_rows) {
-  const Id* ids = static_cast<const Id*>(batch.ids);
-  const int64_t begin = batch.offsets[key * batch.batch];
-  const int64_t end = batch.offsets[(key + 1) * batch.batch];
+int64_t first_bad(const Id* ids, int64_t begin, int64_t end, int64_t num_rows) {
   for (int64_t i = begin; i < end; ++i) {
     const int64_t id = static_cast<int64_t>(ids[i]);
-    if (id < 0 || id >= num_rows) return BadId{i, id};
+    if (id < 0 || id >= num_rows) return i;
   }
-  return std::nullopt;
+  return -1;
 }
 
 }  // namespace
 
-void pooled_lookup_forward(const std::vector<PooledFeature>& features, const PooledBatch& batch) {
-  if (batch.ids_int64) {
-    run_all<int64_t>(features, batch);
+void run_bags_portable(const LookupPlan& plan, int64_t begin, int64_t end) {
+  if (plan.ids_int64) {
+    run_bags<int64_t>(plan, begin, end);
   } else {
-    run_all<int32_t>(features, batch);
+    run_bags<int32_t>(plan, begin, end);
+  }
+}
+
+int64_t first_bad_id_portable(const void* ids, bool ids_int64, int64_t begin, int64_t end, int64_t num_rows) {
+  return ids_int64 ? first_bad(static_cast<const int64_t*>(ids), begin, end, num_rows)
+                   : first_bad(static_cast<const int32_t*>(ids), begin, end, num_rows);
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::FeaturePlan;
+using detail::LookupPlan;
+
+// Below this much work (multiply-adds, counting each bag as one extra row) a call runs on the calling
+// thread: waking the team costs a microsecond or more, which small batches cannot win back.
+constexpr int64_t kParallelWork = 1 << 16;
+// Chunks per thread: taken dynamically, so a core slowed by a neighbour gets less of the work.
+constexpr int64_t kChunksPerThread = 4;
+// find_out_of_range splits a key's ids across threads from this many on.
+constexpr int64_t kParallelIds = 1 << 17;
+// Software prefetch pays off once the tables read are well beyond what the caches hold; below this
+// (summed over the call's tables) its bookkeeping costs more than the misses it hides.
+constexpr int64_t kPrefetchTableBytes = int64_t{8} << 20;
+// How far ahead, in rows: enough rows in flight per core to cover DRAM latency (tuned on the bench's
+// M and H configurations; TORCHREC_PREFETCH_ROWS overrides it, 0 disables prefetching).
+constexpr int kPrefetchRows = 12;
+
+int prefetch_rows() {
+  static const int rows = [] {
+    const char* v = std::getenv("TORCHREC_PREFETCH_ROWS");
+    if (v == nullptr || *v == '\0') return kPrefetchRows;
+    const int n = std::atoi(v);
+    return n < 0 ? 0 : (n > 256 ? 256 : n);
+  }();
+  return rows;
+}
+
+struct Isa {
+  void (*run_bags)(const LookupPlan&, int64_t, int64_t);
+  int64_t (*first_bad)(const void*, bool, int64_t, int64_t, int64_t);
+  const char* name;
+};
+
+bool cpu_has_avx2_f16c() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  // avx2 implies the OS saves ymm state (the builtin checks XCR0); F16C has no builtin name in older GCCs.
+  if (!__builtin_cpu_supports("avx2")) return false;
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  __asm__("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(1), "c"(0));
+  return (ecx & (1u << 29)) != 0;
+#else
+  return false;
+#endif
+}
+
+Isa choose_isa() {
+  const char* forced = std::getenv("TORCHREC_CPU_KERNEL");
+  const bool portable = forced != nullptr && std::strcmp(forced, "portable") == 0;
+#if defined(__x86_64__) || defined(__i386__)
+  if (!portable && cpu_has_avx2_f16c()) {
+    return {&detail::run_bags_avx2, &detail::first_bad_id_avx2, "avx2+f16c"};
+  }
+#endif
+  return {&detail::run_bags_portable, &detail::first_bad_id_portable, "portable"};
+}
+
+const Isa& isa() {
+  static const Isa chosen = choose_isa();
+  return chosen;
+}
+
+// Work of bag `bag` and all bags before it, for the split: monotonic in `bag`.
+struct WorkIndex {
+  const LookupPlan& plan;
+  const int64_t* feature_start;  // work before each feature
+
+  int64_t before(int64_t bag) const {
+    if (bag >= plan.num_features * plan.batch) return feature_start[plan.num_features];
+    const int64_t f = bag / plan.batch;
+    const int64_t b = bag - f * plan.batch;
+    const FeaturePlan& feature = plan.features[f];
+    return feature_start[f] + (feature.offsets[b] - feature.offsets[0] + b) * feature.dim;
+  }
+
+  // The first bag whose preceding work reaches `target`.
+  int64_t bag_at(int64_t target) const {
+    int64_t lo = 0, hi = plan.num_features * plan.batch;
+    while (lo < hi) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      if (before(mid) < target) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo;
+  }
+};
+
+void run_parallel(const LookupPlan& plan, const int64_t* feature_start, int threads) {
+  const int64_t bags = plan.num_features * plan.batch;
+  const int64_t total = feature_start[plan.num_features];
+  const int64_t chunks = std::min<int64_t>(bags, threads * kChunksPerThread);
+  // Equal work per chunk, not equal bags: one huge table or a few long bags still keep every core busy.
+  std::vector<int64_t> bounds(chunks + 1);
+  const WorkIndex index{plan, feature_start};
+  bounds[0] = 0;
+  bounds[chunks] = bags;
+  for (int64_t c = 1; c < chunks; ++c) bounds[c] = std::max(bounds[c - 1], index.bag_at(total / chunks * c));
+  std::atomic<int64_t> next{0};
+  const auto run = isa().run_bags;
+  fork_join(threads, [&](int, int) {
+    for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < chunks;
+         c = next.fetch_add(1, std::memory_order_relaxed)) {
+      if (bounds[c] < bounds[c + 1]) run(plan, bounds[c], bounds[c + 1]);
+    }
+  });
+}
+
+}  // namespace
+
+const char* pooled_lookup_isa() { return isa().name; }
+
+void pooled_lookup_forward(const std::vector<PooledFeature>& features, const PooledBatch& batch) {
+  const int64_t num_features = static_cast<int64_t>(features.size());
+  if (num_features == 0 || batch.batch == 0) return;
+
+  // Per-call state lives on the stack for ordinary collections (no allocation on the small-batch path).
+  constexpr int64_t kInline = 32;
+  FeaturePlan inline_plans[kInline];
+  int64_t inline_start[kInline + 1];
+  std::vector<FeaturePlan> heap_plans;
+  std::vector<int64_t> heap_start;
+  FeaturePlan* plans = inline_plans;
+  int64_t* feature_start = inline_start;
+  if (num_features > kInline) {
+    heap_plans.resize(num_features);
+    heap_start.resize(num_features + 1);
+    plans = heap_plans.data();
+    feature_start = heap_start.data();
+  }
+
+  feature_start[0] = 0;
+  int64_t table_bytes = 0;
+  for (int64_t i = 0; i < num_features; ++i) {
+    const PooledFeature& f = features[i];
+    FeaturePlan& p = plans[i];
+    p.rows = static_cast<const uint8_t*>(f.rows);
+    p.row_bytes = f.dim * (f.half ? 2 : 4);
+    p.dim = f.dim;
+    p.offsets = batch.offsets + f.key * batch.batch;
+    p.out = batch.out + f.out_column;
+    p.half = f.half;
+    p.mean = f.mean;
+    const int64_t ids = p.offsets[batch.batch] - p.offsets[0];
+    feature_start[i + 1] = feature_start[i] + (ids + batch.batch) * f.dim;
+    table_bytes += f.num_rows * p.row_bytes;  // a table read by two features counts twice: harmless
+  }
+
+  LookupPlan plan;
+  plan.features = plans;
+  plan.num_features = num_features;
+  plan.batch = batch.batch;
+  plan.out_width = batch.out_width;
+  plan.ids = batch.ids;
+  plan.ids_int64 = batch.ids_int64;
+  plan.weights = batch.per_value_weights;
+  plan.prefetch_rows = table_bytes >= kPrefetchTableBytes ? prefetch_rows() : 0;
+
+  const int threads = feature_start[num_features] >= kParallelWork ? intra_op_threads() : 1;
+  if (threads <= 1) {
+    isa().run_bags(plan, 0, num_features * batch.batch);
+  } else {
+    run_parallel(plan, feature_start, threads);
   }
 }
 
 std::optional<BadId> find_out_of_range(const PooledBatch& batch, int64_t key, int64_t num_rows) {
-  return batch.ids_int64 ? scan_ids<int64_t>(batch, key, num_rows) : scan_ids<int32_t>(batch, key, num_rows);
+  const int64_t begin = batch.offsets[key * batch.batch];
+  const int64_t end = batch.offsets[(key + 1) * batch.batch];
+  const auto first_bad = isa().first_bad;
+  int64_t bad = -1;
+  const int threads = end - begin >= kParallelIds ? intra_op_threads() : 1;
+  if (threads <= 1) {
+    bad = first_bad(batch.ids, batch.ids_int64, begin, end, num_rows);
+  } else {
+    // Each chunk finds its own first bad id; the earliest chunk that has one holds the answer.
+    const int64_t chunks = threads * kChunksPerThread;
+    const int64_t size = (end - begin + chunks - 1) / chunks;
+    std::vector<int64_t> found(chunks, -1);
+    std::atomic<int64_t> next{0};
+    fork_join(threads, [&](int, int) {
+      for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < chunks;
+           c = next.fetch_add(1, std::memory_order_relaxed)) {
+        const int64_t lo = std::min(end, begin + c * size);
+        const int64_t hi = std::min(end, lo + size);
+        found[c] = first_bad(batch.ids, batch.ids_int64, lo, hi, num_rows);
+      }
+    });
+    for (int64_t c = 0; c < chunks && bad < 0; ++c) bad = found[c];
+  }
+  if (bad < 0) return std::nullopt;
+  const int64_t value = batch.ids_int64 ? static_cast<const int64_t*>(batch.ids)[bad]
+                                        : static_cast<const int32_t*>(batch.ids)[bad];
+  return BadId{bad, value};
 }
 
 }  // namespace torchrec::kernels

@@ -1,6 +1,10 @@
 // Fused pooled embedding lookup on the CPU: every (feature, sample) bag of every table in one
 // parallel pass, SUM or MEAN, optional per-value weights, fp32 or fp16 rows, int32 or int64 ids.
 // Inputs are trusted: callers validate offsets and id ranges first (see find_out_of_range).
+//
+// Results are bit-identical on every path (AVX2/F16C or portable) and for any thread count: each output
+// element is the fp32 sum, in id order, of `row[d]` (or `weight * row[d]`, multiply then add, no FMA),
+// times 1/n for MEAN, rounded once to fp16 for fp16 tables.
 #pragma once
 
 #include <cstdint>
@@ -39,5 +43,9 @@ struct BadId {
 
 // The first id of `key`'s bags outside [0, num_rows), if any.
 std::optional<BadId> find_out_of_range(const PooledBatch& batch, int64_t key, int64_t num_rows);
+
+// Which row-accumulation code runs: "avx2+f16c" on CPUs that have both, else "portable". Setting
+// TORCHREC_CPU_KERNEL=portable in the environment (read once) forces the portable path, for tests.
+const char* pooled_lookup_isa();
 
 }  // namespace torchrec::kernels

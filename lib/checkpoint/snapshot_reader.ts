@@ -1,0 +1,277 @@
+/**
+ * Reads tensors out of a torchsnapshot snapshot as float32: plain `buffer_protocol` files, byte
+ * ranges in `batched/` slabs (at any alignment), `torch_save` pieces, ChunkedTensor chunks and
+ * ShardedTensor shards (merged over ranks and assembled), fp32/fp16/bf16/fp64. Every size, range and
+ * tiling is checked against the manifest before a byte is trusted.
+ */
+import { promises as fsp } from 'fs';
+import * as path from 'path';
+import { checkpointError, numel, shapeText, wrapIoError } from './checkpointable';
+import { decodeFloats, Dtype, elementSize, isFloatDtype, parseTorchDtype } from './dtypes';
+import { RangeReader } from './fs_util';
+import {
+  availableEntries,
+  Entry,
+  isTensorLike,
+  METADATA_FILE,
+  parseMetadata,
+  PrimitiveEntry,
+  primitiveValue,
+  Shard,
+  SnapshotMetadata,
+  TensorEntry,
+  TensorLikeEntry,
+} from './snapshot_manifest';
+import { readArchiveTensor } from './state_dict';
+import { TorchArchive } from './torch_zip';
+
+export interface TensorInfo {
+  dtype: Dtype;
+  shape: number[];
+}
+
+export class SnapshotReader {
+  private readonly files = new Map<string, Promise<RangeReader>>();
+  /** Rank 0's entries by logical path (`model/embedding_bags.user.weight`). */
+  readonly entries: Map<string, Entry>;
+
+  private constructor(
+    readonly dir: string,
+    readonly metadata: SnapshotMetadata,
+  ) {
+    this.entries = availableEntries(metadata.manifest, 0);
+  }
+
+  static async open(dir: string): Promise<SnapshotReader> {
+    const file = path.join(dir, METADATA_FILE);
+    let text: string;
+    try {
+      text = await fsp.readFile(file, 'utf8');
+    } catch (e) {
+      throw wrapIoError(e, `${file} (no snapshot at ${dir}, or its save never completed)`);
+    }
+    return new SnapshotReader(dir, parseMetadata(text, file));
+  }
+
+  /** Where an entry is, for messages. */
+  where(logical: string): string {
+    return `${path.join(this.dir, METADATA_FILE)}: entry 0/${logical}`;
+  }
+
+  tensorEntry(logical: string): TensorLikeEntry | undefined {
+    const e = this.entries.get(logical);
+    return e && isTensorLike(e) ? e : undefined;
+  }
+
+  /** dtype and shape of a tensor entry, validated; a ShardedTensor's shape is its shards' extent. */
+  info(logical: string): TensorInfo {
+    const e = this.tensorEntry(logical);
+    if (!e) throw checkpointError(`${this.where(logical)} is not a tensor`);
+    const where = this.where(logical);
+    if (e.type === 'ShardedTensor') {
+      const dtypes = new Set(e.shards.map((s) => s.tensor.dtype));
+      if (dtypes.size !== 1) throw checkpointError(`${where}: shards disagree on dtype (${[...dtypes].join(', ')})`);
+      const nd = e.shards[0].sizes.length;
+      const shape = new Array<number>(nd).fill(0);
+      for (const s of e.shards) {
+        if (s.sizes.length !== nd) throw checkpointError(`${where}: shards disagree on the number of dimensions`);
+        s.sizes.forEach((sz, d) => (shape[d] = Math.max(shape[d], s.offsets[d] + sz)));
+      }
+      return { dtype: dtypeOf(e.shards[0].tensor.dtype, where), shape };
+    }
+    return { dtype: dtypeOf(e.dtype, where), shape: [...e.shape] };
+  }
+
+  primitive(logical: string): number | string | boolean | Uint8Array | undefined {
+    const e = this.entries.get(logical);
+    if (!e || !['int', 'float', 'str', 'bool', 'bytes'].includes(e.type)) return undefined;
+    return primitiveValue(e as PrimitiveEntry, this.where(logical));
+  }
+
+  /** A float tensor entry, converted to float32 row-major; its shape must be `shape`. */
+  async readFloat32(logical: string, shape: readonly number[]): Promise<Float32Array> {
+    const where = this.where(logical);
+    const e = this.tensorEntry(logical);
+    if (!e) throw checkpointError(`${where} is not a tensor`);
+    const info = this.info(logical);
+    if (!isFloatDtype(info.dtype))
+      throw checkpointError(`${where} has dtype torch.${info.dtype}; weights need a floating-point dtype`);
+    if (shapeText(info.shape) !== shapeText(shape)) {
+      throw checkpointError(`${where} has shape ${shapeText(info.shape)}, expected ${shapeText(shape)}`);
+    }
+    const out = new Float32Array(numel(shape));
+    if (e.type === 'Tensor') {
+      await this.readPiece(
+        e,
+        where,
+        out,
+        shape,
+        shape.map(() => 0),
+        [...shape],
+      );
+      return out;
+    }
+    const pieces = e.type === 'ChunkedTensor' ? e.chunks : e.shards;
+    checkTiling(pieces, shape, where);
+    for (const [i, p] of pieces.entries()) {
+      const pw = `${where} ${e.type === 'ChunkedTensor' ? 'chunk' : 'shard'} ${i} (offsets ${shapeText(p.offsets)})`;
+      if (p.tensor.dtype !== `torch.${info.dtype}`)
+        throw checkpointError(`${pw}: dtype ${p.tensor.dtype} differs from the tensor's`);
+      await this.readPiece(p.tensor, pw, out, shape, p.offsets, p.sizes);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    const readers = await Promise.allSettled(this.files.values());
+    this.files.clear();
+    for (const r of readers) if (r.status === 'fulfilled') await r.value.close();
+  }
+
+  /** Reads one stored tensor into the [offsets, offsets + sizes) block of `out` (row-major `shape`). */
+  private async readPiece(
+    t: TensorEntry,
+    where: string,
+    out: Float32Array,
+    shape: readonly number[],
+    offsets: readonly number[],
+    sizes: readonly number[],
+  ): Promise<void> {
+    const dtype = dtypeOf(t.dtype, where);
+    if (shapeText(t.shape) !== shapeText(sizes)) {
+      throw checkpointError(
+        `${where}: stored shape ${shapeText(t.shape)} differs from its block size ${shapeText(sizes)}`,
+      );
+    }
+    const file = this.resolve(t.location, where);
+    const n = numel(sizes);
+    // Row blocks that span whole rows are one contiguous run of `out`: decode straight into it.
+    const direct = sizes.every((s, d) => d === 0 || (offsets[d] === 0 && s === shape[d]));
+    const target = direct
+      ? out.subarray(offsets[0] * rowSize(shape), offsets[0] * rowSize(shape) + n)
+      : new Float32Array(n);
+    if (t.serializer === 'torch_save') {
+      const archive = await TorchArchive.open(file);
+      try {
+        target.set(await readArchiveTensor(archive, sizes, where));
+      } finally {
+        archive.close();
+      }
+    } else if (t.serializer === 'buffer_protocol') {
+      await this.readRaw(file, t, dtype, n, target, where);
+    } else {
+      throw checkpointError(`${where}: unknown serializer "${t.serializer}" (expected buffer_protocol or torch_save)`);
+    }
+    if (!direct) copyBlock(target, sizes, out, shape, offsets);
+  }
+
+  private async readRaw(
+    file: string,
+    t: TensorEntry,
+    dtype: Dtype,
+    n: number,
+    target: Float32Array,
+    where: string,
+  ): Promise<void> {
+    const bytes = n * elementSize(dtype);
+    const reader = await this.open(file, where);
+    let start = 0;
+    if (t.byte_range) {
+      const [a, b] = t.byte_range;
+      if (b - a !== bytes) {
+        throw checkpointError(
+          `${where}: byte_range [${a}, ${b}] holds ${b - a} bytes, but ${shapeText(t.shape)} ${t.dtype} needs ${bytes}`,
+        );
+      }
+      start = a;
+    } else if (reader.size !== bytes) {
+      throw checkpointError(
+        `${where}: ${file} holds ${reader.size} bytes, but ${shapeText(t.shape)} ${t.dtype} needs ${bytes}` +
+          (reader.size < bytes ? ' (truncated)' : ''),
+      );
+    }
+    if (dtype === 'float32') {
+      // Same bytes as the destination: read in place, no staging copy.
+      await reader.readInto(new Uint8Array(target.buffer, target.byteOffset, bytes), start, `${where} (${file})`);
+      return;
+    }
+    const raw = new Uint8Array(bytes);
+    await reader.readInto(raw, start, `${where} (${file})`);
+    decodeFloats(raw, dtype, n, target, 0);
+  }
+
+  private open(file: string, where: string): Promise<RangeReader> {
+    let r = this.files.get(file);
+    if (!r) {
+      r = RangeReader.open(file, `${where}: file ${file} named by the manifest`);
+      this.files.set(file, r);
+    }
+    return r;
+  }
+
+  /** A manifest location, confined to the snapshot directory. */
+  private resolve(location: string, where: string): string {
+    const parts = location.split('/');
+    if (path.isAbsolute(location) || parts.some((p) => p === '..' || p === '')) {
+      throw checkpointError(`${where}: location "${location}" is not a path inside the snapshot`);
+    }
+    return path.join(this.dir, ...parts);
+  }
+}
+
+function dtypeOf(s: string, where: string): Dtype {
+  const d = parseTorchDtype(s);
+  if (!d) throw checkpointError(`${where}: unknown dtype "${s}" (torchsnapshot spells them like torch.float32)`);
+  return d;
+}
+
+function rowSize(shape: readonly number[]): number {
+  return numel(shape.slice(1));
+}
+
+/** Chunks/shards must lie inside the tensor, not overlap, and cover it. */
+function checkTiling(pieces: readonly Shard[], shape: readonly number[], where: string): void {
+  let covered = 0;
+  pieces.forEach((p, i) => {
+    if (p.offsets.length !== shape.length || p.offsets.some((o, d) => o + p.sizes[d] > shape[d])) {
+      throw checkpointError(
+        `${where}: piece ${i} (offsets ${shapeText(p.offsets)}, sizes ${shapeText(p.sizes)}) lies outside ${shapeText(shape)}`,
+      );
+    }
+    covered += numel(p.sizes);
+    for (let j = 0; j < i; j++) {
+      const q = pieces[j];
+      const overlap = p.offsets.every((o, d) => o < q.offsets[d] + q.sizes[d] && q.offsets[d] < o + p.sizes[d]);
+      if (overlap && numel(p.sizes) > 0 && numel(q.sizes) > 0)
+        throw checkpointError(`${where}: pieces ${j} and ${i} overlap`);
+    }
+  });
+  if (covered !== numel(shape)) {
+    throw checkpointError(
+      `${where}: the pieces cover ${covered} of ${numel(shape)} elements; some of the tensor is missing`,
+    );
+  }
+}
+
+/** Copies a dense block (row-major `sizes`) into `out` (row-major `shape`) at `offsets`. */
+function copyBlock(
+  block: Float32Array,
+  sizes: readonly number[],
+  out: Float32Array,
+  shape: readonly number[],
+  offsets: readonly number[],
+): void {
+  const nd = shape.length;
+  const inner = sizes[nd - 1];
+  const outer = numel(sizes.slice(0, -1));
+  const idx = new Array<number>(Math.max(nd - 1, 0)).fill(0);
+  for (let r = 0; r < outer; r++) {
+    let dst = 0;
+    for (let d = 0; d < nd; d++) dst = dst * shape[d] + offsets[d] + (d < nd - 1 ? idx[d] : 0);
+    out.set(block.subarray(r * inner, (r + 1) * inner), dst);
+    for (let d = nd - 2; d >= 0; d--) {
+      if (++idx[d] < sizes[d]) break;
+      idx[d] = 0;
+    }
+  }
+}

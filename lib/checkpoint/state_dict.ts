@@ -1,0 +1,244 @@
+/**
+ * State dicts in torch.save's format, both ways: `saveStateDict` writes what Python's `torch.load`
+ * reads as an OrderedDict of `<prefix>embedding_bags.<table>.weight` tensors; `loadStateDict` reads
+ * what Python's `torch.save(module.state_dict())` wrote, from any model that holds the tables.
+ * Loading reads and checks every table before it changes any, so a bad file leaves the module as it was.
+ */
+import {
+  Checkpointable,
+  checkpointError,
+  ModuleKeyOptions,
+  numel,
+  shapeText,
+  tableDtype,
+  tableShape,
+  weightKey,
+} from './checkpointable';
+import { decodeFloats, elementSize, encodeFloats, isFloatDtype } from './dtypes';
+import { byteChunks } from './fs_util';
+import { pickleStateDict, PickledTensor } from './pickle_writer';
+import { PyDict, StorageRef, TensorRef, unpickle } from './pickle_reader';
+import { ArchiveRecord, TorchArchive, writeTorchArchive } from './torch_zip';
+
+export interface LoadStateDictOptions {
+  /** Stripped from the file's keys, e.g. `model.embeddings.` (then keys must match exactly). */
+  prefix?: string;
+  /** Default true: every table must be found, and (with `prefix`) every key under it must be a table. */
+  strict?: boolean;
+}
+
+export async function saveStateDict(module: Checkpointable, file: string, o: ModuleKeyOptions = {}): Promise<void> {
+  const keyPrefix = o.keyPrefix ?? '';
+  const tensors: PickledTensor[] = module.tables.map((t, i) => ({
+    key: weightKey(keyPrefix, t.name),
+    storageKey: String(i),
+    dtype: tableDtype(t),
+    shape: tableShape(t),
+  }));
+  const records: ArchiveRecord[] = module.tables.map((t, i) => ({
+    name: `data/${i}`,
+    size: numel(tableShape(t)) * elementSize(tableDtype(t)),
+    chunks: () => {
+      // Captured here, when the writer reaches the table: one table's copy in memory at a time.
+      const w = module.getWeights(t.name);
+      if (w.length !== numel(tableShape(t))) {
+        throw checkpointError(
+          `table ${t.name}: getWeights returned ${w.length} values, expected ${numel(tableShape(t))}`,
+        );
+      }
+      return byteChunks(encodeFloats(w, tableDtype(t)));
+    },
+  }));
+  await writeTorchArchive(file, pickleStateDict(tensors), records);
+}
+
+export async function loadStateDict(
+  module: Checkpointable,
+  file: string,
+  o: LoadStateDictOptions & ModuleKeyOptions = {},
+): Promise<void> {
+  const archive = await TorchArchive.open(file);
+  try {
+    // PyTorch ≥ 2.1 records the writer's byte order; storages are read as little-endian.
+    if (archive.has('byteorder')) {
+      const order = Buffer.from(await archive.readRecord('byteorder'))
+        .toString('latin1')
+        .trim();
+      if (order !== 'little')
+        throw checkpointError(`${file}: storages were written ${order}-endian; only little-endian is supported`);
+    }
+    const root = unpickle(await archive.readRecord('data.pkl'), `${file}: ${archive.archiveName}/data.pkl`);
+    if (!(root instanceof PyDict)) {
+      throw checkpointError(`${file}: the saved object is not a state dict (dict or OrderedDict of tensors)`);
+    }
+    const tensors = new Map<string, TensorRef>();
+    for (const [k, v] of root.map) if (typeof k === 'string' && v instanceof TensorRef) tensors.set(k, v);
+    const chosen = matchKeys(module, file, [...tensors.keys()], o);
+    const storages = new Map<string, Float32Array>();
+    const loaded: [string, Float32Array][] = [];
+    for (const [table, key] of chosen) {
+      const t = module.tables.find((x) => x.name === table)!;
+      const where = `${file}: entry ${key} (table ${table})`;
+      loaded.push([table, await readTensor(archive, where, tensors.get(key)!, tableShape(t), storages)]);
+    }
+    // Everything is read and checked: only now touch the module.
+    for (const [table, data] of loaded) module.setWeights(table, data);
+  } finally {
+    archive.close();
+  }
+}
+
+/** table name → key in the file, by the rules of LoadStateDictOptions. */
+function matchKeys(
+  module: Checkpointable,
+  file: string,
+  keys: string[],
+  o: LoadStateDictOptions & ModuleKeyOptions,
+): Map<string, string> {
+  const keyPrefix = o.keyPrefix ?? '';
+  const strict = o.strict ?? true;
+  const found = new Map<string, string>();
+  const listed = (ks: string[]): string =>
+    ks.length === 0 ? '(none)' : ks.slice(0, 20).join(', ') + (ks.length > 20 ? ', ...' : '');
+  if (o.prefix !== undefined) {
+    const prefix = o.prefix;
+    const under = keys.filter((k) => k.startsWith(prefix));
+    if (under.length === 0) {
+      throw checkpointError(
+        `${file}: no tensor key starts with prefix ${JSON.stringify(prefix)}; keys: ${listed(keys)}`,
+      );
+    }
+    const expected = new Map(module.tables.map((t) => [weightKey(keyPrefix, t.name), t.name]));
+    for (const k of under) {
+      const table = expected.get(k.slice(prefix.length));
+      if (table !== undefined) found.set(table, k);
+    }
+    const unexpected = under.filter((k) => !expected.has(k.slice(prefix.length)));
+    if (strict && unexpected.length > 0) {
+      throw checkpointError(
+        `${file}: unexpected keys under prefix ${JSON.stringify(prefix)}: ${listed(unexpected)} ` +
+          `(the module's keys are ${listed([...expected.keys()])}; pass strict: false to ignore them)`,
+      );
+    }
+  } else {
+    for (const t of module.tables) {
+      const own = weightKey(keyPrefix, t.name);
+      const suffix = weightKey('', t.name);
+      if (keys.includes(own)) {
+        found.set(t.name, own);
+        continue;
+      }
+      const candidates = keys.filter((k) => k === suffix || k.endsWith(`.${suffix}`));
+      if (candidates.length > 1) {
+        throw checkpointError(
+          `${file}: table ${t.name} matches several keys (${candidates.join(', ')}); pass { prefix } to choose one`,
+        );
+      }
+      if (candidates.length === 1) found.set(t.name, candidates[0]);
+    }
+  }
+  const missing = module.tables.filter((t) => !found.has(t.name)).map((t) => weightKey(keyPrefix, t.name));
+  if ((strict && missing.length > 0) || found.size === 0) {
+    throw checkpointError(
+      `${file}: missing keys ${listed(missing)}${o.prefix !== undefined ? ` (after prefix ${JSON.stringify(o.prefix)})` : ''}; ` +
+        `keys in the file: ${listed(keys)}`,
+    );
+  }
+  return found;
+}
+
+/** A torch.save'd single tensor (torchsnapshot's `torch_save` serializer), as float32 of `shape`. */
+export async function readArchiveTensor(
+  archive: TorchArchive,
+  shape: readonly number[],
+  where: string,
+): Promise<Float32Array> {
+  const root = unpickle(
+    await archive.readRecord('data.pkl'),
+    `${where}: ${archive.file}: ${archive.archiveName}/data.pkl`,
+  );
+  if (!(root instanceof TensorRef)) throw checkpointError(`${where}: ${archive.file} does not hold a single tensor`);
+  return readTensor(archive, `${where}: ${archive.file}`, root, shape, new Map());
+}
+
+/** One tensor as float32 row-major, checked for dtype, shape, storage size and bounds. */
+async function readTensor(
+  archive: TorchArchive,
+  where: string,
+  t: TensorRef,
+  shape: readonly number[],
+  storages: Map<string, Float32Array>,
+): Promise<Float32Array> {
+  const s = t.storage;
+  if (!isFloatDtype(s.dtype)) {
+    throw checkpointError(
+      `${where} has dtype ${s.dtype}; weights need a floating-point dtype (fp32, fp16, bf16 or fp64)`,
+    );
+  }
+  if (shapeText(t.size) !== shapeText(shape)) {
+    throw checkpointError(`${where} has shape ${shapeText(t.size)}, expected ${shapeText(shape)}`);
+  }
+  const record = `data/${s.key}`;
+  if (!archive.has(record)) throw checkpointError(`${where}: its storage ${archive.archiveName}/${record} is missing`);
+  const bytes = s.numel * elementSize(s.dtype);
+  if (archive.size(record) !== bytes) {
+    throw checkpointError(
+      `${where}: storage ${archive.archiveName}/${record} holds ${archive.size(record)} bytes, expected ${bytes} (${s.numel} × ${s.dtype})`,
+    );
+  }
+  const n = numel(shape);
+  let extent = t.offset;
+  t.size.forEach((sz, i) => (extent += sz === 0 ? 0 : (sz - 1) * t.stride[i]));
+  if (n > 0 && (t.offset < 0 || t.stride.some((x) => x < 0) || extent >= s.numel)) {
+    throw checkpointError(
+      `${where}: offset ${t.offset} and strides ${shapeText(t.stride)} reach outside its storage of ${s.numel} elements`,
+    );
+  }
+  const contiguous = t.stride.every((st, i) => t.size[i] === 1 || st === numel(t.size.slice(i + 1)));
+  if (contiguous && t.offset === 0 && s.numel === n && s.dtype === 'float32' && !storages.has(s.key)) {
+    // The common case: stream the record straight into the array the module will take.
+    const out = new Float32Array(n);
+    await archive.readRecordInto(record, new Uint8Array(out.buffer));
+    return out;
+  }
+  const storage = await loadStorage(archive, s, record, storages);
+  const out = new Float32Array(n);
+  if (contiguous) {
+    out.set(storage.subarray(t.offset, t.offset + n));
+  } else {
+    gather(storage, t.offset, t.size, t.stride, out);
+  }
+  return out;
+}
+
+async function loadStorage(
+  archive: TorchArchive,
+  s: StorageRef,
+  record: string,
+  cache: Map<string, Float32Array>,
+): Promise<Float32Array> {
+  const cached = cache.get(s.key);
+  if (cached) return cached;
+  const raw = await archive.readRecord(record);
+  const out = new Float32Array(s.numel);
+  decodeFloats(raw, s.dtype, s.numel, out, 0);
+  cache.set(s.key, out);
+  return out;
+}
+
+/** Copies a strided view of `src` into row-major `out` (handles transposes and other views). */
+function gather(src: Float32Array, offset: number, size: number[], stride: number[], out: Float32Array): void {
+  const nd = size.length;
+  const idx = new Array<number>(nd).fill(0);
+  let p = offset;
+  for (let i = 0; i < out.length; i++) {
+    out[i] = src[p];
+    for (let d = nd - 1; d >= 0; d--) {
+      idx[d] += 1;
+      p += stride[d];
+      if (idx[d] < size[d]) break;
+      p -= stride[d] * size[d];
+      idx[d] = 0;
+    }
+  }
+}

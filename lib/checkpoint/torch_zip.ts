@@ -1,0 +1,206 @@
+/**
+ * The container of `torch.save` (PyTorch ≥ 1.6): a zip whose records all sit under one top-level
+ * folder — `<name>/data.pkl` (the pickle), `<name>/data/<key>` (raw little-endian storages) and
+ * `<name>/version`. Records are stored uncompressed, as PyTorch writes them, and streamed both ways.
+ */
+import { promises as fsp } from 'fs';
+import * as path from 'path';
+import { Readable } from 'stream';
+import { checkpointError, wrapIoError } from './checkpointable';
+import { fsyncPath, tempSibling } from './fs_util';
+import { yauzl, yazl, ZipEntry, ZipReader } from './zip';
+
+// Pickle protocol 2 header of the legacy (pre-1.6) torch.save format: LONG1 magic number 0x1950a86a20f9469cfc6c.
+const LEGACY_MAGIC = Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]);
+const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
+
+export class TorchArchive {
+  private constructor(
+    readonly file: string,
+    readonly archiveName: string,
+    private readonly zip: ZipReader,
+    private readonly records: Map<string, ZipEntry>,
+  ) {}
+
+  static async open(file: string): Promise<TorchArchive> {
+    await checkMagic(file);
+    let zip: ZipReader;
+    try {
+      zip = await yauzl.openPromise(file, { lazyEntries: true, autoClose: false, strictFileNames: true });
+    } catch (e) {
+      throw checkpointError(`${file}: not a readable torch.save zip archive (${(e as Error).message}); truncated?`);
+    }
+    try {
+      const all = new Map<string, ZipEntry>();
+      for await (const entry of zip.eachEntry()) all.set(entry.fileName, entry);
+      const pkls = [...all.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
+      if (pkls.length !== 1) {
+        throw checkpointError(
+          `${file}: expected exactly one <archive>/data.pkl record, found ${pkls.length} ` +
+            `(records: ${[...all.keys()].slice(0, 10).join(', ')}); not a torch.save file?`,
+        );
+      }
+      const archiveName = pkls[0].slice(0, -'/data.pkl'.length);
+      const records = new Map<string, ZipEntry>();
+      for (const [name, entry] of all) {
+        if (name.startsWith(`${archiveName}/`)) records.set(name.slice(archiveName.length + 1), entry);
+      }
+      return new TorchArchive(file, archiveName, zip, records);
+    } catch (e) {
+      zip.close();
+      throw wrapIoError(e, file);
+    }
+  }
+
+  has(record: string): boolean {
+    return this.records.has(record);
+  }
+
+  size(record: string): number {
+    return this.entry(record).uncompressedSize;
+  }
+
+  async readRecord(record: string): Promise<Uint8Array> {
+    const out = new Uint8Array(this.size(record));
+    await this.readRecordInto(record, out);
+    return out;
+  }
+
+  /** Streams a record into `target`, which must be exactly the record's size. */
+  async readRecordInto(record: string, target: Uint8Array): Promise<void> {
+    const entry = this.entry(record);
+    const where = `${this.file}: record ${this.archiveName}/${record}`;
+    if (entry.isEncrypted()) throw checkpointError(`${where} is encrypted`);
+    if (entry.uncompressedSize !== target.byteLength) {
+      throw checkpointError(`${where} holds ${entry.uncompressedSize} bytes, expected ${target.byteLength}`);
+    }
+    let offset = 0;
+    try {
+      const stream = await this.zip.openReadStreamPromise(entry);
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        if (offset + chunk.length > target.byteLength) throw checkpointError(`${where} is longer than its header says`);
+        target.set(chunk, offset);
+        offset += chunk.length;
+      }
+    } catch (e) {
+      throw wrapIoError(e, where);
+    }
+    if (offset !== target.byteLength)
+      throw checkpointError(`${where} is truncated (${offset} of ${target.byteLength} bytes)`);
+  }
+
+  close(): void {
+    this.zip.close();
+  }
+
+  private entry(record: string): ZipEntry {
+    const e = this.records.get(record);
+    if (!e) throw checkpointError(`${this.file}: record ${this.archiveName}/${record} is missing from the archive`);
+    return e;
+  }
+}
+
+async function checkMagic(file: string): Promise<void> {
+  let head: Buffer;
+  try {
+    const fh = await fsp.open(file, 'r');
+    try {
+      head = Buffer.alloc(LEGACY_MAGIC.length);
+      const { bytesRead } = await fh.read(head, 0, head.length, 0);
+      head = head.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    throw wrapIoError(e, file);
+  }
+  if (head.subarray(0, 4).equals(ZIP_MAGIC)) return;
+  if (head.equals(LEGACY_MAGIC)) {
+    throw checkpointError(
+      `${file}: legacy (pre-1.6, non-zip) torch.save format is not supported; ` +
+        're-save it with torch.save(state_dict, path) from PyTorch ≥ 1.6',
+    );
+  }
+  throw checkpointError(
+    `${file}: not a torch.save file (no zip header${head.length === 0 ? '; the file is empty' : ''})`,
+  );
+}
+
+export interface ArchiveRecord {
+  /** Name under the archive folder, e.g. `data/0`. */
+  name: string;
+  size: number;
+  /**
+   * Called when the writer reaches this record (so only one table is in memory at a time). Any work
+   * that can fail belongs in the call itself, not in a lazily run generator: a failure here aborts
+   * the write cleanly, while one inside the stream could leave the zip writer waiting forever.
+   */
+  chunks: () => Iterable<Uint8Array>;
+}
+
+/** A record name for the archive folder: torch uses the file's stem. */
+export function archiveNameFor(file: string): string {
+  const stem = path
+    .basename(file)
+    .replace(/\.[^.]*$/, '')
+    .replace(/[^A-Za-z0-9_-]/g, '_');
+  return stem === '' ? 'archive' : stem;
+}
+
+/**
+ * Writes a torch.save archive at `file`, through a temporary sibling renamed into place so that a
+ * reader never sees half a file.
+ */
+export async function writeTorchArchive(
+  file: string,
+  dataPkl: Buffer,
+  records: readonly ArchiveRecord[],
+): Promise<void> {
+  const name = archiveNameFor(file);
+  const tmp = tempSibling(file);
+  const zip = new yazl.ZipFile();
+  const mtime = new Date();
+  let failure: Error | undefined;
+  const abort = (e: Error): void => {
+    failure = failure ?? e;
+    zip.outputStream.destroy(failure);
+  };
+  zip.on('error', abort);
+  // The failure can come before the loop below starts listening; it is rethrown from `failure`.
+  zip.outputStream.on('error', () => undefined);
+  zip.addBuffer(dataPkl, `${name}/data.pkl`, { compress: false, mtime });
+  for (const r of records) {
+    zip.addReadStreamLazy(`${name}/${r.name}`, { compress: false, size: r.size, mtime }, (cb) => {
+      let chunks: Iterable<Uint8Array>;
+      try {
+        chunks = r.chunks();
+      } catch (e) {
+        abort(e as Error);
+        return;
+      }
+      cb(null, Readable.from(toBuffers(chunks), { objectMode: false }));
+    });
+  }
+  zip.addBuffer(Buffer.from('3\n'), `${name}/version`, { compress: false, mtime });
+  zip.end();
+  try {
+    await fsp.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+    const out = await fsp.open(tmp, 'w');
+    try {
+      for await (const chunk of zip.outputStream as AsyncIterable<Buffer>) await out.write(chunk);
+      if (failure) throw failure;
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    await fsp.rename(tmp, file);
+    await fsyncPath(path.dirname(path.resolve(file)));
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw wrapIoError(failure ?? e, `writing ${file}`);
+  }
+}
+
+function* toBuffers(chunks: Iterable<Uint8Array>): Iterable<Buffer> {
+  for (const c of chunks) yield Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+}

@@ -1,0 +1,213 @@
+// AVX2 + F16C path of the pooled lookup (contract in pooled_lookup_cpu.h). Each function carries a
+// target attribute, so the rest of the build stays portable; pooled_lookup_cpu.cc calls in here only
+// after a runtime CPU check.
+//
+// A bag's columns are accumulated in registers, up to 64 floats (8 ymm) at a time, over all of its rows,
+// then scaled (MEAN), rounded (fp16 tables) and stored once. Multiply and add stay separate (no FMA) so
+// every path gives the same bits as the portable loop `out[d] += w * row[d]`.
+#include <cstdint>
+
+#include "kernels/pooled_lookup_plan.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <immintrin.h>
+
+#define TORCHREC_AVX2 __attribute__((target("avx2,f16c")))
+
+namespace torchrec::kernels::detail {
+namespace {
+
+// Lane masks for the last dim % 8 float columns: load 8 ints starting at kMask + 8 - n.
+alignas(32) const int32_t kMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+template <int NV, typename Id, bool Half, bool Weighted>
+TORCHREC_AVX2 inline void pool_columns(const FeaturePlan& f, int64_t col, int tail, const Id* ids,
+                                       const float* weights, int64_t begin, int64_t end, float* out,
+                                       RowPrefetcher<Id>* prefetcher) {
+  constexpr int kVectors = NV > 0 ? NV : 1;
+  __m256 acc[kVectors];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) acc[v] = _mm256_setzero_ps();
+  __m256 acc_tail = _mm256_setzero_ps();  // fp32 tail columns
+  float acc_tail_half[8];
+  if constexpr (Half) {
+    for (int t = 0; t < tail; ++t) acc_tail_half[t] = 0.0f;
+  }
+  const __m256i tail_mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask + 8 - tail));
+
+  for (int64_t i = begin; i < end; ++i) {
+    if (prefetcher != nullptr) prefetcher->step();
+    const int64_t first = static_cast<int64_t>(ids[i]) * f.dim + col;
+    __m256 w = _mm256_setzero_ps();
+    if constexpr (Weighted) w = _mm256_set1_ps(weights[i]);
+    if constexpr (Half) {
+      const uint16_t* row = reinterpret_cast<const uint16_t*>(f.rows) + first;
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 8 * v)));
+        if constexpr (Weighted) x = _mm256_mul_ps(w, x);
+        acc[v] = _mm256_add_ps(acc[v], x);
+      }
+      for (int t = 0; t < tail; ++t) {
+        float x = _cvtsh_ss(row[8 * NV + t]);
+        if constexpr (Weighted) x = weights[i] * x;
+        acc_tail_half[t] += x;
+      }
+    } else {
+      const float* row = reinterpret_cast<const float*>(f.rows) + first;
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        __m256 x = _mm256_loadu_ps(row + 8 * v);
+        if constexpr (Weighted) x = _mm256_mul_ps(w, x);
+        acc[v] = _mm256_add_ps(acc[v], x);
+      }
+      if (tail != 0) {
+        __m256 x = _mm256_maskload_ps(row + 8 * NV, tail_mask);
+        if constexpr (Weighted) x = _mm256_mul_ps(w, x);
+        acc_tail = _mm256_add_ps(acc_tail, x);
+      }
+    }
+  }
+
+  const bool scale_mean = f.mean && end > begin;
+  const float scale = scale_mean ? 1.0f / static_cast<float>(end - begin) : 1.0f;
+  const __m256 scale_v = _mm256_set1_ps(scale);
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) {
+    __m256 x = acc[v];
+    if (scale_mean) x = _mm256_mul_ps(x, scale_v);
+    if constexpr (Half) x = _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    _mm256_storeu_ps(out + 8 * v, x);
+  }
+  if (tail != 0) {
+    if constexpr (Half) {
+      for (int t = 0; t < tail; ++t) {
+        float x = acc_tail_half[t];
+        if (scale_mean) x *= scale;
+        out[8 * NV + t] = _cvtsh_ss(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      }
+    } else {
+      __m256 x = acc_tail;
+      if (scale_mean) x = _mm256_mul_ps(x, scale_v);
+      _mm256_maskstore_ps(out + 8 * NV, tail_mask, x);
+    }
+  }
+}
+
+template <typename Id, bool Half, bool Weighted>
+TORCHREC_AVX2 void pool_bag(const FeaturePlan& f, const Id* ids, const float* weights, int64_t begin, int64_t end,
+                            float* out, RowPrefetcher<Id>* prefetcher) {
+  // Only the first column block walks the prefetcher: it requests whole rows.
+  RowPrefetcher<Id>* walker = prefetcher;
+  int64_t col = 0;
+  for (; col + 64 <= f.dim; col += 64) {
+    pool_columns<8, Id, Half, Weighted>(f, col, 0, ids, weights, begin, end, out + col, walker);
+    walker = nullptr;
+  }
+  const int64_t rest = f.dim - col;
+  if (rest == 0) return;
+  const int tail = static_cast<int>(rest & 7);
+  float* o = out + col;
+  switch (rest >> 3) {
+    case 0: pool_columns<0, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, o, walker); break;
+    case 1: pool_columns<1, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, o, walker); break;
+    case 2: pool_columns<2, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, o, walker); break;
+    case 3: pool_columns<3, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, o, walker); break;
+    case 4: pool_columns<4, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, o, walker); break;
+    case 5: pool_columns<5, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, o, walker); break;
+    case 6: pool_columns<6, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, o, walker); break;
+    default: pool_columns<7, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, o, walker); break;
+  }
+}
+
+template <typename Id>
+TORCHREC_AVX2 void run_bags(const LookupPlan& plan, int64_t begin_bag, int64_t end_bag) {
+  const Id* ids = static_cast<const Id*>(plan.ids);
+  RowPrefetcher<Id> walker(plan, begin_bag, end_bag);
+  RowPrefetcher<Id>* prefetcher = plan.prefetch_rows > 0 ? &walker : nullptr;
+  int64_t f = begin_bag / plan.batch;
+  int64_t b = begin_bag - f * plan.batch;
+  for (int64_t bag = begin_bag; bag < end_bag; ++bag) {
+    const FeaturePlan& feature = plan.features[f];
+    float* out = feature.out + b * plan.out_width;
+    const int64_t begin = feature.offsets[b];
+    const int64_t end = feature.offsets[b + 1];
+    if (feature.half) {
+      if (plan.weights) {
+        pool_bag<Id, true, true>(feature, ids, plan.weights, begin, end, out, prefetcher);
+      } else {
+        pool_bag<Id, true, false>(feature, ids, nullptr, begin, end, out, prefetcher);
+      }
+    } else {
+      if (plan.weights) {
+        pool_bag<Id, false, true>(feature, ids, plan.weights, begin, end, out, prefetcher);
+      } else {
+        pool_bag<Id, false, false>(feature, ids, nullptr, begin, end, out, prefetcher);
+      }
+    }
+    if (++b == plan.batch) {
+      b = 0;
+      ++f;
+    }
+  }
+}
+
+// Blocks of 64 ids are tested with two compares each and one branch per block; the scalar loop then
+// finds the position inside the (rare) failing block.
+TORCHREC_AVX2 int64_t first_bad64(const int64_t* ids, int64_t begin, int64_t end, int64_t num_rows) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i last = _mm256_set1_epi64x(num_rows - 1);
+  int64_t i = begin;
+  for (; i + 64 <= end; i += 64) {
+    __m256i bad = zero;
+    for (int k = 0; k < 64; k += 4) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ids + i + k));
+      bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi64(zero, v), _mm256_cmpgt_epi64(v, last)));
+    }
+    if (!_mm256_testz_si256(bad, bad)) break;
+  }
+  for (; i < end; ++i) {
+    if (ids[i] < 0 || ids[i] >= num_rows) return i;
+  }
+  return -1;
+}
+
+TORCHREC_AVX2 int64_t first_bad32(const int32_t* ids, int64_t begin, int64_t end, int64_t num_rows) {
+  const __m256i zero = _mm256_setzero_si256();
+  const int64_t last_row = num_rows - 1 < INT32_MAX ? num_rows - 1 : INT32_MAX;
+  const __m256i last = _mm256_set1_epi32(static_cast<int32_t>(last_row));
+  int64_t i = begin;
+  for (; i + 64 <= end; i += 64) {
+    __m256i bad = zero;
+    for (int k = 0; k < 64; k += 8) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ids + i + k));
+      bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi32(zero, v), _mm256_cmpgt_epi32(v, last)));
+    }
+    if (!_mm256_testz_si256(bad, bad)) break;
+  }
+  for (; i < end; ++i) {
+    if (ids[i] < 0 || ids[i] >= num_rows) return i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+TORCHREC_AVX2 void run_bags_avx2(const LookupPlan& plan, int64_t begin, int64_t end) {
+  if (plan.ids_int64) {
+    run_bags<int64_t>(plan, begin, end);
+  } else {
+    run_bags<int32_t>(plan, begin, end);
+  }
+}
+
+TORCHREC_AVX2 int64_t first_bad_id_avx2(const void* ids, bool ids_int64, int64_t begin, int64_t end,
+                                        int64_t num_rows) {
+  return ids_int64 ? first_bad64(static_cast<const int64_t*>(ids), begin, end, num_rows)
+                   : first_bad32(static_cast<const int32_t*>(ids), begin, end, num_rows);
+}
+
+}  // namespace torchrec::kernels::detail
+
+#endif  // x86

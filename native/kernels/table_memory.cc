@@ -1,0 +1,57 @@
+#include "kernels/table_memory.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <new>
+
+namespace torchrec::kernels {
+namespace {
+
+constexpr size_t kHugePage = size_t{2} << 20;
+
+size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+void unmap(void* ptr, size_t length) { munmap(ptr, length); }
+
+}  // namespace
+
+at::Tensor allocate_table(int64_t rows, int64_t dim, at::ScalarType dtype) {
+  const size_t bytes = static_cast<size_t>(rows) * static_cast<size_t>(dim) * c10::elementSize(dtype);
+  if (bytes < kHugePage) return at::empty({rows, dim}, dtype);
+  // Map one extra huge page so the table can start on a 2 MiB boundary, then give back the slack.
+  const size_t body = round_up(bytes, kHugePage);
+  const size_t span = body + kHugePage;
+  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) throw std::bad_alloc();
+  const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = round_up(start, kHugePage);
+  if (aligned > start) unmap(raw, aligned - start);
+  const uintptr_t tail = aligned + body;
+  if (start + span > tail) unmap(reinterpret_cast<void*>(tail), start + span - tail);
+  void* data = reinterpret_cast<void*>(aligned);
+#ifdef MADV_HUGEPAGE
+  madvise(data, body, MADV_HUGEPAGE);  // advisory: without THP the table still works on 4 KiB pages
+#endif
+  return at::from_blob(
+      data, {rows, dim}, [body](void* p) { unmap(p, body); }, at::TensorOptions().dtype(dtype));
+}
+
+void fill_uniform(const at::Tensor& table, double lo, double hi, at::Generator& gen) {
+  if (table.scalar_type() == at::kFloat) {
+    table.uniform_(lo, hi, gen);  // draws serially, element by element
+    return;
+  }
+  at::Tensor flat = table.view({-1});
+  const int64_t n = flat.numel();
+  constexpr int64_t kChunk = int64_t{1} << 20;
+  at::Tensor buffer = at::empty({std::min(n, kChunk)}, at::kFloat);
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t len = std::min(kChunk, n - start);
+    at::Tensor part = buffer.narrow(0, 0, len);
+    part.uniform_(lo, hi, gen);
+    flat.narrow(0, start, len).copy_(part);  // same rounding as .to(kHalf)
+  }
+}
+
+}  // namespace torchrec::kernels

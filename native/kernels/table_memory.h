@@ -1,0 +1,24 @@
+// Memory for embedding tables. Large tables are read at random rows, so every lookup is a TLB miss
+// with 4 KiB pages; backing them with transparent huge pages (2 MiB) removes most of those misses
+// (5-20% on lookups, see DESIGN.md). Used by native/core when it allocates weights.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+
+namespace torchrec::kernels {
+
+// An uninitialised, contiguous [rows][dim] tensor of `dtype` (Float or Half). From 2 MiB on its memory
+// is an anonymous mapping aligned to 2 MiB and advised MADV_HUGEPAGE (honoured when
+// /sys/kernel/mm/transparent_hugepage/enabled is `always` or `madvise`); smaller tables use at::empty.
+// Pages are committed on first touch, so fill it before timing anything.
+at::Tensor allocate_table(int64_t rows, int64_t dim, at::ScalarType dtype);
+
+// Fills `table` (Float or Half, contiguous) exactly as
+// `at::empty(float).uniform_(lo, hi, gen).to(table.dtype())` would, in the same random order, but
+// for Half through a small float buffer instead of a full-size float copy (so building an fp16 table
+// never holds twice its size).
+void fill_uniform(const at::Tensor& table, double lo, double hi, at::Generator& gen);
+
+}  // namespace torchrec::kernels

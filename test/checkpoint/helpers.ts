@@ -1,0 +1,159 @@
+/**
+ * Shared pieces of the checkpoint tests: the Python runner (real PyTorch writes and reads the files
+ * Node reads and writes), temporary directories, hashes, and "the module did not change" checks.
+ */
+import { execFile, execFileSync } from 'child_process';
+import { createHash } from 'crypto';
+import { promises as fsp } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { EmbeddingBagCollection, TorchrecError } from '../../lib';
+import type { Checkpointable } from '../../lib/checkpoint';
+import { floatToHalf } from '../../lib/checkpoint/dtypes';
+
+/** Debian's python3-torch (scripts/setup-debian.sh); override with TORCHREC_TEST_PYTHON. */
+export const PYTHON = process.env.TORCHREC_TEST_PYTHON ?? '/usr/bin/python3';
+export const PY_DIR = path.join(__dirname, 'python');
+export const SNAPSHOT_FIXTURES = path.join(__dirname, '..', 'fixtures', 'snapshots');
+
+let pythonChecked = false;
+
+/** Fails loudly (not a silent skip) when the interop tests cannot run; opt out with TORCHREC_SKIP_PYTHON_TESTS=1. */
+function checkPython(): void {
+  if (pythonChecked) return;
+  try {
+    execFileSync(PYTHON, ['-c', 'import torch, yaml, numpy'], { stdio: 'pipe' });
+  } catch (e) {
+    throw new Error(
+      `the checkpoint interop tests need ${PYTHON} with torch, yaml and numpy (Debian: apt-get install python3-torch ` +
+        `python3-yaml); set TORCHREC_TEST_PYTHON to another interpreter or TORCHREC_SKIP_PYTHON_TESTS=1 to skip them. ` +
+        `(${(e as Error).message.split('\n')[0]})`,
+    );
+  }
+  pythonChecked = true;
+}
+
+export const describePython = process.env.TORCHREC_SKIP_PYTHON_TESTS === '1' ? describe.skip : describe;
+
+/** Runs test/checkpoint/python/<script> and parses the JSON it prints. */
+export function python<T = Record<string, unknown>>(script: string, args: string[]): Promise<T> {
+  checkPython();
+  return new Promise((resolve, reject) => {
+    execFile(
+      PYTHON,
+      [path.join(PY_DIR, script), ...args],
+      { cwd: PY_DIR, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${script} ${args.join(' ')} failed: ${stderr || err.message}`));
+        else resolve(JSON.parse(stdout) as T);
+      },
+    );
+  });
+}
+
+export async function tmpDir(tag: string): Promise<string> {
+  return fsp.mkdtemp(path.join(os.tmpdir(), `torchrec-ckpt-${tag}-`));
+}
+
+export function sha256(data: ArrayBufferView): string {
+  return createHash('sha256')
+    .update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+    .digest('hex');
+}
+
+/** The little-endian bytes a table's weights have on disk in `dtype`. */
+export function storedBytes(w: Float32Array, dtype: 'torch.float32' | 'torch.float16' | string): Uint8Array {
+  if (dtype === 'torch.float32') return new Uint8Array(w.buffer, w.byteOffset, w.byteLength);
+  const h = new Uint16Array(w.length);
+  for (let i = 0; i < w.length; i++) h[i] = floatToHalf(w[i]);
+  return new Uint8Array(h.buffer);
+}
+
+/** Everything restore may touch: weights, optimizer state and step, for "left exactly as it was". */
+export function moduleState(m: Checkpointable): { weights: Record<string, string>; optimizer: unknown; step: number } {
+  const hash = (r: Record<string, Float32Array>): Record<string, string> =>
+    Object.fromEntries(Object.entries(r).map(([k, v]) => [k, sha256(v)]));
+  const state = typeof m.optimizerState === 'function' ? m.optimizerState.bind(m) : () => ({});
+  return {
+    weights: Object.fromEntries(m.tables.map((t) => [t.name, sha256(m.getWeights(t.name))])),
+    optimizer: Object.fromEntries(m.tables.map((t) => [t.name, hash(state(t.name))])),
+    step: m.step,
+  };
+}
+
+/** Awaits `p`, expects ERR_CHECKPOINT whose message contains every `mention`; returns the error. */
+export async function expectCheckpointError(
+  p: Promise<unknown>,
+  mentions: (string | RegExp)[],
+): Promise<TorchrecError> {
+  let caught: unknown;
+  try {
+    await p;
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught).toBeInstanceOf(TorchrecError);
+  const e = caught as TorchrecError;
+  expect({ code: e.code }).toEqual({ code: 'ERR_CHECKPOINT' });
+  for (const m of mentions) {
+    if (typeof m === 'string') expect(e.message).toContain(m);
+    else expect(e.message).toMatch(m);
+  }
+  return e;
+}
+
+/** Deterministic pseudo-random floats (mulberry32), for weights the tests set. */
+export function randomFloats(n: number, seed: number, scale = 1): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+export async function copyDir(from: string, to: string): Promise<void> {
+  await fsp.cp(from, to, { recursive: true });
+}
+
+export type StateApi = {
+  optimizerState?: (t: string) => Record<string, Float32Array>;
+  setOptimizerState?: (t: string, n: string, d: Float32Array) => void;
+  setStep?: (n: number) => void;
+};
+
+/**
+ * The module as the checkpoint code sees it. The EBC's own optimizer state API is used when this
+ * build has it; otherwise the state is supplied through the interface (weights stay the module's).
+ */
+export function checkpointable(ebc: EmbeddingBagCollection): Checkpointable {
+  const api = ebc as unknown as StateApi;
+  if (typeof api.optimizerState === 'function' && typeof api.setOptimizerState === 'function')
+    return ebc as Checkpointable;
+  const states = new Map<string, Record<string, Float32Array>>();
+  for (const t of ebc.tables) {
+    const n = t.num_embeddings * t.embedding_dim;
+    const o = (t.optimizer ?? {}) as Record<string, unknown>;
+    const rows = t.num_embeddings;
+    if (o.adam || o.lamb) states.set(t.name, { momentum1: new Float32Array(n), momentum2: new Float32Array(n) });
+    else if (o.partial_rowwise_adam)
+      states.set(t.name, { momentum1: new Float32Array(n), momentum2: new Float32Array(rows) });
+    else if (o.adagrad) states.set(t.name, { momentum1: new Float32Array(n) });
+    else if (o.rowwise_adagrad) states.set(t.name, { momentum1: new Float32Array(rows) });
+    else states.set(t.name, {});
+  }
+  return {
+    tables: ebc.tables,
+    getWeights: (t) => ebc.getWeights(t),
+    setWeights: (t, d) => ebc.setWeights(t, d),
+    optimizerState: (t) => Object.fromEntries(Object.entries(states.get(t)!).map(([k, v]) => [k, v.slice()])),
+    setOptimizerState: (t, name, d) => void (states.get(t)![name] = d.slice()),
+    get step() {
+      return ebc.step;
+    },
+  };
+}

@@ -1,0 +1,204 @@
+/**
+ * The CUDA sparse backward + fused optimizers (native/kernels/sparse_update_cuda.cu) through the
+ * public API: FBGEMM's golden optimizer runs on device 'cuda', then CUDA against CPU over several
+ * steps with duplicate ids inside and across bags and features, shared tables, MEAN, per-value
+ * weights, fp16 tables, dims above one thread block, and a very hot row. Skipped, with the reason in
+ * the title, when the build has no CUDA or the collection has no backward().
+ */
+import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
+import { loadOptimizerGolden, OptimizerGoldenRun } from '../training/helpers';
+import {
+  describeIf,
+  GPU,
+  HAS_TRAINING,
+  maxAbsDiff,
+  NO_GPU_REASON,
+  RandomTable,
+  randomKjt,
+  rng,
+  trainable,
+} from './helpers';
+
+const GOLDEN_ATOL = 1e-6; // OPTIMIZERS.md
+const FP32_ATOL = 1e-5; // CUDA vs CPU after several steps (reduction order, fused multiply-add)
+const FP16_ATOL = 2e-3; // fp16 rows: one fp16 ulp near 1
+
+const reason = !GPU ? NO_GPU_REASON : 'EmbeddingBagCollection has no backward()/optimizerState() in this build';
+
+/** The golden's FBGEMM hyper-parameters as this library's OptimizerConfig. */
+function optimizerConfig(run: OptimizerGoldenRun): object {
+  const h = run.hparams;
+  const betas = [h.beta1, h.beta2];
+  switch (run.optimizer) {
+    case 'EXACT_SGD':
+      return { sgd: { lr: h.learning_rate } };
+    case 'EXACT_ADAGRAD':
+      return { adagrad: { lr: h.learning_rate, eps: h.eps } };
+    case 'EXACT_ROWWISE_ADAGRAD':
+      return {
+        rowwise_adagrad: {
+          lr: h.learning_rate,
+          eps: h.eps,
+          weight_decay: h.weight_decay,
+          weight_decay_mode: (['none', 'l2', 'decoupled'] as const)[h.weight_decay_mode],
+        },
+      };
+    case 'ADAM':
+      return { adam: { lr: h.learning_rate, eps: h.eps, betas, weight_decay: h.weight_decay } };
+    case 'PARTIAL_ROWWISE_ADAM':
+      return { partial_rowwise_adam: { lr: h.learning_rate, eps: h.eps, betas, weight_decay: h.weight_decay } };
+    case 'LAMB':
+      return { lamb: { lr: h.learning_rate, eps: h.eps, betas, weight_decay: h.weight_decay } };
+  }
+  throw new Error(`unknown optimizer ${run.optimizer}`);
+}
+
+const OPTIMIZERS: [string, object][] = [
+  ['EXACT_SGD', { sgd: { lr: 0.1 } }],
+  ['EXACT_ADAGRAD', { adagrad: { lr: 0.1, eps: 1e-8 } }],
+  ['EXACT_ROWWISE_ADAGRAD none', { rowwise_adagrad: { lr: 0.1 } }],
+  ['EXACT_ROWWISE_ADAGRAD l2', { rowwise_adagrad: { lr: 0.1, weight_decay: 0.05, weight_decay_mode: 'l2' } }],
+  [
+    'EXACT_ROWWISE_ADAGRAD decoupled',
+    { rowwise_adagrad: { lr: 0.1, weight_decay: 0.05, weight_decay_mode: 'decoupled' } },
+  ],
+  ['ADAM', { adam: { lr: 0.01, eps: 1e-8, weight_decay: 0.05 } }],
+  ['PARTIAL_ROWWISE_ADAM', { partial_rowwise_adam: { lr: 0.01, weight_decay: 0.01 } }],
+  ['LAMB', { lamb: { lr: 0.01, weight_decay: 0.01 } }],
+];
+
+/** Few rows per table, so ids repeat inside bags, across bags and across the features of a table. */
+function trainingTables(optimizer: object, weighted: boolean): RandomTable[] {
+  const dims = [4, 12, 64, 136, 260];
+  const tables = dims.flatMap((dim, i) =>
+    (['FP32', 'FP16'] as const).map((data_type, j) => ({
+      name: `t${i}_${data_type.toLowerCase()}`,
+      num_embeddings: 24 + 5 * i,
+      embedding_dim: dim,
+      data_type,
+      pooling: !weighted && (i + j) % 2 === 1 ? ('MEAN' as const) : ('SUM' as const),
+      feature_names: [`f${i}_${j}`],
+    })),
+  );
+  tables[0].feature_names.push('shared', 'also_t0'); // one table read by three features
+  tables[5].feature_names.push('shared'); // one feature read by two tables
+  return tables.map((t) => ({ ...t, optimizer }));
+}
+
+function gradFor(kjtStride: number, width: number, next: () => number): Float32Array {
+  return Float32Array.from({ length: kjtStride * width }, () => next() * 2 - 1);
+}
+
+describeIf(GPU && HAS_TRAINING, 'CUDA training', reason, () => {
+  const golden = loadOptimizerGolden();
+
+  describe.each(golden.scenarios.map((s) => [s.name, s] as const))('golden %s on cuda', (_name, scenario) => {
+    const runs = scenario.runs.map((r) => [`${r.optimizer} ${JSON.stringify(r.hparams)}`, r] as const);
+    test.each(runs)('%s: weights and states after each step', async (_label, run) => {
+      const ebc = new EmbeddingBagCollection({
+        tables: scenario.ebc_tables.map((t) => ({ ...t, optimizer: optimizerConfig(run) })),
+        seed: 7,
+        device: 'cuda',
+      });
+      const table = golden.table.name;
+      ebc.setWeights(table, Float32Array.from(golden.table.initial_weights.flat()));
+      for (const [k, input] of scenario.steps_input.entries()) {
+        const kjt = KeyedJaggedTensor.fromLengths({
+          keys: input.kjt.keys,
+          values: input.kjt.values,
+          lengths: input.kjt.lengths,
+        });
+        await trainable(ebc).backward(kjt, Float32Array.from(input.G.flat()));
+        const expected = run.steps[k];
+        expect(ebc.step).toBe(expected.iter);
+        expect(maxAbsDiff(ebc.getWeights(table), expected.weights_after.flat())).toBeLessThanOrEqual(GOLDEN_ATOL);
+        const state = trainable(ebc).optimizerState(table);
+        for (const name of Object.keys(run.state_shapes)) {
+          const want = expected[`${name}_after` as 'momentum1_after' | 'momentum2_after'] as number[] | number[][];
+          expect(maxAbsDiff(state[name], want.flat())).toBeLessThanOrEqual(GOLDEN_ATOL);
+        }
+      }
+    });
+  });
+
+  describe.each([
+    ['unweighted', false],
+    ['weighted', true],
+  ] as const)('CUDA matches CPU over 3 steps (%s)', (_label, weighted) => {
+    test.each(OPTIMIZERS)('%s', async (_name, optimizer) => {
+      const tables = trainingTables(optimizer, weighted);
+      const cpu = new EmbeddingBagCollection({ tables, isWeighted: weighted, seed: 11 });
+      const cuda = new EmbeddingBagCollection({ tables, isWeighted: weighted, seed: 11, device: 'cuda' });
+      for (const t of tables) cuda.setWeights(t.name, cpu.getWeights(t.name));
+      const next = rng(weighted ? 5 : 6);
+      const width = cpu.forwardSync(randomKjt(tables, 1, 1, rng(0), { weighted, int32: false })).values().length;
+      for (let step = 0; step < 3; step++) {
+        const kjt = randomKjt(tables, 9, 7, next, { weighted, int32: step % 2 === 0 });
+        const grad = gradFor(9, width, next);
+        await trainable(cpu).backward(kjt, grad);
+        await trainable(cuda).backward(kjt, grad);
+      }
+      const worse: string[] = [];
+      for (const t of tables) {
+        const atol = t.data_type === 'FP16' ? FP16_ATOL : FP32_ATOL;
+        const dw = maxAbsDiff(cuda.getWeights(t.name), cpu.getWeights(t.name));
+        if (!(dw <= atol)) worse.push(`${t.name} weights: ${dw}`);
+        const a = trainable(cpu).optimizerState(t.name);
+        const b = trainable(cuda).optimizerState(t.name);
+        expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+        for (const name of Object.keys(a)) {
+          const ds = maxAbsDiff(b[name], a[name]);
+          if (!(ds <= atol)) worse.push(`${t.name} ${name}: ${ds}`);
+        }
+      }
+      expect(worse).toEqual([]);
+    });
+  });
+
+  test('rows not in the batch, and their state, do not change at all', async () => {
+    const tables = [
+      { name: 't', num_embeddings: 1000, embedding_dim: 32, data_type: 'fp32', optimizer: { adam: { lr: 0.01 } } },
+    ];
+    const ebc = new EmbeddingBagCollection({ tables, seed: 1, device: 'cuda' });
+    const before = ebc.getWeights('t');
+    const kjt = KeyedJaggedTensor.fromLengths({ keys: ['t'], values: [5, 7, 5, 900], lengths: [3, 1] });
+    await trainable(ebc).backward(
+      kjt,
+      Float32Array.from({ length: 2 * 32 }, (_, i) => Math.sin(i)),
+    );
+    const after = ebc.getWeights('t');
+    const m1 = trainable(ebc).optimizerState('t').momentum1;
+    for (let r = 0; r < 1000; r++) {
+      const touched = r === 5 || r === 7 || r === 900;
+      const row = after.subarray(r * 32, r * 32 + 32);
+      const old = before.subarray(r * 32, r * 32 + 32);
+      expect([r, maxAbsDiff(row, old) > 0]).toEqual([r, touched]);
+      expect([r, m1.subarray(r * 32, r * 32 + 32).some((x) => x !== 0)]).toEqual([r, touched]);
+    }
+  });
+
+  test('a row hit 20000 times in one batch (one long segment) matches CPU', async () => {
+    const tables = [
+      {
+        name: 't',
+        num_embeddings: 50,
+        embedding_dim: 16,
+        data_type: 'fp32',
+        optimizer: { rowwise_adagrad: { lr: 0.1 } },
+      },
+    ];
+    const cpu = new EmbeddingBagCollection({ tables, seed: 2 });
+    const cuda = new EmbeddingBagCollection({ tables, seed: 2, device: 'cuda' });
+    cuda.setWeights('t', cpu.getWeights('t'));
+    const batch = 1000;
+    const values = Int32Array.from({ length: batch * 20 }, (_, i) => (i % 7 === 0 ? i % 50 : 3));
+    const kjt = KeyedJaggedTensor.fromLengths({ keys: ['t'], values, lengths: new Int32Array(batch).fill(20) });
+    const grad = Float32Array.from({ length: batch * 16 }, (_, i) => Math.cos(i) * 1e-2);
+    await trainable(cpu).backward(kjt, grad);
+    await trainable(cuda).backward(kjt, grad);
+    expect(maxAbsDiff(cuda.getWeights('t'), cpu.getWeights('t'))).toBeLessThanOrEqual(FP32_ATOL);
+    expect(
+      maxAbsDiff(trainable(cuda).optimizerState('t').momentum1, trainable(cpu).optimizerState('t').momentum1),
+    ).toBeLessThanOrEqual(1e-5);
+  });
+});

@@ -1,0 +1,69 @@
+/** Shared bits of the training tests. */
+import * as fs from 'fs';
+import * as path from 'path';
+import { GOLDEN_DIR } from '../helpers/golden';
+
+export interface OptimizerGoldenStep {
+  iter: number;
+  weights_after: number[][];
+  momentum1_after?: number[][] | number[];
+  momentum2_after?: number[][] | number[];
+}
+
+export interface OptimizerGoldenRun {
+  optimizer: string;
+  hparams: Record<string, number>;
+  state_shapes: Record<string, number[]>;
+  steps: OptimizerGoldenStep[];
+}
+
+export interface OptimizerGolden {
+  table: { name: string; num_embeddings: number; embedding_dim: number; initial_weights: number[][] };
+  scenarios: {
+    name: string;
+    ebc_tables: {
+      name: string;
+      num_embeddings: number;
+      embedding_dim: number;
+      feature_names: string[];
+      pooling: string;
+      data_type: string;
+    }[];
+    steps_input: {
+      kjt: { keys: string[]; values: number[]; lengths: number[]; offsets: number[]; stride: number };
+      G: number[][];
+      touched_rows: number[];
+      row_grads: number[][];
+    }[];
+    runs: OptimizerGoldenRun[];
+  }[];
+}
+
+export function loadOptimizerGolden(): OptimizerGolden {
+  return JSON.parse(fs.readFileSync(path.join(GOLDEN_DIR, 'optimizers.json'), 'utf8')) as OptimizerGolden;
+}
+
+/** Largest |a - b| over equal-length arrays. */
+export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst;
+}
+
+/** Deterministic pseudo-random numbers (mulberry32) so failures reproduce. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A Float32Array of n values uniform in [-1, 1). */
+export function randomGrad(n: number, next: () => number): Float32Array {
+  return Float32Array.from({ length: n }, () => next() * 2 - 1);
+}
