@@ -17,9 +17,10 @@ one torch.nn.EmbeddingBag(mode='sum', include_last_offset=True) per table. Every
 KeyedJaggedTensor (TorchRec caches to_dict() on the KJT object, and a real batch is always new).
 
 Usage: python_peer.py '<json>' with keys tables, rows, dim, dtype ('fp32'|'fp16'), batch, pooling,
-ids (list of files of T*B*L int64, key-major), warmup, runs, calls, threads, and optionally
+variants ({name: [files of T*B*L int64, key-major]}), warmup, runs, calls, threads, and optionally
 train: true (forward + backward + torch.optim.Adagrad over nn.EmbeddingBag(sparse=True)).
-Prints one JSON line: median_ms (per call), runs_ms, peak_rss_kb, rss_kb, threads, torch.
+Prints one JSON line: {impl, variants: {name: {median_ms (per call), runs_ms}}, peak_rss_kb, rss_kb,
+rss_after_init_kb, threads, torch}.
 """
 import json
 import os
@@ -91,6 +92,19 @@ class KeyedTensor:
         return self._values
 
 
+def fill(weight, seed):
+    """Small pseudo-random values in [-0.01, 0.01) (the timing does not depend on them). uniform_ draws
+    serially (about a minute for H's 2G values here); this uses torch's parallel elementwise ops, in
+    chunks so that an fp16 table never has a full-size float copy."""
+    flat = weight.data.view(-1)
+    chunk = 1 << 24
+    with torch.no_grad():
+        for start in range(0, flat.numel(), chunk):
+            n = min(chunk, flat.numel() - start)
+            x = torch.arange(start, start + n, dtype=torch.float64).mul_(0.6180339887498949).add_(seed * 0.1234567)
+            flat[start : start + n].copy_(x.frac_().sub_(0.5).mul_(0.02))
+
+
 class EmbeddingBagCollection(torch.nn.Module):
     def __init__(self, tables, rows, dim, dtype, sparse=False):
         super().__init__()
@@ -100,8 +114,7 @@ class EmbeddingBagCollection(torch.nn.Module):
             bag = torch.nn.EmbeddingBag(
                 rows, dim, mode="sum", include_last_offset=True, sparse=sparse, _weight=torch.empty(rows, dim, dtype=dtype)
             )
-            with torch.no_grad():
-                bag.weight.uniform_(-0.01, 0.01)
+            fill(bag.weight, t)
             self.embedding_bags[f"t{t}"] = bag
             self._feature_names.append([f"f{t}"])
         self._embedding_names = [f for names in self._feature_names for f in names]
@@ -138,8 +151,8 @@ def main():
     dtype = torch.float16 if cfg["dtype"] == "fp16" else torch.float32
     train = bool(cfg.get("train"))
     ebc = EmbeddingBagCollection(T, N, D, dtype, sparse=train)
+    rss_after_init = memory_kb().get("VmRSS", -1)
     keys = [f"f{t}" for t in range(T)]
-    batches = [torch.from_numpy(np.fromfile(path, dtype=np.int64, count=T * B * L)) for path in cfg["ids"]]
     lengths = torch.full((T * B,), L, dtype=torch.int64)
     warmup, runs, calls = int(cfg["warmup"]), int(cfg["runs"]), int(cfg["calls"])
 
@@ -159,26 +172,30 @@ def main():
             with torch.no_grad():
                 ebc(KeyedJaggedTensor(keys, values, lengths, B))
 
-    n = 0
-    for _ in range(warmup * calls):
-        call(batches[n % len(batches)])
-        n += 1
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        for _ in range(calls):
+    results = {}
+    for name, files in cfg["variants"].items():
+        batches = [torch.from_numpy(np.fromfile(path, dtype=np.int64, count=T * B * L)) for path in files]
+        n = 0
+        for _ in range(warmup * calls):
             call(batches[n % len(batches)])
             n += 1
-        times.append((time.perf_counter() - start) * 1000.0 / calls)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            for _ in range(calls):
+                call(batches[n % len(batches)])
+                n += 1
+            times.append((time.perf_counter() - start) * 1000.0 / calls)
+        results[name] = {"median_ms": statistics.median(times), "runs_ms": times}
     mem = memory_kb()
     print(
         json.dumps(
             {
                 "impl": "python",
-                "median_ms": statistics.median(times),
-                "runs_ms": times,
+                "variants": results,
                 "peak_rss_kb": mem.get("VmHWM", -1),
                 "rss_kb": mem.get("VmRSS", -1),
+                "rss_after_init_kb": rss_after_init,
                 "threads": torch.get_num_threads(),
                 "torch": torch.__version__,
             }

@@ -24,7 +24,9 @@ async function main(): Promise<void> {
   });
   const pooled = await model.forward(kjt);
 
-  console.log(`pooled keys ${pooled.keys().join(', ')}; width ${pooled.offsetPerKey().at(-1)}; batch ${pooled.stride()}`);
+  console.log(
+    `pooled keys ${pooled.keys().join(', ')}; width ${pooled.offsetPerKey().at(-1)}; batch ${pooled.stride()}`,
+  );
   const blocks = pooled.toDict();
   for (const key of pooled.keys()) {
     const dim = pooled.lengthPerKey()[pooled.keys().indexOf(key)];

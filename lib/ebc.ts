@@ -25,6 +25,7 @@ import { KeyedJaggedTensor } from './kjt';
 import { KeyedTensor } from './keyed_tensor';
 import { types } from 'util';
 import * as checkpoint from './checkpoint';
+import { findDuplicate, loadVocab } from './vocab';
 import type { LoadStateDictOptions, RestoredState, SnapshotExtra } from './checkpoint';
 import { native, NativeEmbeddingBagCollection, ownPromise, ownRealm } from './native';
 
@@ -47,8 +48,15 @@ export class EmbeddingBagCollection {
   readonly isWeighted: boolean;
   readonly device: string;
   readonly optimizer?: EmbeddingOptimizerConfig;
-  /** Resolves once every `pretrained` table is loaded from its snapshot (at once when there are none). */
+  /**
+   * Resolves once every `pretrained` table is loaded from its snapshot and every table with a `vocab`
+   * has its vocabulary loaded (at once when there are none); rejects with the first failure.
+   * forward/backward on a collection whose vocabularies are still loading reject with
+   * ERR_INVALID_ARGUMENT ("await ebc.ready before forward: ..."): await `ready` first.
+   */
   readonly ready: Promise<void>;
+  /** Tables whose vocabulary is not loaded yet (null) or failed to load (the error). */
+  private readonly vocabPending = new Map<string, Error | null>();
   private handle: NativeEmbeddingBagCollection | null;
   private readonly keys: string[];
   private readonly dims: number[];
@@ -73,13 +81,16 @@ export class EmbeddingBagCollection {
     this.keys = this.handle.outputKeys();
     this.dims = this.handle.outputDims();
     this.width = this.dims.reduce((a, b) => a + b, 0);
-    this.ready = checkpoint.loadPretrainedTables(this);
+    this.ready = Promise.all([checkpoint.loadPretrainedTables(this), this.loadVocabs(o.vocabOov)]).then(
+      () => undefined,
+    );
     // The rejection reaches whoever awaits `ready`; without a listener it must not crash the process.
     this.ready.catch(() => undefined);
   }
 
   /** Output keys in order: tables in order, then each table's features (`feature@table` if shared). */
   outputKeys(): string[] {
+    this.live('outputKeys');
     return [...this.keys];
   }
 
@@ -121,16 +132,20 @@ export class EmbeddingBagCollection {
   forward(kjt: KeyedJaggedTensor): Promise<KeyedTensor> {
     let pending: Promise<Float32Array>;
     try {
-      pending = this.live('forward').forward(...checkKjt(kjt, 'forward').nativeArgs());
+      const handle = this.live('forward');
+      this.checkVocabsLoaded('forward');
+      pending = handle.forward(...checkKjt(kjt, 'forward').nativeArgs());
     } catch (e) {
       return Promise.reject(e);
     }
     const stride = kjt.stride();
-    return pending.then((values) => new KeyedTensor(this.keys, this.dims, ownRealm(values), stride));
+    return ownPromise(pending).then((values) => new KeyedTensor(this.keys, this.dims, ownRealm(values), stride));
   }
 
   forwardSync(kjt: KeyedJaggedTensor): KeyedTensor {
-    const values = this.live('forwardSync').forwardSync(...checkKjt(kjt, 'forwardSync').nativeArgs());
+    const handle = this.live('forwardSync');
+    this.checkVocabsLoaded('forwardSync');
+    const values = handle.forwardSync(...checkKjt(kjt, 'forwardSync').nativeArgs());
     return new KeyedTensor(this.keys, this.dims, ownRealm(values), kjt.stride());
   }
 
@@ -158,6 +173,7 @@ export class EmbeddingBagCollection {
     let pending: Promise<number>;
     try {
       const handle = this.live('backward');
+      this.checkVocabsLoaded('backward');
       if (this.currentMode !== Mode.TRAIN) {
         throw new TorchrecError(
           'ERR_INVALID_MODE',
@@ -256,6 +272,15 @@ export class EmbeddingBagCollection {
     return ownPromise(pending).then((norms) => Object.fromEntries(names.map((n, i) => [n, norms[i]])));
   }
 
+  /**
+   * Per table with a `vocab`: `lookups`, the entity ids forward calls looked up in its vocabulary, and
+   * `missing`, how many of those it lacked (dropped, or sent to the table's vocabOov row). backward
+   * applies the same mapping without counting.
+   */
+  vocabStats(): Record<string, { lookups: number; missing: number }> {
+    return this.live('vocabStats').vocabStats();
+  }
+
   /** Writes a torchsnapshot snapshot (weights, optimizer state, step, walltime); the old one survives a crash. */
   saveSnapshot(dir: string, extra?: SnapshotExtra): Promise<void> {
     return checkpoint.saveSnapshot(this, dir, extra);
@@ -281,6 +306,41 @@ export class EmbeddingBagCollection {
     if (this.handle) this.lastStep = this.handle.step();
     this.handle?.dispose();
     this.handle = null;
+  }
+
+  /** Loads every table's vocab in parallel and hands each to the native map as it arrives. */
+  private async loadVocabs(oov: Record<string, number>): Promise<void> {
+    const tables = this.tables.filter((t) => t.vocab !== undefined);
+    for (const t of tables) this.vocabPending.set(t.name, null);
+    await Promise.all(
+      tables.map(async (t) => {
+        try {
+          const vocab = await loadVocab(t.name, t.vocab as string, t.num_embeddings);
+          if (!this.handle) return; // disposed meanwhile
+          try {
+            this.handle.setVocab(t.name, vocab.ids, vocab.rows, oov[t.name] ?? -1);
+          } catch (e) {
+            throw (e instanceof TorchrecError && /appears twice/.test(e.message) && findDuplicate(t.name, vocab)) || e;
+          }
+          this.vocabPending.delete(t.name);
+        } catch (e) {
+          this.vocabPending.set(t.name, e as Error);
+          throw e;
+        }
+      }),
+    );
+  }
+
+  private checkVocabsLoaded(method: string): void {
+    for (const [table, error] of this.vocabPending) {
+      throw new TorchrecError(
+        'ERR_INVALID_ARGUMENT',
+        error
+          ? `${method}: the vocabulary of table "${table}" failed to load (${error.message}); ` +
+              'this collection cannot look up that table'
+          : `await ebc.ready before ${method}: the vocabulary of table "${table}" is still loading`,
+      );
+    }
   }
 
   private checkGradient(kjt: KeyedJaggedTensor, grad: unknown): void {

@@ -25,6 +25,13 @@ export interface EmbeddingBagCollectionOptions {
   /** Seeds the uniform initialisation of every table; random when absent. */
   seed?: number;
   optimizer?: EmbeddingOptimizerConfig | object;
+  /**
+   * What a table with a `vocab` does with an entity id its vocabulary lacks, per table name: 'skip'
+   * (the default: the id is dropped from its bag, so a MEAN bag divides by the ids that remain and an
+   * all-missing bag pools to zeros) or a row index in [0, num_embeddings) to look such ids up at.
+   * Either way vocabStats() counts them as missing.
+   */
+  vocabOov?: Record<string, number | 'skip'>;
 }
 
 export interface ResolvedEbcOptions {
@@ -33,9 +40,11 @@ export interface ResolvedEbcOptions {
   device: string;
   seed: number;
   optimizer?: EmbeddingOptimizerConfig;
+  /** Per table with a vocab: the OOV row, or -1 to skip missing ids. */
+  vocabOov: Record<string, number>;
 }
 
-const OPTION_FIELDS = ['tables', 'isWeighted', 'device', 'seed', 'optimizer'];
+const OPTION_FIELDS = ['tables', 'isWeighted', 'device', 'seed', 'optimizer', 'vocabOov'];
 
 function readOptions(v: Validator, raw: unknown, path: string): Fields | undefined {
   const o = readObject(v, raw, path, OPTION_FIELDS);
@@ -56,17 +65,49 @@ function readOptions(v: Validator, raw: unknown, path: string): Fields | undefin
         'MEAN pooling cannot be used with per-value weights (isWeighted: true); TorchRec supports them only with SUM',
       );
     }
-    if (t.vocab !== undefined) {
-      v.add(at(at(at(path, 'tables'), i), 'vocab'), 'vocabulary mapping is not supported by this version yet');
-    }
   });
+  const vocabOov = readVocabOov(v, o.vocabOov, at(path, 'vocabOov'), tables);
   return {
     tables,
     isWeighted,
     device,
     seed,
     optimizer: readNested(v, o, 'optimizer', path, readEmbeddingOptimizerConfig),
+    vocabOov,
   };
+}
+
+function readVocabOov(
+  v: Validator,
+  raw: unknown,
+  path: string,
+  tables: EmbeddingBagConfig[] | undefined,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of tables ?? []) if (t.vocab !== undefined) out[t.name] = -1;
+  if (raw === undefined) return out;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    v.add(path, "must be an object mapping table names to 'skip' or a row index");
+    return out;
+  }
+  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
+    const table = tables?.find((t) => t.name === name);
+    if (!table) {
+      v.add(at(path, name), `no table named "${name}"`);
+      continue;
+    }
+    if (table.vocab === undefined) {
+      v.add(at(path, name), `table "${name}" has no vocab; an OOV row only applies to tables with one`);
+      continue;
+    }
+    if (value === 'skip') continue;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value >= table.num_embeddings) {
+      v.add(at(path, name), `must be 'skip' or a row index in [0, ${table.num_embeddings}), got ${String(value)}`);
+      continue;
+    }
+    out[name] = value;
+  }
+  return out;
 }
 
 export function resolveEbcOptions(raw: unknown): ResolvedEbcOptions {

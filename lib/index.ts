@@ -14,3 +14,4 @@ export { SmallEmbeddings } from './small_embeddings';
 export type { DenseIds, SmallEmbeddingsOptions } from './small_embeddings';
 export { setNumThreads, getNumThreads, buildInfo } from './runtime';
 export type { SnapshotExtra, RestoredState, LoadStateDictOptions } from './checkpoint';
+export * from './train';

@@ -48,7 +48,8 @@ function readKeys(keys: unknown): string[] {
   // An index loop, not forEach: forEach skips the holes of a sparse array ([, 'a']).
   for (let i = 0; i < keys.length; i++) {
     const key: unknown = keys[i];
-    if (typeof key !== 'string' || key === '') throw kjtError(`keys[${i}] must be a non-empty string, got ${typeName(key)}`);
+    if (typeof key !== 'string' || key === '')
+      throw kjtError(`keys[${i}] must be a non-empty string, got ${typeName(key)}`);
     if (seen.has(key)) throw kjtError(`key "${key}" appears twice in keys`);
     seen.add(key);
   }
@@ -92,14 +93,18 @@ function readWeights(x: unknown, count: number): Float32Array | null {
   } else if (Array.isArray(x)) {
     for (let i = 0; i < x.length; i++) {
       const v: unknown = x[i];
-      if (typeof v !== 'number') throw new TorchrecError('ERR_DTYPE', `weights[${i}] must be a number, got ${typeName(v)}`);
+      if (typeof v !== 'number')
+        throw new TorchrecError('ERR_DTYPE', `weights[${i}] must be a number, got ${typeName(v)}`);
     }
     w = Float32Array.from(x as number[]);
   } else {
     throw new TorchrecError('ERR_DTYPE', `weights must be a Float32Array or an array of numbers, got ${typeName(x)}`);
   }
   if (w.length !== count) {
-    throw new TorchrecError('ERR_SHAPE', `weights has ${w.length} entries but values has ${count}; one weight per value`);
+    throw new TorchrecError(
+      'ERR_SHAPE',
+      `weights has ${w.length} entries but values has ${count}; one weight per value`,
+    );
   }
   for (let i = 0; i < w.length; i++) {
     if (!Number.isFinite(w[i])) throw kjtError(`weights[${i}] is not finite (${w[i]})`);
@@ -108,7 +113,7 @@ function readWeights(x: unknown, count: number): Float32Array | null {
 }
 
 function strideFor(keys: string[], bags: number, hint: unknown, what: string): number {
-  if (hint === null) hint = undefined;  // null means absent, as for weights
+  if (hint === null) hint = undefined; // null means absent, as for weights
   if (hint !== undefined && (typeof hint !== 'number' || !Number.isSafeInteger(hint) || hint < 0)) {
     throw kjtError(`stride must be a non-negative integer, got ${String(hint)}`);
   }
@@ -124,7 +129,9 @@ function strideFor(keys: string[], bags: number, hint: unknown, what: string): n
   }
   const stride = bags / keys.length;
   if (hint !== undefined && hint !== stride) {
-    throw kjtError(`stride ${hint} does not match ${what}: ${bags} entries for ${keys.length} keys is a batch of ${stride}`);
+    throw kjtError(
+      `stride ${hint} does not match ${what}: ${bags} entries for ${keys.length} keys is a batch of ${stride}`,
+    );
   }
   return stride;
 }

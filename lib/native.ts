@@ -49,6 +49,10 @@ export interface NativeEmbeddingBagCollection {
   optimizerState(table: string): Record<string, Float32Array>;
   setOptimizerState(table: string, name: string, data: Float32Array): void;
   tableNorms(tables: string[], maxRows: number, seed: number): Promise<number[]>;
+  /** Gives a table its vocabulary (entity id ids[i] -> row rows[i]); oovRow -1 drops missing ids. A writer. */
+  setVocab(table: string, ids: BigInt64Array, rows: BigInt64Array | Int32Array, oovRow: number): void;
+  /** Per table with a vocabulary: ids looked up by forward calls, and how many of them were missing. */
+  vocabStats(): Record<string, { lookups: number; missing: number }>;
 }
 
 export interface NativeBuildInfo {

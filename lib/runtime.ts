@@ -5,7 +5,10 @@ import { TorchrecError } from './errors';
 /** libtorch's intra-op thread count (defaults to the available cores). */
 export function setNumThreads(threads: number): void {
   if (!Number.isSafeInteger(threads) || threads < 1) {
-    throw new TorchrecError('ERR_INVALID_ARGUMENT', `setNumThreads: threads must be a positive integer, got ${threads}`);
+    throw new TorchrecError(
+      'ERR_INVALID_ARGUMENT',
+      `setNumThreads: threads must be a positive integer, got ${threads}`,
+    );
   }
   native().setNumThreads(threads);
 }

@@ -15,7 +15,7 @@ inline __m256 load8(const void* base, int64_t elem) {
 }
 
 template <int D, bool Half, int PF>
-void gather(const CeilingInput& in) {
+void gather(const CeilingInput& in, int threads) {
   constexpr int64_t kRowBytes = D * (Half ? 2 : 4);
   constexpr int kBlock = D < 64 ? D : 64;  // columns held in registers per pass
   constexpr int kVec = kBlock / 8;
@@ -25,7 +25,7 @@ void gather(const CeilingInput& in) {
   const int64_t total = bags * L;
   const int64_t* ids = in.ids;
   const void* const* tables = in.tables.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads)
   for (int64_t bag = 0; bag < bags; ++bag) {
     const int64_t t = bag / B, b = bag % B;
     const void* table = tables[t];
@@ -54,24 +54,21 @@ void gather(const CeilingInput& in) {
 }
 
 template <int D, bool Half>
-void with_prefetch(const CeilingInput& in, int prefetch) {
-  switch (prefetch) {
-    case 0: return gather<D, Half, 0>(in);
-    case 8: return gather<D, Half, 8>(in);
-    case 16: return gather<D, Half, 16>(in);
-    case 24: return gather<D, Half, 24>(in);
-    case 32: return gather<D, Half, 32>(in);
-    case 48: return gather<D, Half, 48>(in);
-    default: return gather<D, Half, 64>(in);
+void with_prefetch(const CeilingInput& in, const CeilingChoice& c) {
+  switch (c.prefetch) {
+    case 0: return gather<D, Half, 0>(in, c.threads);
+    case 8: return gather<D, Half, 8>(in, c.threads);
+    case 16: return gather<D, Half, 16>(in, c.threads);
+    default: return gather<D, Half, 32>(in, c.threads);
   }
 }
 
 template <int D>
-void with_dtype(const CeilingInput& in, int prefetch) {
+void with_dtype(const CeilingInput& in, const CeilingChoice& c) {
   if (in.half) {
-    with_prefetch<D, true>(in, prefetch);
+    with_prefetch<D, true>(in, c);
   } else {
-    with_prefetch<D, false>(in, prefetch);
+    with_prefetch<D, false>(in, c);
   }
 }
 
@@ -79,12 +76,12 @@ void with_dtype(const CeilingInput& in, int prefetch) {
 
 bool ceiling_supported(int64_t dim) { return dim == 16 || dim == 32 || dim == 64 || dim == 128; }
 
-void run_ceiling(const CeilingInput& in, int prefetch) {
+void run_ceiling(const CeilingInput& in, const CeilingChoice& choice) {
   switch (in.dim) {
-    case 16: return with_dtype<16>(in, prefetch);
-    case 32: return with_dtype<32>(in, prefetch);
-    case 64: return with_dtype<64>(in, prefetch);
-    default: return with_dtype<128>(in, prefetch);
+    case 16: return with_dtype<16>(in, choice);
+    case 32: return with_dtype<32>(in, choice);
+    case 64: return with_dtype<64>(in, choice);
+    default: return with_dtype<128>(in, choice);
   }
 }
 

@@ -17,8 +17,13 @@ struct CeilingInput {
   float* out = nullptr;          // [B][T*dim]
 };
 
-// Supported dims: 16, 32, 64, 128. `prefetch` rows ahead: 0, 8, 16, 24, 32, 48 or 64.
+struct CeilingChoice {
+  int prefetch = 0;  // rows ahead: 0, 8, 16 or 32
+  int threads = 1;   // OpenMP team size
+};
+
+// Supported dims: 16, 32, 64, 128.
 bool ceiling_supported(int64_t dim);
-void run_ceiling(const CeilingInput& in, int prefetch);
+void run_ceiling(const CeilingInput& in, const CeilingChoice& choice);
 
 }  // namespace bench

@@ -2,11 +2,13 @@
 // one JSON line. Driven by bench/run.ts, which hands every implementation the same id files.
 //
 //   torchrec_bench --impl naive|ceiling|kernel|core --tables T --rows N --dim D --dtype fp32|fp16
-//                  --batch B --pooling L --ids a.bin,b.bin,... [--warmup W] [--runs R] [--calls C]
-//                  [--threads n] [--thp 0|1]
+//                  --batch B --pooling L --variant uniform=a.bin,b.bin,... [--variant skewed=...]
+//                  [--warmup W] [--runs R] [--calls C] [--threads n] [--thp 0|1]
 //
 // Id files hold T*B*L little-endian int64, key-major (table t's B bags of L ids each). Every bag has L
-// ids. A run is C back-to-back calls (per-call time reported), rotating through the id files.
+// ids. Each variant (an id distribution) is timed on the same tables: W warm-up runs, then R runs of C
+// back-to-back calls (per-call time reported), rotating through the variant's id files. Output: one
+// JSON line {impl, variants: {name: {median_ms, runs_ms, checksum}}, peak_rss_kb, rss_kb, anon_huge_kb, ...}.
 //   naive    one at::embedding_bag(sum, include_last_offset) per table, then at::cat: libtorch as a
 //            user would call it (plain at::empty tables, no huge pages)
 //   ceiling  the machine's gather ceiling (ceiling.cc), best prefetch distance picked first
@@ -22,6 +24,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -41,7 +45,7 @@ struct Options {
   std::string impl;
   int64_t tables = 0, rows = 0, dim = 0, batch = 0, pooling = 0;
   bool half = false;
-  std::vector<std::string> id_files;
+  std::vector<std::pair<std::string, std::vector<std::string>>> variants;  // name, id files
   int warmup = 3, runs = 20, calls = 1, threads = 0;
   bool thp = true;
 };
@@ -57,15 +61,22 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 Options parse(int argc, char** argv) {
   std::map<std::string, std::string> kv;
+  Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strncmp(argv[i], "--", 2) != 0) throw std::runtime_error(std::string("unexpected argument ") + argv[i]);
+    if (std::strcmp(argv[i], "--variant") == 0) {
+      const std::string v = argv[i + 1];
+      const size_t eq = v.find('=');
+      if (eq == std::string::npos) throw std::runtime_error("--variant wants name=file,file,...");
+      o.variants.emplace_back(v.substr(0, eq), split(v.substr(eq + 1), ','));
+      continue;
+    }
     kv[argv[i] + 2] = argv[i + 1];
   }
   auto need = [&](const char* k) {
     if (!kv.count(k)) throw std::runtime_error(std::string("missing --") + k);
     return kv[k];
   };
-  Options o;
   o.impl = need("impl");
   o.tables = std::stoll(need("tables"));
   o.rows = std::stoll(need("rows"));
@@ -73,7 +84,7 @@ Options parse(int argc, char** argv) {
   o.batch = std::stoll(need("batch"));
   o.pooling = std::stoll(need("pooling"));
   o.half = need("dtype") == "fp16";
-  o.id_files = split(need("ids"), ',');
+  if (o.variants.empty()) throw std::runtime_error("missing --variant name=files");
   if (kv.count("warmup")) o.warmup = std::stoi(kv["warmup"]);
   if (kv.count("runs")) o.runs = std::stoi(kv["runs"]);
   if (kv.count("calls")) o.calls = std::stoi(kv["calls"]);
@@ -82,10 +93,12 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-std::vector<std::vector<int64_t>> read_ids(const Options& o) {
+using Batches = std::vector<std::vector<int64_t>>;
+
+Batches read_ids(const Options& o, const std::vector<std::string>& files) {
   const size_t count = static_cast<size_t>(o.tables * o.batch * o.pooling);
-  std::vector<std::vector<int64_t>> batches;
-  for (const auto& file : o.id_files) {
+  Batches batches;
+  for (const auto& file : files) {
     std::ifstream in(file, std::ios::binary);
     std::vector<int64_t> ids(count);
     in.read(reinterpret_cast<char*>(ids.data()), static_cast<std::streamsize>(count * sizeof(int64_t)));
@@ -164,6 +177,29 @@ double checksum(const float* out, int64_t n) {
   return s;
 }
 
+// One implementation, set up once (tables filled), then timed on each variant's batches.
+struct Impl {
+  std::function<void(const Batches& batches, size_t k)> call;  // pools batches[k]
+  std::function<double()> checksum;                             // of the last output
+  std::function<void(const Batches& batches, std::ostringstream& extra)> tune;  // optional, per variant
+};
+
+std::vector<torchrec::TableSpec> core_specs(const Options& o) {
+  std::vector<torchrec::TableSpec> specs;
+  for (int64_t t = 0; t < o.tables; ++t) {
+    torchrec::TableSpec s;
+    s.name = "t" + std::to_string(t);
+    s.num_embeddings = o.rows;
+    s.embedding_dim = o.dim;
+    s.dtype = o.half ? at::kHalf : at::kFloat;
+    s.feature_names = {"f" + std::to_string(t)};
+    s.init_min = -0.01;
+    s.init_max = 0.01;
+    specs.push_back(s);
+  }
+  return specs;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -172,72 +208,83 @@ int main(int argc, char** argv) {
     const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     at::set_num_threads(threads);
     omp_set_num_threads(threads);
-    const auto ids = read_ids(o);
     const int64_t T = o.tables, B = o.batch, L = o.pooling, D = o.dim;
     std::vector<float> out(static_cast<size_t>(B * T * D));
-    std::vector<double> runs;
     std::ostringstream extra;
-    double sum = 0;
-    std::map<std::string, long> mem;  // taken while the tables are still alive
+    std::vector<at::Tensor> weights;
+    std::vector<torchrec::kernels::PooledFeature> features;
+    std::vector<int64_t> offsets(static_cast<size_t>(T * B + 1));
+    for (size_t i = 0; i < offsets.size(); ++i) offsets[i] = static_cast<int64_t>(i) * L;
+    const at::Tensor bag_offsets = at::arange(0, B * L + 1, L, at::kLong);  // one table's, include_last_offset
+    const at::Tensor lengths = at::full({T * B}, L, at::kInt);
+    std::vector<std::string> keys;
+    for (int64_t t = 0; t < T; ++t) keys.push_back("f" + std::to_string(t));
+    std::unique_ptr<torchrec::EmbeddingBagCollection> ebc;
+    at::Tensor last;
+    bench::CeilingInput ceiling;
+    bench::CeilingChoice choice;
+    auto out_sum = [&] { return checksum(out.data(), static_cast<int64_t>(out.size())); };
+    auto last_sum = [&] {
+      at::Tensor f = last.to(at::kFloat).contiguous();
+      return checksum(f.data_ptr<float>(), f.numel());
+    };
+    auto as_tensor = [&](const Batches& batches, size_t k) {
+      return at::from_blob(const_cast<int64_t*>(batches[k].data()), {T * B * L}, at::kLong);
+    };
 
+    Impl impl;
     if (o.impl == "naive") {
-      std::vector<at::Tensor> weights;
       for (int64_t t = 0; t < T; ++t) weights.push_back(make_table(o, t, /*huge_pages=*/false));
-      const at::Tensor offsets = at::arange(0, B * L + 1, L, at::kLong);
-      std::vector<at::Tensor> id_tensors;
-      for (const auto& batch : ids) {
-        id_tensors.push_back(at::from_blob(const_cast<int64_t*>(batch.data()), {T * B * L}, at::kLong));
-      }
-      at::Tensor last;
-      runs = time_runs(o, ids.size(), [&](size_t k) {
+      impl.call = [&](const Batches& batches, size_t k) {
+        const at::Tensor ids = as_tensor(batches, k);
         std::vector<at::Tensor> pooled;
         for (int64_t t = 0; t < T; ++t) {
-          pooled.push_back(std::get<0>(at::embedding_bag(weights[t], id_tensors[k].narrow(0, t * B * L, B * L), offsets,
-                                                         false, 0, false, {}, true)));
+          pooled.push_back(std::get<0>(
+              at::embedding_bag(weights[t], ids.narrow(0, t * B * L, B * L), bag_offsets, false, 0, false, {}, true)));
         }
         last = at::cat(pooled, 1);
-      });
-      last = last.to(at::kFloat).contiguous();
-      sum = checksum(last.data_ptr<float>(), last.numel());
-      mem = memory_kb();
+      };
+      impl.checksum = last_sum;
     } else if (o.impl == "ceiling") {
       if (!bench::ceiling_supported(D)) throw std::runtime_error("ceiling: unsupported dim " + std::to_string(D));
-      std::vector<at::Tensor> weights;
-      bench::CeilingInput in;
       for (int64_t t = 0; t < T; ++t) {
         weights.push_back(make_table(o, t, o.thp));
-        in.tables.push_back(weights.back().data_ptr());
+        ceiling.tables.push_back(weights.back().data_ptr());
       }
-      in.half = o.half;
-      in.dim = D;
-      in.batch = B;
-      in.pooling = L;
-      in.out = out.data();
-      // Pick the prefetch distance this machine likes best (median of a few tries each).
-      int best = 0;
-      double best_ms = 1e300;
-      std::ostringstream trials;
-      for (int pf : {0, 8, 16, 24, 32, 48, 64}) {
-        Options trial = o;
-        trial.warmup = 1;
-        trial.runs = std::max(3, std::min(7, o.runs / 4));
-        const double ms = median(time_runs(trial, ids.size(), [&](size_t k) {
-          in.ids = ids[k].data();
-          bench::run_ceiling(in, pf);
-        }));
-        trials << (pf == 0 ? "" : ",") << "\"" << pf << "\":" << ms;
-        if (ms < best_ms) best_ms = ms, best = pf;
-      }
-      runs = time_runs(o, ids.size(), [&](size_t k) {
-        in.ids = ids[k].data();
-        bench::run_ceiling(in, best);
-      });
-      extra << ",\"prefetch\":" << best << ",\"prefetch_trials_ms\":{" << trials.str() << "}";
-      sum = checksum(out.data(), static_cast<int64_t>(out.size()));
-      mem = memory_kb();
+      ceiling.half = o.half;
+      ceiling.dim = D;
+      ceiling.batch = B;
+      ceiling.pooling = L;
+      ceiling.out = out.data();
+      impl.call = [&](const Batches& batches, size_t k) {
+        ceiling.ids = batches[k].data();
+        bench::run_ceiling(ceiling, choice);
+      };
+      impl.checksum = out_sum;
+      // The ceiling is the best this loop does here: try prefetch distances and 1 or all threads (small
+      // batches lose to the fork/join), keep the fastest (median of a few runs each) for this variant.
+      impl.tune = [&](const Batches& batches, std::ostringstream& info) {
+        double best_ms = 1e300;
+        bench::CeilingChoice best;
+        info << ",\"trials_ms\":{";
+        bool first = true;
+        const std::vector<int> teams = threads > 1 ? std::vector<int>{1, threads} : std::vector<int>{1};
+        for (int team : teams) {
+          for (int pf : {0, 8, 16, 32}) {
+            Options trial = o;
+            trial.warmup = 1;
+            trial.runs = std::max(3, std::min(7, o.runs / 4));
+            choice = bench::CeilingChoice{pf, team};
+            const double ms = median(time_runs(trial, batches.size(), [&](size_t k) { impl.call(batches, k); }));
+            info << (first ? "" : ",") << "\"pf" << pf << "_t" << team << "\":" << ms;
+            first = false;
+            if (ms < best_ms) best_ms = ms, best = choice;
+          }
+        }
+        info << "},\"prefetch\":" << best.prefetch << ",\"team\":" << best.threads;
+        choice = best;
+      };
     } else if (o.impl == "kernel") {
-      std::vector<at::Tensor> weights;
-      std::vector<torchrec::kernels::PooledFeature> features;
       for (int64_t t = 0; t < T; ++t) {
         weights.push_back(make_table(o, t, o.thp));
         torchrec::kernels::PooledFeature f;
@@ -249,58 +296,45 @@ int main(int argc, char** argv) {
         f.out_column = t * D;
         features.push_back(f);
       }
-      std::vector<int64_t> offsets(static_cast<size_t>(T * B + 1));
-      for (size_t i = 0; i < offsets.size(); ++i) offsets[i] = static_cast<int64_t>(i) * L;
-      runs = time_runs(o, ids.size(), [&](size_t k) {
+      impl.call = [&](const Batches& batches, size_t k) {
         torchrec::kernels::PooledBatch batch;
         batch.offsets = offsets.data();
-        batch.ids = ids[k].data();
+        batch.ids = batches[k].data();
         batch.ids_int64 = true;
         batch.batch = B;
         batch.out = out.data();
         batch.out_width = T * D;
         torchrec::kernels::pooled_lookup_forward(features, batch);
-      });
+      };
+      impl.checksum = out_sum;
       extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
-      sum = checksum(out.data(), static_cast<int64_t>(out.size()));
-      mem = memory_kb();
     } else if (o.impl == "core") {
-      std::vector<torchrec::TableSpec> specs;
-      std::vector<std::string> keys;
-      for (int64_t t = 0; t < T; ++t) {
-        torchrec::TableSpec s;
-        s.name = "t" + std::to_string(t);
-        s.num_embeddings = o.rows;
-        s.embedding_dim = D;
-        s.dtype = o.half ? at::kHalf : at::kFloat;
-        s.feature_names = {"f" + std::to_string(t)};
-        s.init_min = -0.01;
-        s.init_max = 0.01;
-        specs.push_back(s);
-        keys.push_back("f" + std::to_string(t));
-      }
-      torchrec::EmbeddingBagCollection ebc(specs, false, 1);
-      std::vector<at::Tensor> values;
-      for (const auto& batch : ids) {
-        values.push_back(at::from_blob(const_cast<int64_t*>(batch.data()), {T * B * L}, at::kLong));
-      }
-      const at::Tensor lengths = at::full({T * B}, L, at::kInt);
-      at::Tensor last;
-      runs = time_runs(o, ids.size(), [&](size_t k) {
-        last = ebc.forward(torchrec::KeyedJaggedTensor::from_lengths(keys, values[k], lengths, at::Tensor(), 0));
-      });
+      ebc = std::make_unique<torchrec::EmbeddingBagCollection>(core_specs(o), false, 1);
+      impl.call = [&](const Batches& batches, size_t k) {
+        last = ebc->forward(torchrec::KeyedJaggedTensor::from_lengths(keys, as_tensor(batches, k), lengths, at::Tensor(), 0));
+      };
+      impl.checksum = last_sum;
       extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
-      sum = checksum(last.data_ptr<float>(), last.numel());
-      mem = memory_kb();
     } else {
       throw std::runtime_error("unknown --impl " + o.impl);
     }
 
-    std::printf("{\"impl\":\"%s\",\"median_ms\":%.6f,\"runs_ms\":[", o.impl.c_str(), median(runs));
-    for (size_t i = 0; i < runs.size(); ++i) std::printf("%s%.6f", i ? "," : "", runs[i]);
-    std::printf("],\"threads\":%d,\"checksum\":%.9g,\"peak_rss_kb\":%ld,\"rss_kb\":%ld,\"anon_huge_kb\":%ld%s}\n", threads,
-                sum, mem.count("VmHWM") ? mem.at("VmHWM") : -1L, mem.count("VmRSS") ? mem.at("VmRSS") : -1L,
-                mem.count("AnonHugePages") ? mem.at("AnonHugePages") : -1L, extra.str().c_str());
+    std::ostringstream variants;
+    for (size_t v = 0; v < o.variants.size(); ++v) {
+      const Batches batches = read_ids(o, o.variants[v].second);
+      std::ostringstream info;
+      if (impl.tune) impl.tune(batches, info);
+      const std::vector<double> runs = time_runs(o, batches.size(), [&](size_t k) { impl.call(batches, k); });
+      variants << (v ? "," : "") << "\"" << o.variants[v].first << "\":{\"median_ms\":" << median(runs)
+               << ",\"runs_ms\":[";
+      for (size_t i = 0; i < runs.size(); ++i) variants << (i ? "," : "") << runs[i];
+      variants << "],\"checksum\":" << impl.checksum() << info.str() << "}";
+    }
+    const auto mem = memory_kb();  // the tables are still alive here
+    auto get = [&](const char* key) { return mem.count(key) ? mem.at(key) : -1L; };
+    std::printf("{\"impl\":\"%s\",\"threads\":%d,\"variants\":{%s},\"peak_rss_kb\":%ld,\"rss_kb\":%ld,\"anon_huge_kb\":%ld%s}\n",
+                o.impl.c_str(), threads, variants.str().c_str(), get("VmHWM"), get("VmRSS"), get("AnonHugePages"),
+                extra.str().c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "torchrec_bench: %s\n", e.what());

@@ -115,6 +115,17 @@ function readBagFields(v: Validator, raw: unknown, path: string): Fields | undef
   if (min !== undefined && max !== undefined && min > max) {
     v.add(at(path, 'weight_init_min'), `must not exceed weight_init_max (${min} > ${max})`);
   }
+  // fp16 tables would silently start with inf rows beyond fp16's largest finite value.
+  const FP16_MAX = 65504;
+  if (out.data_type === DataType.FP16) {
+    for (const [key, x] of [
+      ['weight_init_min', min],
+      ['weight_init_max', max],
+    ] as const) {
+      if (x !== undefined && Math.abs(x) > FP16_MAX)
+        v.add(at(path, key), `must be within ±${FP16_MAX} for an fp16 table, got ${x}`);
+    }
+  }
   out.weight_init_min = min;
   out.weight_init_max = max;
   return out;
@@ -166,7 +177,8 @@ function readLargeFields(v: Validator, raw: unknown, path: string): Fields | und
   if (toLog) {
     const known = names.filter((n): n is string => n !== undefined);
     toLog.forEach((n, i) => {
-      if (!known.includes(n)) v.add(at(at(path, 'tables_to_log'), i), `no table named ${JSON.stringify(n)}${hint(n, known)}`);
+      if (!known.includes(n))
+        v.add(at(at(path, 'tables_to_log'), i), `no table named ${JSON.stringify(n)}${hint(n, known)}`);
     });
   }
   return {

@@ -30,7 +30,13 @@ function currentUser(env: NodeJS.ProcessEnv): string | undefined {
 export function expandEnv(text: string, env: NodeJS.ProcessEnv = process.env): string {
   return text.replace(
     PATTERN,
-    (match, escaped: string | undefined, bare: string | undefined, braced: string | undefined, fallback: string | undefined) => {
+    (
+      match,
+      escaped: string | undefined,
+      bare: string | undefined,
+      braced: string | undefined,
+      fallback: string | undefined,
+    ) => {
       if (escaped !== undefined) return '$';
       const name = (bare ?? braced) as string;
       // USER is passed as a keyword to safe_substitute, so it wins over os.environ['USER'].

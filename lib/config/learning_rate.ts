@@ -38,12 +38,7 @@ export interface LinearRampToCosine {
   final_num_steps: number;
 }
 
-const SCHEDULES = [
-  'constant',
-  'linear_ramp_to_cosine',
-  'linear_ramp_to_constant',
-  'piecewise_constant',
-] as const;
+const SCHEDULES = ['constant', 'linear_ramp_to_cosine', 'linear_ramp_to_constant', 'piecewise_constant'] as const;
 
 /** Exactly one schedule is set. */
 export class LearningRate {
@@ -61,15 +56,23 @@ function readPiecewise(v: Validator, raw: unknown, path: string): PiecewiseConst
   const o = readObject(v, raw, path, ['learning_rate_boundaries', 'learning_rate_values']);
   if (!o) return undefined;
   const boundariesPath = at(path, 'learning_rate_boundaries');
-  const boundaries = readList(v, o, 'learning_rate_boundaries', path, (vv, x, p) =>
-    checkNumber(vv, x, p, 'nonNegativeInt'), true);
-  const values = readList(v, o, 'learning_rate_values', path, (vv, x, p) =>
-    checkNumber(vv, x, p, 'nonNegative'), true);
+  const boundaries = readList(
+    v,
+    o,
+    'learning_rate_boundaries',
+    path,
+    (vv, x, p) => checkNumber(vv, x, p, 'nonNegativeInt'),
+    true,
+  );
+  const values = readList(v, o, 'learning_rate_values', path, (vv, x, p) => checkNumber(vv, x, p, 'nonNegative'), true);
   if (boundaries) {
     // bisect_right over a non-increasing list would silently skip values.
     for (let i = 1; i < boundaries.length; i++) {
       if (boundaries[i] <= boundaries[i - 1]) {
-        v.add(at(boundariesPath, i), `must be greater than the previous boundary ${boundaries[i - 1]}, got ${boundaries[i]}`);
+        v.add(
+          at(boundariesPath, i),
+          `must be greater than the previous boundary ${boundaries[i - 1]}, got ${boundaries[i]}`,
+        );
       }
     }
   }
@@ -102,7 +105,10 @@ function readRampToCosine(v: Validator, raw: unknown, path: string): LinearRampT
   const final_num_steps = readNumber(v, o, 'final_num_steps', path, 'positiveInt', true);
   if (num_ramp_steps !== undefined && final_num_steps !== undefined && final_num_steps <= num_ramp_steps) {
     // compute_lr divides by (final_num_steps - num_ramp_steps).
-    v.add(at(path, 'final_num_steps'), `must be greater than num_ramp_steps (${num_ramp_steps}), got ${final_num_steps}`);
+    v.add(
+      at(path, 'final_num_steps'),
+      `must be greater than num_ramp_steps (${num_ramp_steps}), got ${final_num_steps}`,
+    );
     return undefined;
   }
   if (learning_rate === undefined || final_learning_rate === undefined) return undefined;

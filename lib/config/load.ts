@@ -69,7 +69,10 @@ function parseText(path: string, text: string): unknown {
  */
 export function loadConfig(path: string): unknown {
   if (typeof path !== 'string' || path === '') {
-    throw new TorchrecError('ERR_INVALID_ARGUMENT', `loadConfig: path must be a non-empty string, got ${describe(path)}`);
+    throw new TorchrecError(
+      'ERR_INVALID_ARGUMENT',
+      `loadConfig: path must be a non-empty string, got ${describe(path)}`,
+    );
   }
   let text: string;
   try {

@@ -67,9 +67,7 @@ export const OPTIMIZER_ALGORITHMS = [
 export type OptimizerAlgorithm = (typeof OPTIMIZER_ALGORITHMS)[number];
 
 type FieldSpec =
-  | { kind: 'number'; rule: NumberRule; default?: number }
-  | { kind: 'betas' }
-  | { kind: 'weight_decay_mode' };
+  { kind: 'number'; rule: NumberRule; default?: number } | { kind: 'betas' } | { kind: 'weight_decay_mode' };
 
 const LR: FieldSpec = { kind: 'number', rule: 'nonNegative' };
 const BETAS: FieldSpec = { kind: 'betas' };
@@ -82,7 +80,12 @@ const ALGORITHM_FIELDS: Record<OptimizerAlgorithm, Record<string, FieldSpec>> = 
   sgd: { lr: LR, momentum: { kind: 'number', rule: 'finite', default: 0 } },
   adagrad: { lr: LR, eps: eps(0) },
   adam: { lr: LR, betas: BETAS, eps: eps(1e-7), weight_decay: WEIGHT_DECAY },
-  rowwise_adagrad: { lr: LR, eps: eps(1e-8), weight_decay: WEIGHT_DECAY, weight_decay_mode: { kind: 'weight_decay_mode' } },
+  rowwise_adagrad: {
+    lr: LR,
+    eps: eps(1e-8),
+    weight_decay: WEIGHT_DECAY,
+    weight_decay_mode: { kind: 'weight_decay_mode' },
+  },
   partial_rowwise_adam: { lr: LR, betas: BETAS, eps: eps(1e-8), weight_decay: WEIGHT_DECAY },
   lamb: { lr: LR, betas: BETAS, eps: eps(1e-8), weight_decay: WEIGHT_DECAY },
 };

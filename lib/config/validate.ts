@@ -83,10 +83,7 @@ export function describe(x: unknown): string {
  */
 export function isPlainObject(x: unknown): x is Fields {
   return (
-    typeof x === 'object' &&
-    x !== null &&
-    !Array.isArray(x) &&
-    Object.prototype.toString.call(x) === '[object Object]'
+    typeof x === 'object' && x !== null && !Array.isArray(x) && Object.prototype.toString.call(x) === '[object Object]'
   );
 }
 
@@ -95,12 +92,7 @@ export function isPlainObject(x: unknown): x is Fields {
  * extras) and returns its own known fields. Inherited properties are ignored on purpose: a config
  * value must be visible in the object itself, not smuggled in through a prototype.
  */
-export function readObject(
-  v: Validator,
-  raw: unknown,
-  path: string,
-  allowed: readonly string[],
-): Fields | undefined {
+export function readObject(v: Validator, raw: unknown, path: string, allowed: readonly string[]): Fields | undefined {
   if (!isPlainObject(raw)) {
     v.add(path, `must be an object, got ${describe(raw)}`);
     return undefined;
@@ -157,13 +149,7 @@ export function checkString(v: Validator, x: unknown, path: string): string | un
   return undefined;
 }
 
-export function readString(
-  v: Validator,
-  o: Fields,
-  key: string,
-  path: string,
-  required = false,
-): string | undefined {
+export function readString(v: Validator, o: Fields, key: string, path: string, required = false): string | undefined {
   if (!present(v, o, key, path, required)) return undefined;
   return checkString(v, o[key], at(path, key));
 }
@@ -186,13 +172,7 @@ export function readChoice<T>(
   return undefined;
 }
 
-export function readArray(
-  v: Validator,
-  o: Fields,
-  key: string,
-  path: string,
-  required = false,
-): unknown[] | undefined {
+export function readArray(v: Validator, o: Fields, key: string, path: string, required = false): unknown[] | undefined {
   if (!present(v, o, key, path, required)) return undefined;
   const x = o[key];
   if (Array.isArray(x)) return x;
@@ -268,10 +248,7 @@ function compact(fields: Fields): Fields {
  * constructor because the fields are already validated; the constructor path and this path give
  * objects of the same shape.
  */
-export function instanceReader<T extends object>(
-  cls: { prototype: T },
-  read: Reader<Fields>,
-): Reader<T> {
+export function instanceReader<T extends object>(cls: { prototype: T }, read: Reader<Fields>): Reader<T> {
   return (v, raw, path) => {
     const before = v.count;
     const fields = read(v, raw, path);

@@ -57,7 +57,9 @@ constexpr size_t kCopyOutputBytes = size_t{64} << 20;
 
 }  // namespace
 
-bool is_nullish(const Napi::Value& value) { return value.IsNull() || value.IsUndefined(); }
+bool is_nullish(const Napi::Value& value) {
+  return value.IsNull() || value.IsUndefined();
+}
 
 std::string to_string(const Napi::Value& value, const char* name) {
   if (!value.IsString()) fail(ErrorCode::InvalidArgument, name, " must be a string, got ", describe(value));

@@ -5,6 +5,7 @@
 #include "binding/convert.h"
 #include "binding/ebc_worker.h"
 #include "binding/errors.h"
+#include "binding/forward_worker.h"
 #include "binding/kjt_inputs.h"
 #include "core/error.h"
 
@@ -67,6 +68,8 @@ Napi::Function EbcBinding::define(Napi::Env env) {
                          InstanceMethod<&EbcBinding::optimizer_state>("optimizerState"),
                          InstanceMethod<&EbcBinding::set_optimizer_state>("setOptimizerState"),
                          InstanceMethod<&EbcBinding::table_norms>("tableNorms"),
+                         InstanceMethod<&EbcBinding::set_vocab>("setVocab"),
+                         InstanceMethod<&EbcBinding::vocab_stats>("vocabStats"),
                      });
 }
 
@@ -125,7 +128,7 @@ Napi::Value EbcBinding::forward_sync(const Napi::CallbackInfo& info) {
     auto ebc = live("forwardSync");
     KeyedJaggedTensor kjt = build_kjt(read_kjt_inputs(info, 0));
     auto turn = ebc->sequencer().enter(CallSequencer::Kind::Read);
-    return to_float32_array(info.Env(), ebc->forward(kjt));
+    return forward_into_float32_array(info.Env(), *ebc, kjt);  // pools straight into the result's memory
   });
 }
 
@@ -157,6 +160,46 @@ Napi::Value EbcBinding::set_weights(const Napi::CallbackInfo& info) {
     auto turn = ebc->sequencer().enter(CallSequencer::Kind::Write);
     ebc->set_weights(table, data, length);
     return info.Env().Undefined();
+  });
+}
+
+// setVocab(table, ids: BigInt64Array, rows: BigInt64Array | Int32Array, oovRow: number /* -1: skip */).
+// A writer: applied after every call made before it, and before every call made after it.
+Napi::Value EbcBinding::set_vocab(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto ebc = live("setVocab");
+    const std::string table = to_string(info[0], "table");
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array) {
+      fail(ErrorCode::Dtype, "setVocab: ids must be a BigInt64Array");
+    }
+    at::Tensor ids = copy_index_array(info[1], "ids").to(at::kLong);
+    at::Tensor rows = copy_index_array(info[2], "rows").to(at::kLong);
+    if (ids.numel() != rows.numel()) {
+      fail(ErrorCode::Shape, "setVocab: ids has ", ids.numel(), " entries but rows has ", rows.numel());
+    }
+    const double oov = to_number(info[3], "oovRow");
+    if (!(oov >= -1) || std::floor(oov) != oov || oov > 9.0e15) {
+      fail(ErrorCode::InvalidArgument, "setVocab: oovRow must be -1 or a row index, got ", oov);
+    }
+    auto turn = ebc->sequencer().enter(CallSequencer::Kind::Write);
+    ebc->set_vocab(table, ids.data_ptr<int64_t>(), rows.data_ptr<int64_t>(), ids.numel(), static_cast<int64_t>(oov));
+    return info.Env().Undefined();
+  });
+}
+
+// vocabStats(): {[table]: {lookups, missing}} for every table with a vocabulary.
+Napi::Value EbcBinding::vocab_stats(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto ebc = live("vocabStats");
+    auto turn = ebc->sequencer().enter(CallSequencer::Kind::Read);
+    Napi::Object out = Napi::Object::New(info.Env());
+    for (const auto& s : ebc->vocab_stats()) {
+      Napi::Object entry = Napi::Object::New(info.Env());
+      entry.Set("lookups", Napi::Number::New(info.Env(), static_cast<double>(s.lookups)));
+      entry.Set("missing", Napi::Number::New(info.Env(), static_cast<double>(s.missing)));
+      out.Set(s.table, entry);
+    }
+    return out;
   });
 }
 

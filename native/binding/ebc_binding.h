@@ -34,6 +34,10 @@ class EbcBinding : public Napi::ObjectWrap<EbcBinding> {
   Napi::Value set_optimizer_state(const Napi::CallbackInfo& info);
   Napi::Value table_norms(const Napi::CallbackInfo& info);
 
+  // Vocabularies.
+  Napi::Value set_vocab(const Napi::CallbackInfo& info);
+  Napi::Value vocab_stats(const Napi::CallbackInfo& info);
+
   std::shared_ptr<EmbeddingBagCollection> live(const char* method) const;
 
   std::shared_ptr<EmbeddingBagCollection> ebc_;

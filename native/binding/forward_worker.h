@@ -30,4 +30,9 @@ class ForwardWorker : public Napi::AsyncWorker {
   CapturedError error_;
 };
 
+// forwardSync's result: the collection pools `kjt` straight into the memory of a new Float32Array
+// (memory V8 owns and frees when the array is collected), with no intermediate tensor and no copy.
+Napi::Float32Array forward_into_float32_array(Napi::Env env, const EmbeddingBagCollection& ebc,
+                                              const KeyedJaggedTensor& kjt);
+
 }  // namespace torchrec::binding

@@ -21,6 +21,7 @@
 #include "core/keyed_jagged_tensor.h"
 #include "core/optimizer.h"
 #include "core/table_spec.h"
+#include "core/vocab_map.h"
 
 namespace torchrec {
 
@@ -76,10 +77,35 @@ class EmbeddingBagCollection {
   // Mean row L2 norm of each table, over at most max_rows distinct rows drawn with `seed`.
   std::vector<double> table_norms(const std::vector<std::string>& tables, int64_t max_rows, uint64_t seed) const;
 
+  // --- vocabularies (the-algorithm-ml's EmbeddingBagConfig.vocab) ---
+
+  // Gives `table` a vocabulary: raw entity id ids[i] -> row rows[i]. From then on forward and backward
+  // map every id a feature of that table carries through it before the lookup; an id missing from the
+  // vocabulary is dropped from its bag (oov_row = -1; MEAN divides by what remains) or looked up at
+  // row oov_row. Replaces an earlier vocabulary. Fails (ERR_CHECKPOINT) on a row outside the table or
+  // a repeated id, naming the positions, with nothing changed.
+  void set_vocab(const std::string& table, const int64_t* ids, const int64_t* rows, int64_t n, int64_t oov_row);
+  struct VocabStats {
+    std::string table;
+    int64_t lookups = 0;  // ids looked up in the vocabulary by forward calls
+    int64_t missing = 0;  // of those, ids not in it (dropped, or sent to the OOV row)
+  };
+  // One entry per table that has a vocabulary, in table order.
+  std::vector<VocabStats> vocab_stats() const;
+
   CallSequencer& sequencer() const { return sequencer_; }
 
  private:
-  void check_batch(const KeyedJaggedTensor& kjt, const char* method) const;
+  // by_block: `kjt` is a remapped batch whose key i is output block i (see remap()).
+  void check_batch(const KeyedJaggedTensor& kjt, const char* method, bool by_block = false) const;
+  // Index in `kjt` of the ids of output block `block`.
+  int64_t block_key(const KeyedJaggedTensor& kjt, size_t block, bool by_block) const {
+    return by_block ? static_cast<int64_t>(block) : kjt.key_index(outputs_[block].feature);
+  }
+  // With any vocabulary set: a batch with one key per output block (so a feature read by a vocab table
+  // and by another table is mapped for the one only), the ids of vocab tables mapped to rows and
+  // missing ones dropped or sent to the OOV row, weights following their ids. Caller holds mutex_.
+  KeyedJaggedTensor remap(const KeyedJaggedTensor& kjt, bool count) const;
 
   std::vector<TableSpec> tables_;
   std::vector<at::Tensor> weights_;
@@ -87,6 +113,12 @@ class EmbeddingBagCollection {
   std::vector<OutputBlock> outputs_;
   bool is_weighted_;
   int64_t output_width_ = 0;
+  // Per table; null: no vocabulary. Guarded by mutex_.
+  std::vector<std::shared_ptr<const VocabMap>> vocabs_;
+  std::vector<int64_t> oov_rows_;
+  bool has_vocab_ = false;
+  std::unique_ptr<std::atomic<int64_t>[]> vocab_lookups_;
+  std::unique_ptr<std::atomic<int64_t>[]> vocab_missing_;
   std::atomic<int64_t> step_{0};
   mutable std::shared_mutex mutex_;
   mutable CallSequencer sequencer_;

@@ -10,7 +10,7 @@
 
 namespace torchrec {
 
-void EmbeddingBagCollection::backward(const KeyedJaggedTensor& kjt, const float* grad, int64_t grad_numel,
+void EmbeddingBagCollection::backward(const KeyedJaggedTensor& input, const float* grad, int64_t grad_numel,
                                       const LearningRateWindow& lrs) {
   // Validate everything first: an update is all-or-nothing.
   for (size_t t = 0; t < tables_.size(); ++t) {
@@ -19,7 +19,13 @@ void EmbeddingBagCollection::backward(const KeyedJaggedTensor& kjt, const float*
            "\" has no optimizer; give it an `optimizer` in its config or give the collection one");
     }
   }
-  check_batch(kjt, "backward");
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  // Vocab tables: the same mapping as forward (same rows; dropped ids contribute nothing).
+  const bool by_block = has_vocab_;
+  std::optional<KeyedJaggedTensor> remapped;
+  if (by_block) remapped.emplace(remap(input, /*count=*/false));
+  const KeyedJaggedTensor& kjt = by_block ? *remapped : input;
+  check_batch(kjt, "backward", by_block);
   const int64_t batch_size = kjt.stride();
   const int64_t expected = batch_size * output_width_;
   if (grad_numel != expected) {
@@ -31,7 +37,6 @@ void EmbeddingBagCollection::backward(const KeyedJaggedTensor& kjt, const float*
          *bad % output_width_, ") is not finite (", grad[*bad], "); no weight was changed");
   }
 
-  std::unique_lock<std::shared_mutex> lock(mutex_);
   const int64_t num_tables = static_cast<int64_t>(tables_.size());
   const int64_t t = step_.load() + 1;
   const int64_t slot = t - 1 - lrs.base_step;
@@ -69,9 +74,10 @@ void EmbeddingBagCollection::backward(const KeyedJaggedTensor& kjt, const float*
     plan.half = spec.dtype == at::kHalf;
     plan.num_rows = spec.num_embeddings;
     plan.dim = spec.embedding_dim;
-    for (const auto& block : outputs_) {
+    for (size_t b = 0; b < outputs_.size(); ++b) {
+      const OutputBlock& block = outputs_[b];
       if (block.table != i) continue;
-      plan.features.push_back({kjt.key_index(block.feature), block.column, spec.pooling == Pooling::Mean});
+      plan.features.push_back({block_key(kjt, b, by_block), block.column, spec.pooling == Pooling::Mean});
     }
     groups[i] = kernels::group_rows(plan, batch);
     optimizers_[i]->ensure_state();

@@ -52,8 +52,8 @@ at::Tensor offsets_from_lengths(const at::Tensor& lengths) {
     if (len[i] < 0) fail(ErrorCode::InvalidKjt, "lengths[", i, "] is negative (", static_cast<int64_t>(len[i]), ")");
     // int64 lengths could wrap the running sum around to values.numel(); the kernels trust offsets.
     if (static_cast<int64_t>(len[i]) > std::numeric_limits<int64_t>::max() - off[i]) {
-      fail(ErrorCode::InvalidKjt, "lengths overflow int64 when summed (at lengths[", i, "] = ",
-           static_cast<int64_t>(len[i]), ")");
+      fail(ErrorCode::InvalidKjt, "lengths overflow int64 when summed (at lengths[", i,
+           "] = ", static_cast<int64_t>(len[i]), ")");
     }
     off[i + 1] = off[i] + static_cast<int64_t>(len[i]);
   }

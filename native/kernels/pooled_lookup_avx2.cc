@@ -21,23 +21,25 @@ namespace {
 // Lane masks for the last dim % 8 float columns: load 8 ints starting at kMask + 8 - n.
 alignas(32) const int32_t kMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
-template <int NV, typename Id, bool Half, bool Weighted>
+// Pools columns [col, col + 8 * NV + tail) of one bag; `tail` < 8 is used only when Tail.
+template <int NV, bool Tail, typename Id, bool Half, bool Weighted>
 TORCHREC_AVX2 inline void pool_columns(const FeaturePlan& f, int64_t col, int tail, const Id* ids,
                                        const float* weights, int64_t begin, int64_t end, float* out,
-                                       RowPrefetcher<Id>* prefetcher) {
+                                       int64_t prefetch, int64_t prefetch_end) {
   constexpr int kVectors = NV > 0 ? NV : 1;
   __m256 acc[kVectors];
 #pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) acc[v] = _mm256_setzero_ps();
   __m256 acc_tail = _mm256_setzero_ps();  // fp32 tail columns
+  __m256i tail_mask = _mm256_setzero_si256();
   float acc_tail_half[8];
-  if constexpr (Half) {
-    for (int t = 0; t < tail; ++t) acc_tail_half[t] = 0.0f;
+  if constexpr (Tail) {
+    tail_mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask + 8 - tail));
+    for (int t = 0; t < 8; ++t) acc_tail_half[t] = 0.0f;
   }
-  const __m256i tail_mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask + 8 - tail));
 
   for (int64_t i = begin; i < end; ++i) {
-    if (prefetcher != nullptr) prefetcher->step();
+    if (i + prefetch < prefetch_end) prefetch_row(f, ids, i + prefetch);
     const int64_t first = static_cast<int64_t>(ids[i]) * f.dim + col;
     __m256 w = _mm256_setzero_ps();
     if constexpr (Weighted) w = _mm256_set1_ps(weights[i]);
@@ -49,10 +51,12 @@ TORCHREC_AVX2 inline void pool_columns(const FeaturePlan& f, int64_t col, int ta
         if constexpr (Weighted) x = _mm256_mul_ps(w, x);
         acc[v] = _mm256_add_ps(acc[v], x);
       }
-      for (int t = 0; t < tail; ++t) {
-        float x = _cvtsh_ss(row[8 * NV + t]);
-        if constexpr (Weighted) x = weights[i] * x;
-        acc_tail_half[t] += x;
+      if constexpr (Tail) {
+        for (int t = 0; t < tail; ++t) {
+          float x = _cvtsh_ss(row[8 * NV + t]);
+          if constexpr (Weighted) x = weights[i] * x;
+          acc_tail_half[t] += x;
+        }
       }
     } else {
       const float* row = reinterpret_cast<const float*>(f.rows) + first;
@@ -62,7 +66,7 @@ TORCHREC_AVX2 inline void pool_columns(const FeaturePlan& f, int64_t col, int ta
         if constexpr (Weighted) x = _mm256_mul_ps(w, x);
         acc[v] = _mm256_add_ps(acc[v], x);
       }
-      if (tail != 0) {
+      if constexpr (Tail) {
         __m256 x = _mm256_maskload_ps(row + 8 * NV, tail_mask);
         if constexpr (Weighted) x = _mm256_mul_ps(w, x);
         acc_tail = _mm256_add_ps(acc_tail, x);
@@ -80,7 +84,7 @@ TORCHREC_AVX2 inline void pool_columns(const FeaturePlan& f, int64_t col, int ta
     if constexpr (Half) x = _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     _mm256_storeu_ps(out + 8 * v, x);
   }
-  if (tail != 0) {
+  if constexpr (Tail) {
     if constexpr (Half) {
       for (int t = 0; t < tail; ++t) {
         float x = acc_tail_half[t];
@@ -95,61 +99,82 @@ TORCHREC_AVX2 inline void pool_columns(const FeaturePlan& f, int64_t col, int ta
   }
 }
 
-template <typename Id, bool Half, bool Weighted>
-TORCHREC_AVX2 void pool_bag(const FeaturePlan& f, const Id* ids, const float* weights, int64_t begin, int64_t end,
-                            float* out, RowPrefetcher<Id>* prefetcher) {
-  // Only the first column block walks the prefetcher: it requests whole rows.
-  RowPrefetcher<Id>* walker = prefetcher;
-  int64_t col = 0;
-  for (; col + 64 <= f.dim; col += 64) {
-    pool_columns<8, Id, Half, Weighted>(f, col, 0, ids, weights, begin, end, out + col, walker);
-    walker = nullptr;
+// Bags [b0, b1) of one feature. Its dim is 64 * full_blocks + 8 * NV + tail: whole 64-column blocks
+// first, then the rest in one pass. Only the first pass prefetches (it requests whole rows), up to the
+// end of this run of bags.
+template <int NV, bool Tail, typename Id, bool Half, bool Weighted>
+TORCHREC_AVX2 void pool_feature(const LookupPlan& plan, const FeaturePlan& f, int64_t b0, int64_t b1) {
+  const Id* ids = static_cast<const Id*>(plan.ids);
+  const float* weights = plan.weights;
+  const int64_t full_blocks = f.dim / 64;
+  const int tail = static_cast<int>(f.dim & 7);
+  const int64_t prefetch = plan.prefetch_rows;
+  const int64_t prefetch_end = prefetch > 0 ? f.offsets[b1] : 0;  // 0: never
+  for (int64_t b = b0; b < b1; ++b) {
+    const int64_t begin = f.offsets[b];
+    const int64_t end = f.offsets[b + 1];
+    float* out = f.out + b * plan.out_width;
+    int64_t pf_end = prefetch_end;
+    int64_t col = 0;
+    for (int64_t k = 0; k < full_blocks; ++k, col += 64) {
+      pool_columns<8, false, Id, Half, Weighted>(f, col, 0, ids, weights, begin, end, out + col, prefetch, pf_end);
+      pf_end = 0;
+    }
+    if constexpr (NV > 0 || Tail) {
+      pool_columns<NV, Tail, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, out + col, prefetch, pf_end);
+    }
   }
-  const int64_t rest = f.dim - col;
-  if (rest == 0) return;
-  const int tail = static_cast<int>(rest & 7);
-  float* o = out + col;
-  switch (rest >> 3) {
-    case 0: pool_columns<0, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, o, walker); break;
-    case 1: pool_columns<1, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, o, walker); break;
-    case 2: pool_columns<2, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, o, walker); break;
-    case 3: pool_columns<3, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, o, walker); break;
-    case 4: pool_columns<4, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, o, walker); break;
-    case 5: pool_columns<5, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, o, walker); break;
-    case 6: pool_columns<6, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, o, walker); break;
-    default: pool_columns<7, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, o, walker); break;
+}
+
+template <typename Id, bool Half, bool Weighted>
+TORCHREC_AVX2 void pool_feature_any_dim(const LookupPlan& plan, const FeaturePlan& f, int64_t b0, int64_t b1) {
+  const int nv = static_cast<int>((f.dim % 64) / 8);
+  if ((f.dim & 7) == 0) {
+    switch (nv) {
+      case 0: return pool_feature<0, false, Id, Half, Weighted>(plan, f, b0, b1);
+      case 1: return pool_feature<1, false, Id, Half, Weighted>(plan, f, b0, b1);
+      case 2: return pool_feature<2, false, Id, Half, Weighted>(plan, f, b0, b1);
+      case 3: return pool_feature<3, false, Id, Half, Weighted>(plan, f, b0, b1);
+      case 4: return pool_feature<4, false, Id, Half, Weighted>(plan, f, b0, b1);
+      case 5: return pool_feature<5, false, Id, Half, Weighted>(plan, f, b0, b1);
+      case 6: return pool_feature<6, false, Id, Half, Weighted>(plan, f, b0, b1);
+      default: return pool_feature<7, false, Id, Half, Weighted>(plan, f, b0, b1);
+    }
+  }
+  switch (nv) {
+    case 0: return pool_feature<0, true, Id, Half, Weighted>(plan, f, b0, b1);
+    case 1: return pool_feature<1, true, Id, Half, Weighted>(plan, f, b0, b1);
+    case 2: return pool_feature<2, true, Id, Half, Weighted>(plan, f, b0, b1);
+    case 3: return pool_feature<3, true, Id, Half, Weighted>(plan, f, b0, b1);
+    case 4: return pool_feature<4, true, Id, Half, Weighted>(plan, f, b0, b1);
+    case 5: return pool_feature<5, true, Id, Half, Weighted>(plan, f, b0, b1);
+    case 6: return pool_feature<6, true, Id, Half, Weighted>(plan, f, b0, b1);
+    default: return pool_feature<7, true, Id, Half, Weighted>(plan, f, b0, b1);
   }
 }
 
 template <typename Id>
 TORCHREC_AVX2 void run_bags(const LookupPlan& plan, int64_t begin_bag, int64_t end_bag) {
-  const Id* ids = static_cast<const Id*>(plan.ids);
-  RowPrefetcher<Id> walker(plan, begin_bag, end_bag);
-  RowPrefetcher<Id>* prefetcher = plan.prefetch_rows > 0 ? &walker : nullptr;
-  int64_t f = begin_bag / plan.batch;
-  int64_t b = begin_bag - f * plan.batch;
-  for (int64_t bag = begin_bag; bag < end_bag; ++bag) {
-    const FeaturePlan& feature = plan.features[f];
-    float* out = feature.out + b * plan.out_width;
-    const int64_t begin = feature.offsets[b];
-    const int64_t end = feature.offsets[b + 1];
-    if (feature.half) {
+  // Feature by feature: the code for a feature's dim and dtype is chosen once per feature, not per bag.
+  for (int64_t bag = begin_bag; bag < end_bag;) {
+    const int64_t fi = bag / plan.batch;
+    const int64_t b0 = bag - fi * plan.batch;
+    const int64_t b1 = end_bag - fi * plan.batch < plan.batch ? end_bag - fi * plan.batch : plan.batch;
+    const FeaturePlan& f = plan.features[fi];
+    if (f.half) {
       if (plan.weights) {
-        pool_bag<Id, true, true>(feature, ids, plan.weights, begin, end, out, prefetcher);
+        pool_feature_any_dim<Id, true, true>(plan, f, b0, b1);
       } else {
-        pool_bag<Id, true, false>(feature, ids, nullptr, begin, end, out, prefetcher);
+        pool_feature_any_dim<Id, true, false>(plan, f, b0, b1);
       }
     } else {
       if (plan.weights) {
-        pool_bag<Id, false, true>(feature, ids, plan.weights, begin, end, out, prefetcher);
+        pool_feature_any_dim<Id, false, true>(plan, f, b0, b1);
       } else {
-        pool_bag<Id, false, false>(feature, ids, nullptr, begin, end, out, prefetcher);
+        pool_feature_any_dim<Id, false, false>(plan, f, b0, b1);
       }
     }
-    if (++b == plan.batch) {
-      b = 0;
-      ++f;
-    }
+    bag += b1 - b0;
   }
 }
 

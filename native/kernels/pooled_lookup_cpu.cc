@@ -22,12 +22,12 @@ inline float widen(c10::Half x) { return static_cast<float>(x); }
 
 template <typename Id, typename Row, bool Weighted>
 void pool_bag(const FeaturePlan& f, const Id* ids, const float* weights, int64_t begin, int64_t end, float* out,
-              RowPrefetcher<Id>* prefetcher) {
+              int64_t prefetch, int64_t prefetch_end) {
   const Row* rows = reinterpret_cast<const Row*>(f.rows);
   const int64_t dim = f.dim;
   std::fill(out, out + dim, 0.0f);
   for (int64_t i = begin; i < end; ++i) {
-    if (prefetcher != nullptr) prefetcher->step();
+    if (i + prefetch < prefetch_end) prefetch_row(f, ids, i + prefetch);
     const Row* row = rows + static_cast<int64_t>(ids[i]) * dim;
     if constexpr (Weighted) {
       const float w = weights[i];
@@ -49,26 +49,28 @@ void pool_bag(const FeaturePlan& f, const Id* ids, const float* weights, int64_t
 template <typename Id>
 void run_bags(const LookupPlan& plan, int64_t begin_bag, int64_t end_bag) {
   const Id* ids = static_cast<const Id*>(plan.ids);
-  RowPrefetcher<Id> walker(plan, begin_bag, end_bag);
-  RowPrefetcher<Id>* prefetcher = plan.prefetch_rows > 0 ? &walker : nullptr;
+  const int64_t prefetch = plan.prefetch_rows;
   int64_t f = begin_bag / plan.batch;
   int64_t b = begin_bag - f * plan.batch;
   for (int64_t bag = begin_bag; bag < end_bag; ++bag) {
     const FeaturePlan& feature = plan.features[f];
+    // Prefetch up to the end of this feature's bags in the range (their ids are contiguous).
+    const int64_t last_bag = std::min(plan.batch, end_bag - f * plan.batch);
+    const int64_t prefetch_end = prefetch > 0 ? feature.offsets[last_bag] : 0;
     float* out = feature.out + b * plan.out_width;
     const int64_t begin = feature.offsets[b];
     const int64_t end = feature.offsets[b + 1];
     if (feature.half) {
       if (plan.weights) {
-        pool_bag<Id, c10::Half, true>(feature, ids, plan.weights, begin, end, out, prefetcher);
+        pool_bag<Id, c10::Half, true>(feature, ids, plan.weights, begin, end, out, prefetch, prefetch_end);
       } else {
-        pool_bag<Id, c10::Half, false>(feature, ids, nullptr, begin, end, out, prefetcher);
+        pool_bag<Id, c10::Half, false>(feature, ids, nullptr, begin, end, out, prefetch, prefetch_end);
       }
     } else {
       if (plan.weights) {
-        pool_bag<Id, float, true>(feature, ids, plan.weights, begin, end, out, prefetcher);
+        pool_bag<Id, float, true>(feature, ids, plan.weights, begin, end, out, prefetch, prefetch_end);
       } else {
-        pool_bag<Id, float, false>(feature, ids, nullptr, begin, end, out, prefetcher);
+        pool_bag<Id, float, false>(feature, ids, nullptr, begin, end, out, prefetch, prefetch_end);
       }
     }
     if (++b == plan.batch) {
@@ -116,12 +118,14 @@ constexpr int64_t kParallelWork = 1 << 16;
 constexpr int64_t kChunksPerThread = 4;
 // find_out_of_range splits a key's ids across threads from this many on.
 constexpr int64_t kParallelIds = 1 << 17;
-// Software prefetch pays off once the tables read are well beyond what the caches hold; below this
-// (summed over the call's tables) its bookkeeping costs more than the misses it hides.
+// Software prefetch of upcoming rows (prefetch_row): requested `prefetch_rows()` rows ahead, and only
+// when the call's tables (summed) are far larger than the caches. Default 0 = off, because it measured
+// slower on the machines this was tuned on: with tables on transparent huge pages, out-of-order
+// execution already keeps ~16 independent rows in flight, and the prefetches only add instructions
+// (single-thread CPU time at the bench's M, D=64 fp32: 25 ms without, 27-28 ms at 4-48 rows ahead;
+// H, D=128 fp16: 37 vs 38-40 ms; D=256 fp32: 65 vs 81-86 ms). TORCHREC_PREFETCH_ROWS=n turns it on.
 constexpr int64_t kPrefetchTableBytes = int64_t{8} << 20;
-// How far ahead, in rows: enough rows in flight per core to cover DRAM latency (tuned on the bench's
-// M and H configurations; TORCHREC_PREFETCH_ROWS overrides it, 0 disables prefetching).
-constexpr int kPrefetchRows = 12;
+constexpr int kPrefetchRows = 0;
 
 int prefetch_rows() {
   static const int rows = [] {

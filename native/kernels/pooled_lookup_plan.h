@@ -1,5 +1,5 @@
 // Internal to the pooled lookup kernel family (pooled_lookup_cpu.cc, pooled_lookup_avx2.cc): the
-// per-call plan both row-accumulation paths read, and the software prefetcher they share.
+// per-call plan both row-accumulation paths read, and the software prefetch they share.
 #pragma once
 
 #include <cstdint>
@@ -38,56 +38,16 @@ void run_bags_avx2(const LookupPlan& plan, int64_t begin, int64_t end);
 int64_t first_bad_id_portable(const void* ids, bool ids_int64, int64_t begin, int64_t end, int64_t num_rows);
 int64_t first_bad_id_avx2(const void* ids, bool ids_int64, int64_t begin, int64_t end, int64_t num_rows);
 
-}  // namespace torchrec::kernels::detail
-
-// The prefetcher has internal linkage (an unnamed namespace) on purpose: each path compiles it with its
-// own instruction set, and the linker must never merge the AVX2 copy into the portable one.
-namespace torchrec::kernels::detail {
-namespace {
-
-// Walks the same (bag, id) sequence as the accumulation loop, `plan.prefetch_rows` rows ahead, across
-// bag and feature boundaries, and requests every cache line of each row.
+// Software prefetch of rows `plan.prefetch_rows` ahead, within a run of one feature's bags (whose ids
+// are contiguous in the KJT's values): every cache line of the row is requested. Header-only and
+// always inlined into each path, so every instruction set gets its own copy.
 template <typename Id>
-class RowPrefetcher {
- public:
-  RowPrefetcher(const LookupPlan& plan, int64_t bag, int64_t end_bag)
-      : plan_(plan), ids_(static_cast<const Id*>(plan.ids)), bags_left_(end_bag - bag) {
-    const int64_t f = bag / plan.batch;
-    feature_ = &plan.features[f];
-    b_ = bag - f * plan.batch - 1;
-    for (int i = 0; i < plan.prefetch_rows; ++i) step();
+__attribute__((always_inline)) inline void prefetch_row(const FeaturePlan& f, const Id* ids, int64_t at) {
+  const uintptr_t row = reinterpret_cast<uintptr_t>(f.rows) + static_cast<uintptr_t>(ids[at]) * f.row_bytes;
+  const uintptr_t last = (row + f.row_bytes - 1) & ~uintptr_t{63};
+  for (uintptr_t line = row & ~uintptr_t{63}; line <= last; line += 64) {
+    __builtin_prefetch(reinterpret_cast<const void*>(line), 0, 3);
   }
+}
 
-  // Requests the next row of the sequence (nothing once it is exhausted).
-  inline void step() {
-    while (pos_ == end_) {
-      if (bags_left_ == 0) return;
-      --bags_left_;
-      if (++b_ == plan_.batch) {
-        b_ = 0;
-        ++feature_;
-      }
-      pos_ = feature_->offsets[b_];
-      end_ = feature_->offsets[b_ + 1];
-    }
-    const uintptr_t row =
-        reinterpret_cast<uintptr_t>(feature_->rows) + static_cast<uintptr_t>(ids_[pos_]) * feature_->row_bytes;
-    const uintptr_t last = (row + feature_->row_bytes - 1) & ~uintptr_t{63};
-    for (uintptr_t line = row & ~uintptr_t{63}; line <= last; line += 64) {
-      __builtin_prefetch(reinterpret_cast<const void*>(line), 0, 3);
-    }
-    ++pos_;
-  }
-
- private:
-  const LookupPlan& plan_;
-  const Id* ids_;
-  const FeaturePlan* feature_;
-  int64_t b_;          // sample of the bag being walked
-  int64_t bags_left_;  // bags not yet entered
-  int64_t pos_ = 0;
-  int64_t end_ = 0;
-};
-
-}  // namespace
 }  // namespace torchrec::kernels::detail

@@ -22,7 +22,7 @@ at::Tensor allocate_table(int64_t rows, int64_t dim, at::ScalarType dtype) {
   // Map one extra huge page so the table can start on a 2 MiB boundary, then give back the slack.
   const size_t body = round_up(bytes, kHugePage);
   const size_t span = body + kHugePage;
-  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) throw std::bad_alloc();
   const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
   const uintptr_t aligned = round_up(start, kHugePage);

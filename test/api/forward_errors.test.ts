@@ -45,18 +45,21 @@ describe.each(DTYPES)('%s ids', (_name, ids) => {
     [7, 7, 'item', 'item', 7],
     [6, 2147483647, 'item', 'item', 7],
     [2, -2147483648, 'u1', 'user', 10],
-  ])('values[%i] = %i is ERR_INDEX_OUT_OF_RANGE naming feature, position and value', async (pos, bad, feature, table, n) => {
-    const values = [...GOOD];
-    values[pos] = bad;
-    await expectForwardFails(
-      ebc,
-      kjt(values, ids),
-      'ERR_INDEX_OUT_OF_RANGE',
-      `feature "${feature}"`,
-      `id ${bad} at values position ${pos}`,
-      `table "${table}" (num_embeddings ${n})`,
-    );
-  });
+  ])(
+    'values[%i] = %i is ERR_INDEX_OUT_OF_RANGE naming feature, position and value',
+    async (pos, bad, feature, table, n) => {
+      const values = [...GOOD];
+      values[pos] = bad;
+      await expectForwardFails(
+        ebc,
+        kjt(values, ids),
+        'ERR_INDEX_OUT_OF_RANGE',
+        `feature "${feature}"`,
+        `id ${bad} at values position ${pos}`,
+        `table "${table}" (num_embeddings ${n})`,
+      );
+    },
+  );
 });
 
 test('int64 ids far outside int32 are ERR_INDEX_OUT_OF_RANGE with the exact value', async () => {
@@ -76,7 +79,14 @@ test('a feature read by two tables is checked against each table', async () => {
   const two = patternEbc(tables);
   expect(two.outputKeys()).toEqual(['f@big', 'f@small']);
   const k = KeyedJaggedTensor.fromLengths({ keys: ['f'], values: [4, 50], lengths: [2] });
-  await expectForwardFails(two, k, 'ERR_INDEX_OUT_OF_RANGE', 'feature "f"', 'id 50 at values position 1', 'table "small"');
+  await expectForwardFails(
+    two,
+    k,
+    'ERR_INDEX_OUT_OF_RANGE',
+    'feature "f"',
+    'id 50 at values position 1',
+    'table "small"',
+  );
 });
 
 test('a feature a table reads but the KJT lacks is ERR_MISSING_FEATURE naming feature and table', async () => {
@@ -87,10 +97,18 @@ test('a feature a table reads but the KJT lacks is ERR_MISSING_FEATURE naming fe
 });
 
 test('a weighted collection given a KJT without weights is ERR_INVALID_KJT', async () => {
-  const weighted = patternEbc([{ name: 'user', num_embeddings: 10, embedding_dim: 4, feature_names: ['u1', 'u2'] }], true);
+  const weighted = patternEbc(
+    [{ name: 'user', num_embeddings: 10, embedding_dim: 4, feature_names: ['u1', 'u2'] }],
+    true,
+  );
   const k = KeyedJaggedTensor.fromLengths({ keys: ['u1', 'u2'], values: [1, 2], lengths: [1, 1] });
   await expectForwardFails(weighted, k, 'ERR_INVALID_KJT', 'weighted', 'no weights');
-  const withWeights = KeyedJaggedTensor.fromLengths({ keys: ['u1', 'u2'], values: [1, 2], lengths: [1, 1], weights: [2, 0.5] });
+  const withWeights = KeyedJaggedTensor.fromLengths({
+    keys: ['u1', 'u2'],
+    values: [1, 2],
+    lengths: [1, 1],
+    weights: [2, 0.5],
+  });
   expect(weighted.forwardSync(withWeights).values()).toHaveLength(8);
 });
 
@@ -98,7 +116,10 @@ test.each([
   ['null', null],
   ['undefined', undefined],
   ['a number', 42],
-  ['a plain object shaped like a KJT', { keys: () => KEYS, nativeArgs: () => [KEYS, new Int32Array(8), new Int32Array(6), null, null, 2] }],
+  [
+    'a plain object shaped like a KJT',
+    { keys: () => KEYS, nativeArgs: () => [KEYS, new Int32Array(8), new Int32Array(6), null, null, 2] },
+  ],
   ['a KeyedTensor', null],
 ])('forward(%s) rejects and forwardSync throws ERR_INVALID_KJT', async (name, arg) => {
   const value = name === 'a KeyedTensor' ? ebc.forwardSync(kjt(GOOD)) : arg;
@@ -128,7 +149,12 @@ describe('TorchRec leniencies', () => {
   });
 
   test('an unweighted collection ignores KJT weights, as TorchRec does', () => {
-    const k = KeyedJaggedTensor.fromLengths({ keys: KEYS, values: GOOD, lengths: LENGTHS, weights: GOOD.map((_, i) => i - 3.5) });
+    const k = KeyedJaggedTensor.fromLengths({
+      keys: KEYS,
+      values: GOOD,
+      lengths: LENGTHS,
+      weights: GOOD.map((_, i) => i - 3.5),
+    });
     expect(sameBits(ebc.forwardSync(k).values(), expected())).toBe(true);
   });
 
@@ -172,20 +198,34 @@ describe('the native side re-validates what a KJT holds by reference', () => {
 
   test('int64 lengths whose sum wraps around are refused by the native core itself', () => {
     const handle = new (native().NativeEmbeddingBagCollection)(
-      [{ name: 't', numEmbeddings: 4, embeddingDim: 2, dataType: 'fp32', pooling: 'SUM', featureNames: ['t'], initMin: 0, initMax: 1 }],
+      [
+        {
+          name: 't',
+          numEmbeddings: 4,
+          embeddingDim: 2,
+          dataType: 'fp32',
+          pooling: 'SUM',
+          featureNames: ['t'],
+          initMin: 0,
+          initMax: 1,
+        },
+      ],
       false,
       1,
     );
     // 4 * 2^62 = 2^64 wraps to 0 = values.length in int64 arithmetic.
     const lengths = BigInt64Array.from([2n ** 62n, 2n ** 62n, 2n ** 62n, 2n ** 62n]);
-    expectThrows(() => handle.forwardSync(['t'], new Int32Array(0), lengths, null, null, 4), 'ERR_INVALID_KJT', 'overflow');
+    expectThrows(
+      () => handle.forwardSync(['t'], new Int32Array(0), lengths, null, null, 4),
+      'ERR_INVALID_KJT',
+      'overflow',
+    );
   });
 });
 
-// Known bug, reported for lib/ebc.ts: forward chains `.then` on the addon's promise, which belongs
-// to the realm that loaded the addon, so under jest (or vm) the result is not `instanceof Promise`.
-// Fix: wrap with ownPromise() from lib/native.ts. Turn this into `test` once fixed.
-test.failing("forward's promise belongs to the caller's realm (instanceof Promise)", () => {
+// The addon's promises belong to the realm that loaded it; under jest (or vm) forward must still
+// hand back a promise of the caller's realm (lib/native.ts ownPromise).
+test("forward's promise belongs to the caller's realm (instanceof Promise)", () => {
   const p = ebc.forward(kjt(GOOD));
   expect(p).toBeInstanceOf(Promise);
 });

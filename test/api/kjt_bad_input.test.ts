@@ -6,6 +6,20 @@ import * as vm from 'vm';
 import { KeyedJaggedTensor, TorchrecError } from '../../lib';
 import { expectThrows } from '../helpers/reliability';
 
+/** ['a', <hole>, 'c'] */
+function keysWithHole(): string[] {
+  const a = ['a', 'b', 'c'];
+  delete a[1];
+  return a;
+}
+
+/** [1, <hole>, 3]: a sparse array, which must not silently become id 0. */
+function withHole(): number[] {
+  const a = [1, 2, 3];
+  delete a[1];
+  return a;
+}
+
 const I32 = (xs: number[]) => Int32Array.from(xs);
 const I64 = (xs: number[]) => BigInt64Array.from(xs.map(BigInt));
 
@@ -108,13 +122,27 @@ describe('weights', () => {
     ['Int32Array', new Int32Array(3)],
     ['a string', 'abc'],
   ])('%s weights are ERR_DTYPE', (name, weights) => {
-    expectThrows(() => KeyedJaggedTensor.fromLengths({ ...base, weights: weights as never }), 'ERR_DTYPE', 'weights', name === 'a string' ? 'string' : name);
+    expectThrows(
+      () => KeyedJaggedTensor.fromLengths({ ...base, weights: weights as never }),
+      'ERR_DTYPE',
+      'weights',
+      name === 'a string' ? 'string' : name,
+    );
   });
 
   test('an array of weights with a non-number entry or a hole is ERR_DTYPE naming the entry', () => {
-    expectThrows(() => KeyedJaggedTensor.fromLengths({ ...base, weights: [1, '2', 3] as never }), 'ERR_DTYPE', 'weights[1]', 'string');
-    // eslint-disable-next-line no-sparse-arrays
-    expectThrows(() => KeyedJaggedTensor.fromLengths({ ...base, weights: [1, , 3] as never }), 'ERR_DTYPE', 'weights[1]', 'undefined');
+    expectThrows(
+      () => KeyedJaggedTensor.fromLengths({ ...base, weights: [1, '2', 3] as never }),
+      'ERR_DTYPE',
+      'weights[1]',
+      'string',
+    );
+    expectThrows(
+      () => KeyedJaggedTensor.fromLengths({ ...base, weights: withHole() as never }),
+      'ERR_DTYPE',
+      'weights[1]',
+      'undefined',
+    );
   });
 });
 
@@ -131,8 +159,7 @@ describe('keys', () => {
     ['not an array', 'a'],
     ['a number entry', ['a', 3]],
     ['an empty key', ['a', '']],
-    // eslint-disable-next-line no-sparse-arrays
-    ['a hole', ['a', , 'c']],
+    ['a hole', keysWithHole()],
   ])('keys with %s are ERR_INVALID_KJT', (_n, keys) => {
     const e = expectThrows(
       () => KeyedJaggedTensor.fromLengths({ keys: keys as string[], values: I32([]), lengths: I32([0, 0, 0]) }),
@@ -158,26 +185,63 @@ describe('id arrays of the wrong type', () => {
   ];
 
   test.each(wrong)('%s values are ERR_DTYPE naming values and the type', (name, values) => {
-    expectThrows(() => KeyedJaggedTensor.fromLengths({ keys: ['a'], values: values as never, lengths: I32([2]) }), 'ERR_DTYPE', 'values', name);
+    expectThrows(
+      () => KeyedJaggedTensor.fromLengths({ keys: ['a'], values: values as never, lengths: I32([2]) }),
+      'ERR_DTYPE',
+      'values',
+      name,
+    );
   });
 
   test.each(wrong)('%s lengths / offsets are ERR_DTYPE', (name, bad) => {
-    expectThrows(() => KeyedJaggedTensor.fromLengths({ keys: ['a'], values: I32([1, 2]), lengths: bad as never }), 'ERR_DTYPE', 'lengths', name);
-    expectThrows(() => KeyedJaggedTensor.fromOffsets({ keys: ['a'], values: I32([1, 2]), offsets: bad as never }), 'ERR_DTYPE', 'offsets', name);
+    expectThrows(
+      () => KeyedJaggedTensor.fromLengths({ keys: ['a'], values: I32([1, 2]), lengths: bad as never }),
+      'ERR_DTYPE',
+      'lengths',
+      name,
+    );
+    expectThrows(
+      () => KeyedJaggedTensor.fromOffsets({ keys: ['a'], values: I32([1, 2]), offsets: bad as never }),
+      'ERR_DTYPE',
+      'offsets',
+      name,
+    );
   });
 
   test('number[] ids must be safe integers; a hole is not silently id 0', () => {
-    expectThrows(() => KeyedJaggedTensor.fromLengths({ keys: ['a'], values: [1, 2.5], lengths: [2] }), 'ERR_INVALID_KJT', 'values[1] must be an integer, got 2.5');
-    expectThrows(() => KeyedJaggedTensor.fromLengths({ keys: ['a'], values: [1, 2 ** 60], lengths: [2] }), 'ERR_INVALID_KJT', 'values[1]');
-    // eslint-disable-next-line no-sparse-arrays
-    expectThrows(() => KeyedJaggedTensor.fromLengths({ keys: ['a'], values: [1, , 3] as never, lengths: [3] }), 'ERR_INVALID_KJT', 'values[1] must be an integer, got undefined');
-    expectThrows(() => KeyedJaggedTensor.fromLengths({ keys: ['a'], values: [1, 2], lengths: [NaN] }), 'ERR_INVALID_KJT', 'lengths[0]');
+    expectThrows(
+      () => KeyedJaggedTensor.fromLengths({ keys: ['a'], values: [1, 2.5], lengths: [2] }),
+      'ERR_INVALID_KJT',
+      'values[1] must be an integer, got 2.5',
+    );
+    expectThrows(
+      () => KeyedJaggedTensor.fromLengths({ keys: ['a'], values: [1, 2 ** 60], lengths: [2] }),
+      'ERR_INVALID_KJT',
+      'values[1]',
+    );
+    expectThrows(
+      () => KeyedJaggedTensor.fromLengths({ keys: ['a'], values: withHole() as never, lengths: [3] }),
+      'ERR_INVALID_KJT',
+      'values[1] must be an integer, got undefined',
+    );
+    expectThrows(
+      () => KeyedJaggedTensor.fromLengths({ keys: ['a'], values: [1, 2], lengths: [NaN] }),
+      'ERR_INVALID_KJT',
+      'lengths[0]',
+    );
   });
 
   test('typed arrays from another realm are accepted, not reported as "got Int32Array"', () => {
-    const foreign = vm.runInNewContext('({ v: new Int32Array([1, 2]), l: new BigInt64Array([2n]), w: new Float32Array([1, 2]) })');
+    const foreign = vm.runInNewContext(
+      '({ v: new Int32Array([1, 2]), l: new BigInt64Array([2n]), w: new Float32Array([1, 2]) })',
+    );
     expect(foreign.v instanceof Int32Array).toBe(false);
-    const kjt = KeyedJaggedTensor.fromLengths({ keys: ['a'], values: foreign.v, lengths: foreign.l, weights: foreign.w });
+    const kjt = KeyedJaggedTensor.fromLengths({
+      keys: ['a'],
+      values: foreign.v,
+      lengths: foreign.l,
+      weights: foreign.w,
+    });
     expect(kjt.stride()).toBe(1);
     expect(Array.from(kjt.lengths(), Number)).toEqual([2]);
   });
@@ -195,27 +259,60 @@ describe('other arguments', () => {
         throw new RangeError('boom');
       },
     });
-    expectThrows(() => KeyedJaggedTensor.fromLengths(getter as never), 'ERR_INVALID_KJT', 'fromLengths: the input could not be read', 'RangeError: boom');
+    expectThrows(
+      () => KeyedJaggedTensor.fromLengths(getter as never),
+      'ERR_INVALID_KJT',
+      'fromLengths: the input could not be read',
+      'RangeError: boom',
+    );
     const { proxy, revoke } = Proxy.revocable({}, {});
     revoke();
-    expectThrows(() => KeyedJaggedTensor.fromOffsets(proxy as never), 'ERR_INVALID_KJT', 'fromOffsets: the input could not be read');
+    expectThrows(
+      () => KeyedJaggedTensor.fromOffsets(proxy as never),
+      'ERR_INVALID_KJT',
+      'fromOffsets: the input could not be read',
+    );
     const values = new Int32Array([1, 2]);
     structuredClone(values.buffer, { transfer: [values.buffer] });
-    expectThrows(() => KeyedJaggedTensor.fromLengths({ keys: ['a'], values, lengths: [2] }), 'ERR_INVALID_KJT', 'lengths sum to 2', 'values has 0');
+    expectThrows(
+      () => KeyedJaggedTensor.fromLengths({ keys: ['a'], values, lengths: [2] }),
+      'ERR_INVALID_KJT',
+      'lengths sum to 2',
+      'values has 0',
+    );
   });
 
   test('offsets with no entries are ERR_INVALID_KJT', () => {
-    expectThrows(() => KeyedJaggedTensor.fromOffsets({ keys: ['a'], values: I32([]), offsets: I32([]) }), 'ERR_INVALID_KJT', 'offsets must have');
+    expectThrows(
+      () => KeyedJaggedTensor.fromOffsets({ keys: ['a'], values: I32([]), offsets: I32([]) }),
+      'ERR_INVALID_KJT',
+      'offsets must have',
+    );
   });
 
   test('a stride that contradicts the lengths, or is not a count, is ERR_INVALID_KJT', () => {
-    expectThrows(() => KeyedJaggedTensor.fromLengths({ keys: ['a'], values: I32([]), lengths: I32([0, 0]), stride: 3 }), 'ERR_INVALID_KJT', 'stride 3 does not match');
-    expectThrows(() => KeyedJaggedTensor.fromLengths({ keys: [], values: I32([]), lengths: I32([]), stride: -1 }), 'ERR_INVALID_KJT', 'stride', '-1');
-    expectThrows(() => KeyedJaggedTensor.fromLengths({ keys: [], values: I32([1]), lengths: I32([1]) }), 'ERR_INVALID_KJT', 'without keys');
+    expectThrows(
+      () => KeyedJaggedTensor.fromLengths({ keys: ['a'], values: I32([]), lengths: I32([0, 0]), stride: 3 }),
+      'ERR_INVALID_KJT',
+      'stride 3 does not match',
+    );
+    expectThrows(
+      () => KeyedJaggedTensor.fromLengths({ keys: [], values: I32([]), lengths: I32([]), stride: -1 }),
+      'ERR_INVALID_KJT',
+      'stride',
+      '-1',
+    );
+    expectThrows(
+      () => KeyedJaggedTensor.fromLengths({ keys: [], values: I32([1]), lengths: I32([1]) }),
+      'ERR_INVALID_KJT',
+      'without keys',
+    );
   });
 
   test('every failure is a TorchrecError, also for fromOffsets with BigInt64Array offsets beyond 2^53', () => {
     const offsets = BigInt64Array.from([0n, 2n ** 60n + 1n, 2n ** 60n, 2n]);
-    expect(() => KeyedJaggedTensor.fromOffsets({ keys: ['a', 'b', 'c'], values: I32([1, 2]), offsets })).toThrow(TorchrecError);
+    expect(() => KeyedJaggedTensor.fromOffsets({ keys: ['a', 'b', 'c'], values: I32([1, 2]), offsets })).toThrow(
+      TorchrecError,
+    );
   });
 });

@@ -20,7 +20,12 @@ afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 test('a pretrained table starts from the snapshot once `ready` resolves', async () => {
   const le = new LargeEmbeddings({
     tables: [
-      { name: 'user', num_embeddings: 1000, embedding_dim: 16, pretrained: { emb_name: 'user', embedding_snapshot_uri: SNAPSHOT } },
+      {
+        name: 'user',
+        num_embeddings: 1000,
+        embedding_dim: 16,
+        pretrained: { emb_name: 'user', embedding_snapshot_uri: SNAPSHOT },
+      },
       { name: 'other', num_embeddings: 10, embedding_dim: 4 },
     ],
   });
@@ -30,7 +35,14 @@ test('a pretrained table starts from the snapshot once `ready` resolves', async 
 
 test('a pretrained table of the wrong shape makes `ready` reject with ERR_CHECKPOINT', async () => {
   const ebc = new EmbeddingBagCollection({
-    tables: [{ name: 'user', num_embeddings: 999, embedding_dim: 16, pretrained: { emb_name: 'user', embedding_snapshot_uri: SNAPSHOT } }],
+    tables: [
+      {
+        name: 'user',
+        num_embeddings: 999,
+        embedding_dim: 16,
+        pretrained: { emb_name: 'user', embedding_snapshot_uri: SNAPSHOT },
+      },
+    ],
   });
   await expect(ebc.ready).rejects.toBeInstanceOf(TorchrecError);
   await expect(ebc.ready).rejects.toMatchObject({ code: 'ERR_CHECKPOINT' });

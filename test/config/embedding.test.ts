@@ -116,11 +116,21 @@ describe('EmbeddingBagConfig rejections', () => {
     ['string feature_names', { ...base, feature_names: 'f' }, 'feature_names', 'must be an array'],
     ['duplicate feature', { ...base, feature_names: ['a', 'a'] }, 'feature_names[1]', 'duplicate feature name "a"'],
     ['empty feature', { ...base, feature_names: ['a', ''] }, 'feature_names[1]', 'must be a non-empty string'],
-    ['min above max', { ...base, weight_init_min: 0.5, weight_init_max: 0.1 }, 'weight_init_min', 'must not exceed weight_init_max'],
+    [
+      'min above max',
+      { ...base, weight_init_min: 0.5, weight_init_max: 0.1 },
+      'weight_init_min',
+      'must not exceed weight_init_max',
+    ],
     ['min above default max', { ...base, weight_init_min: 0.5 }, 'weight_init_min', '(0.5 > 0.1)'],
     ['string weight_init_max', { ...base, weight_init_max: 'x' }, 'weight_init_max', 'must be a finite number'],
     ['numeric vocab', { ...base, vocab: 5 }, 'vocab', 'must be a non-empty string'],
-    ['incomplete snapshot', { ...base, pretrained: { emb_name: 'u' } }, 'pretrained.embedding_snapshot_uri', 'is required'],
+    [
+      'incomplete snapshot',
+      { ...base, pretrained: { emb_name: 'u' } },
+      'pretrained.embedding_snapshot_uri',
+      'is required',
+    ],
     ['empty optimizer', { ...base, optimizer: {} }, 'optimizer', 'none was set'],
     ['array optimizer', { ...base, optimizer: [] }, 'optimizer', 'must be an object, got an array'],
   ];
@@ -130,7 +140,9 @@ describe('EmbeddingBagConfig rejections', () => {
   });
 
   it('reports every bad field in one error', () => {
-    const err = configError(() => new EmbeddingBagConfig({ name: '', num_embeddings: -1, embedding_dim: 'x', poolin: 'SUM' }));
+    const err = configError(
+      () => new EmbeddingBagConfig({ name: '', num_embeddings: -1, embedding_dim: 'x', poolin: 'SUM' }),
+    );
     expect(err.issues.map((i) => i.path).sort()).toEqual(['embedding_dim', 'name', 'num_embeddings', 'poolin']);
     expect(err.message).toContain('poolin: unknown field (did you mean "pooling"?)');
   });
@@ -156,14 +168,23 @@ describe('LargeEmbeddingsConfig', () => {
 
   it('lets two tables read the same feature (TorchRec renames it per table)', () => {
     const cfg = new LargeEmbeddingsConfig({
-      tables: [{ ...user, feature_names: ['f'] }, { ...tweet, feature_names: ['f'] }],
+      tables: [
+        { ...user, feature_names: ['f'] },
+        { ...tweet, feature_names: ['f'] },
+      ],
     });
     expect(cfg.tables.map((t) => t.feature_names)).toEqual([['f'], ['f']]);
   });
 
   it('names every bad table field with its index', () => {
     const err = configError(
-      () => new LargeEmbeddingsConfig({ tables: [{ ...user, nmae: 'x' }, { ...tweet, embedding_dim: -3 }] }),
+      () =>
+        new LargeEmbeddingsConfig({
+          tables: [
+            { ...user, nmae: 'x' },
+            { ...tweet, embedding_dim: -3 },
+          ],
+        }),
     );
     expect(err.message).toContain('tables[1].embedding_dim: must be a positive integer, got -3');
     expect(err.message).toContain('tables[0].nmae: unknown field (did you mean "name"?)');
@@ -171,15 +192,45 @@ describe('LargeEmbeddingsConfig', () => {
   });
 
   const cases: [string, unknown, string, string][] = [
-    ['duplicate table names', { tables: [{ ...user, name: 't' }, { ...tweet, name: 't' }] }, 'tables[1].name', 'duplicate table name "t"'],
-    ['unknown table to log', { tables: [user, tweet], tables_to_log: ['usr'] }, 'tables_to_log[0]', 'no table named "usr" (did you mean "user"?)'],
+    [
+      'duplicate table names',
+      {
+        tables: [
+          { ...user, name: 't' },
+          { ...tweet, name: 't' },
+        ],
+      },
+      'tables[1].name',
+      'duplicate table name "t"',
+    ],
+    [
+      'unknown table to log',
+      { tables: [user, tweet], tables_to_log: ['usr'] },
+      'tables_to_log[0]',
+      'no table named "usr" (did you mean "user"?)',
+    ],
     ['missing tables', {}, 'tables', 'is required'],
     ['empty tables', { tables: [] }, 'tables', 'must contain at least one table'],
     ['tables not a list', { tables: user }, 'tables', 'must be an array, got an object'],
     ['null table entry', { tables: [user, null] }, 'tables[1]', 'must be an object, got null'],
-    ['optimizer without init rate', { tables: [user], optimizer: { learning_rate: { constant: 1 } } }, 'optimizer.init_learning_rate', 'is required'],
-    ['negative init rate', { tables: [user], optimizer: { init_learning_rate: -1 } }, 'optimizer.init_learning_rate', 'got -1'],
-    ['misspelled top-level field', { tables: [user], table_to_log: [] }, 'table_to_log', 'did you mean "tables_to_log"?'],
+    [
+      'optimizer without init rate',
+      { tables: [user], optimizer: { learning_rate: { constant: 1 } } },
+      'optimizer.init_learning_rate',
+      'is required',
+    ],
+    [
+      'negative init rate',
+      { tables: [user], optimizer: { init_learning_rate: -1 } },
+      'optimizer.init_learning_rate',
+      'got -1',
+    ],
+    [
+      'misspelled top-level field',
+      { tables: [user], table_to_log: [] },
+      'table_to_log',
+      'did you mean "tables_to_log"?',
+    ],
   ];
 
   it.each(cases)('rejects %s', (_label, raw, path, fragment) => {

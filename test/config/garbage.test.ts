@@ -50,14 +50,37 @@ function revokedProxy(): object {
 
 const HOSTILE: [string, () => unknown][] = [
   ['a null-prototype object', () => Object.create(null)],
-  ['fields only on the prototype', () => Object.create({ name: 't', num_embeddings: 1, embedding_dim: 1, constant: 1 })],
+  [
+    'fields only on the prototype',
+    () => Object.create({ name: 't', num_embeddings: 1, embedding_dim: 1, constant: 1 }),
+  ],
   ['a __proto__ literal', () => ({ __proto__: { name: 't', tables: [] } })],
   ['a JSON "__proto__" key', () => JSON.parse('{"__proto__": {"name": "t"}}')],
   ['a constructor key', () => ({ constructor: 1 })],
   ['a toString key', () => ({ toString: 'x', valueOf: 1 })],
-  ['a throwing getter', () => Object.defineProperty({}, 'name', { enumerable: true, get: () => { throw new RangeError('boom'); } })],
+  [
+    'a throwing getter',
+    () =>
+      Object.defineProperty({}, 'name', {
+        enumerable: true,
+        get: () => {
+          throw new RangeError('boom');
+        },
+      }),
+  ],
   ['a revoked proxy', revokedProxy],
-  ['a proxy with throwing traps', () => new Proxy({}, { ownKeys: () => { throw new Error('nope'); } })],
+  [
+    'a proxy with throwing traps',
+    () =>
+      new Proxy(
+        {},
+        {
+          ownKeys: () => {
+            throw new Error('nope');
+          },
+        },
+      ),
+  ],
   ['a fake toStringTag', () => ({ [Symbol.toStringTag]: 'Object', name: 1 })],
 ];
 
@@ -86,7 +109,12 @@ describe('hostile inputs', () => {
   });
 
   it('turns an exception from a getter into an issue', () => {
-    const raw = Object.defineProperty({}, 'constant', { enumerable: true, get: () => { throw new RangeError('boom'); } });
+    const raw = Object.defineProperty({}, 'constant', {
+      enumerable: true,
+      get: () => {
+        throw new RangeError('boom');
+      },
+    });
     expectIssue(() => new LearningRate(raw), '', 'could not be read: boom');
   });
 

@@ -4,20 +4,80 @@ import { configError, expectIssue } from './helpers';
 
 describe('LearningRate validation', () => {
   const cases: [string, unknown, string, string][] = [
-    ['no schedule', {}, '', 'exactly one of constant, linear_ramp_to_cosine, linear_ramp_to_constant, piecewise_constant is required, none was set'],
-    ['two schedules', { constant: 1, linear_ramp_to_constant: { learning_rate: 1, num_ramp_steps: 2 } }, '', 'got constant and linear_ramp_to_constant'],
+    [
+      'no schedule',
+      {},
+      '',
+      'exactly one of constant, linear_ramp_to_cosine, linear_ramp_to_constant, piecewise_constant is required, none was set',
+    ],
+    [
+      'two schedules',
+      { constant: 1, linear_ramp_to_constant: { learning_rate: 1, num_ramp_steps: 2 } },
+      '',
+      'got constant and linear_ramp_to_constant',
+    ],
     ['negative constant', { constant: -0.1 }, 'constant', 'must be a non-negative number, got -0.1'],
     ['string constant', { constant: '0.1' }, 'constant', 'got "0.1"'],
-    ['too few values', { piecewise_constant: { learning_rate_boundaries: [10, 20], learning_rate_values: [1, 2] } }, 'piecewise_constant.learning_rate_values', '(2 boundaries need 3 values), got 2'],
-    ['repeated boundary', { piecewise_constant: { learning_rate_boundaries: [10, 10], learning_rate_values: [1, 2, 3] } }, 'piecewise_constant.learning_rate_boundaries[1]', 'must be greater than the previous boundary 10, got 10'],
-    ['fractional boundary', { piecewise_constant: { learning_rate_boundaries: [1.5], learning_rate_values: [1, 2] } }, 'piecewise_constant.learning_rate_boundaries[0]', 'must be a non-negative integer, got 1.5'],
-    ['missing values', { piecewise_constant: { learning_rate_boundaries: [] } }, 'piecewise_constant.learning_rate_values', 'is required'],
-    ['negative value', { piecewise_constant: { learning_rate_boundaries: [], learning_rate_values: [-1] } }, 'piecewise_constant.learning_rate_values[0]', 'got -1'],
-    ['zero ramp steps', { linear_ramp_to_constant: { learning_rate: 1, num_ramp_steps: 0 } }, 'linear_ramp_to_constant.num_ramp_steps', 'must be a positive integer, got 0'],
-    ['fractional ramp steps', { linear_ramp_to_cosine: { learning_rate: 1, final_learning_rate: 0, num_ramp_steps: 2.5, final_num_steps: 10 } }, 'linear_ramp_to_cosine.num_ramp_steps', 'got 2.5'],
-    ['final before ramp end', { linear_ramp_to_cosine: { learning_rate: 1, final_learning_rate: 0, num_ramp_steps: 10, final_num_steps: 10 } }, 'linear_ramp_to_cosine.final_num_steps', 'must be greater than num_ramp_steps (10), got 10'],
-    ['missing ramp rate', { linear_ramp_to_constant: { num_ramp_steps: 3 } }, 'linear_ramp_to_constant.learning_rate', 'is required'],
-    ['misspelled schedule field', { linear_ramp_to_constant: { learning_rate: 1, num_ramp_step: 3 } }, 'linear_ramp_to_constant.num_ramp_step', 'did you mean "num_ramp_steps"?'],
+    [
+      'too few values',
+      { piecewise_constant: { learning_rate_boundaries: [10, 20], learning_rate_values: [1, 2] } },
+      'piecewise_constant.learning_rate_values',
+      '(2 boundaries need 3 values), got 2',
+    ],
+    [
+      'repeated boundary',
+      { piecewise_constant: { learning_rate_boundaries: [10, 10], learning_rate_values: [1, 2, 3] } },
+      'piecewise_constant.learning_rate_boundaries[1]',
+      'must be greater than the previous boundary 10, got 10',
+    ],
+    [
+      'fractional boundary',
+      { piecewise_constant: { learning_rate_boundaries: [1.5], learning_rate_values: [1, 2] } },
+      'piecewise_constant.learning_rate_boundaries[0]',
+      'must be a non-negative integer, got 1.5',
+    ],
+    [
+      'missing values',
+      { piecewise_constant: { learning_rate_boundaries: [] } },
+      'piecewise_constant.learning_rate_values',
+      'is required',
+    ],
+    [
+      'negative value',
+      { piecewise_constant: { learning_rate_boundaries: [], learning_rate_values: [-1] } },
+      'piecewise_constant.learning_rate_values[0]',
+      'got -1',
+    ],
+    [
+      'zero ramp steps',
+      { linear_ramp_to_constant: { learning_rate: 1, num_ramp_steps: 0 } },
+      'linear_ramp_to_constant.num_ramp_steps',
+      'must be a positive integer, got 0',
+    ],
+    [
+      'fractional ramp steps',
+      { linear_ramp_to_cosine: { learning_rate: 1, final_learning_rate: 0, num_ramp_steps: 2.5, final_num_steps: 10 } },
+      'linear_ramp_to_cosine.num_ramp_steps',
+      'got 2.5',
+    ],
+    [
+      'final before ramp end',
+      { linear_ramp_to_cosine: { learning_rate: 1, final_learning_rate: 0, num_ramp_steps: 10, final_num_steps: 10 } },
+      'linear_ramp_to_cosine.final_num_steps',
+      'must be greater than num_ramp_steps (10), got 10',
+    ],
+    [
+      'missing ramp rate',
+      { linear_ramp_to_constant: { num_ramp_steps: 3 } },
+      'linear_ramp_to_constant.learning_rate',
+      'is required',
+    ],
+    [
+      'misspelled schedule field',
+      { linear_ramp_to_constant: { learning_rate: 1, num_ramp_step: 3 } },
+      'linear_ramp_to_constant.num_ramp_step',
+      'did you mean "num_ramp_steps"?',
+    ],
   ];
 
   it.each(cases)('rejects %s', (_label, raw, path, fragment) => {

@@ -31,7 +31,12 @@ describe('loadConfig on the-algorithm-ml twhin config', () => {
     const cfg = loadConfig(TWHIN) as Loose;
     const emb = new LargeEmbeddingsConfig(cfg.model.embeddings);
     const [user, tweet] = emb.tables;
-    expect([user.name, user.num_embeddings, user.embedding_dim, user.data_type]).toEqual(['user', 424241, 4, DataType.FP32]);
+    expect([user.name, user.num_embeddings, user.embedding_dim, user.data_type]).toEqual([
+      'user',
+      424241,
+      4,
+      DataType.FP32,
+    ]);
     expect(user.optimizer?.sgd).toEqual({ lr: 0.01, momentum: 0 });
     expect(user.optimizer?.learning_rate?.constant).toBe(0.01);
     expect(computeLearningRate(user.optimizer!.learning_rate!, 1234)).toBe(0.01);
@@ -53,8 +58,11 @@ describe('loadConfig parsing', () => {
   });
 
   it('reads .json with JSON.parse', () => {
-    const path = file('cfg.json', '{"tables": [{"name": "t", "num_embeddings": 5, "embedding_dim": 2, "data_type": "FP16"}]}');
-    const emb = new LargeEmbeddingsConfig((loadConfig(path) as Loose));
+    const path = file(
+      'cfg.json',
+      '{"tables": [{"name": "t", "num_embeddings": 5, "embedding_dim": 2, "data_type": "FP16"}]}',
+    );
+    const emb = new LargeEmbeddingsConfig(loadConfig(path) as Loose);
     expect(emb.tables[0].data_type).toBe(DataType.FP16);
   });
 
@@ -101,7 +109,9 @@ describe('loadConfig environment expansion', () => {
 
   it('gives USER the getpass.getuser value', () => {
     process.env.LOGNAME = 'trn_test_user';
-    expect(loadConfig(file('user.yaml', 'save_dir: /tmp/${USER}/model\n'))).toEqual({ save_dir: '/tmp/trn_test_user/model' });
+    expect(loadConfig(file('user.yaml', 'save_dir: /tmp/${USER}/model\n'))).toEqual({
+      save_dir: '/tmp/trn_test_user/model',
+    });
   });
 });
 
@@ -138,7 +148,9 @@ describe('loadConfig failures', () => {
     ['list.yaml', '- 1\n- 2\n', 'got an array'],
     ['scalar.json', '42', 'got 42'],
   ])('rejects %s whose top level is not a mapping', (name, text, fragment) => {
-    expect(configError(() => loadConfig(file(name, text))).message).toContain(`top level must be a mapping, ${fragment}`);
+    expect(configError(() => loadConfig(file(name, text))).message).toContain(
+      `top level must be a mapping, ${fragment}`,
+    );
   });
 
   it.each([undefined, '', 42])('rejects path %p with ERR_INVALID_ARGUMENT', (path) => {

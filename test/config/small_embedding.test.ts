@@ -43,7 +43,9 @@ describe('SmallEmbeddingsConfig', () => {
   });
 
   it('rejects duplicate names and bad tables in one error', () => {
-    const err = configError(() => new SmallEmbeddingsConfig({ tables: [bag, bag, { ...bag, name: 'x', embedding_dim: 0 }] }));
+    const err = configError(
+      () => new SmallEmbeddingsConfig({ tables: [bag, bag, { ...bag, name: 'x', embedding_dim: 0 }] }),
+    );
     expect(err.message).toContain('tables[1].name: duplicate table name "country"');
     expect(err.message).toContain('tables[2].embedding_dim: must be a positive integer, got 0');
   });

@@ -1,6 +1,14 @@
 /** Every TorchRec golden EBC case through the public API, errors included. */
 import { EmbeddingBagCollection, LargeEmbeddings, TorchrecError } from '../../lib';
-import { goldenCaseFiles, goldenEbc, goldenKjt, goldenTables, loadGolden, maxAbsDiff, toleranceFor } from '../helpers/golden';
+import {
+  goldenCaseFiles,
+  goldenEbc,
+  goldenKjt,
+  goldenTables,
+  loadGolden,
+  maxAbsDiff,
+  toleranceFor,
+} from '../helpers/golden';
 
 const files = goldenCaseFiles();
 

@@ -13,7 +13,10 @@ const verbose = (...xs: unknown[]) => {
 test('the event loop keeps turning while a forward runs', async () => {
   // One 100k x 128 table (51 MB) and 4096 bags of 100 ids: tens of milliseconds of gathering.
   const rows = 100_000;
-  const ebc = new EmbeddingBagCollection({ tables: [{ name: 'big', num_embeddings: rows, embedding_dim: 128 }], seed: 3 });
+  const ebc = new EmbeddingBagCollection({
+    tables: [{ name: 'big', num_embeddings: rows, embedding_dim: 128 }],
+    seed: 3,
+  });
   const B = 4096;
   const L = 100;
   const values = new Int32Array(B * L);
@@ -37,7 +40,9 @@ test('the event loop keeps turning while a forward runs', async () => {
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   done = true;
   clearInterval(interval);
-  verbose(`forward of ${B}x${L} ids x D=128 took ${ms.toFixed(1)} ms; ${immediates} setImmediate and ${intervals} 1-ms interval ticks fired meanwhile`);
+  verbose(
+    `forward of ${B}x${L} ids x D=128 took ${ms.toFixed(1)} ms; ${immediates} setImmediate and ${intervals} 1-ms interval ticks fired meanwhile`,
+  );
 
   expect(immediates).toBeGreaterThan(0);
   expect(sameBits(kt.values(), expected)).toBe(true);
@@ -59,10 +64,21 @@ const ROWS = { f1: 500, f2: 50, f3: 50, f4: 300 };
 function encode(rng: Rng, b: ReturnType<typeof randomBatch>): KeyedJaggedTensor {
   const wide = rng.chance(0.5);
   const ids = (xs: Int32Array) => (wide ? BigInt64Array.from(xs, (x) => BigInt(x)) : xs);
-  if (rng.chance(0.5)) return KeyedJaggedTensor.fromLengths({ keys: b.keys, values: ids(b.values), lengths: ids(b.lengths), weights: b.weights });
+  if (rng.chance(0.5))
+    return KeyedJaggedTensor.fromLengths({
+      keys: b.keys,
+      values: ids(b.values),
+      lengths: ids(b.lengths),
+      weights: b.weights,
+    });
   const offsets = new Int32Array(b.lengths.length + 1);
   b.lengths.forEach((l, i) => (offsets[i + 1] = offsets[i] + l));
-  return KeyedJaggedTensor.fromOffsets({ keys: b.keys, values: ids(b.values), offsets: ids(offsets), weights: b.weights });
+  return KeyedJaggedTensor.fromOffsets({
+    keys: b.keys,
+    values: ids(b.values),
+    offsets: ids(offsets),
+    weights: b.weights,
+  });
 }
 
 test.each([
@@ -72,7 +88,9 @@ test.each([
   const ebc = patternEbc(tables, weighted);
   const rng = new Rng(seed);
   const features = [...new Set(tables.flatMap((t) => t.feature_names ?? [t.name]))];
-  const kjts = Array.from({ length: 50 }, () => encode(rng, randomBatch(rng, features, ROWS, rng.int(1, 64), rng.int(0, 12))));
+  const kjts = Array.from({ length: 50 }, () =>
+    encode(rng, randomBatch(rng, features, ROWS, rng.int(1, 64), rng.int(0, 12))),
+  );
   const expected = kjts.map((k) => ebc.forwardSync(k));
 
   const pending = kjts.map((k) => ebc.forward(k));

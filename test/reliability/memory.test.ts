@@ -19,7 +19,14 @@ test('RSS stays flat over 20,000 forwards (10,000 forwardSync in one burst, 10,0
     timeoutMs: 50000,
   });
   expect({ code: r.code, signal: r.signal, stderr: r.stderr }).toEqual({ code: 0, signal: null, stderr: '' });
-  const m = lastJson<{ base: number; afterSync: number; afterAsync: number; calls: number; errors: number; outputBytes: number }>(r);
+  const m = lastJson<{
+    base: number;
+    afterSync: number;
+    afterAsync: number;
+    calls: number;
+    errors: number;
+    outputBytes: number;
+  }>(r);
   if (process.env.TORCHREC_TEST_VERBOSE) {
     process.stdout.write(
       `RSS base ${(m.base / MB).toFixed(1)} MB; after 10,000 forwardSync +${((m.afterSync - m.base) / MB).toFixed(2)} MB; ` +
@@ -34,10 +41,13 @@ test('RSS stays flat over 20,000 forwards (10,000 forwardSync in one burst, 10,0
   expect(m.afterAsync - m.base).toBeLessThan(30 * MB);
 });
 
-test('results larger than the copy limit (64 MiB) are handed over intact and own their memory', async () => {
-  // 300,000 x 64 floats = 73 MiB: getWeights and forward both take the no-copy path.
+test('results larger than the copy limit (64 MiB) are handed over intact and own their memory', () => {
+  // 300,000 x 64 floats = 73 MiB: getWeights hands the tensor's memory over instead of copying it.
   const rows = 300_000;
-  const ebc = new EmbeddingBagCollection({ tables: [{ name: 'big', num_embeddings: rows, embedding_dim: 64 }], seed: 5 });
+  const ebc = new EmbeddingBagCollection({
+    tables: [{ name: 'big', num_embeddings: rows, embedding_dim: 64 }],
+    seed: 5,
+  });
   const w = new Float32Array(rows * 64);
   for (let i = 0; i < w.length; i++) w[i] = (i % 1000) / 8;
   ebc.setWeights('big', w);

@@ -7,7 +7,17 @@
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { KeyedJaggedTensor } from '../../lib';
-import { ChildResult, CHILDREN_DIR, lastJson, patternEbc, randomBatch, Rng, runChild, sameBits, TableDef } from '../helpers/reliability';
+import {
+  ChildResult,
+  CHILDREN_DIR,
+  lastJson,
+  patternEbc,
+  randomBatch,
+  Rng,
+  runChild,
+  sameBits,
+  TableDef,
+} from '../helpers/reliability';
 
 const TABLES: TableDef[] = [
   { name: 'a', num_embeddings: 2000, embedding_dim: 16, feature_names: ['f1', 'f2'] },
@@ -29,7 +39,9 @@ function runWorker(batches: ReturnType<typeof randomBatch>[]): Promise<Compared>
     let result: Compared | undefined;
     worker.once('message', (m: Compared) => (result = m));
     worker.once('error', reject);
-    worker.once('exit', (code) => (code === 0 && result ? resolve(result) : reject(new Error(`worker exited with ${code}`))));
+    worker.once('exit', (code) =>
+      code === 0 && result ? resolve(result) : reject(new Error(`worker exited with ${code}`)),
+    );
   });
 }
 

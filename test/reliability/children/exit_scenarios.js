@@ -10,6 +10,7 @@
  * Prints one JSON line describing what it saw.
  */
 'use strict';
+const { Buffer } = require('buffer');
 const path = require('path');
 const { Worker } = require('worker_threads');
 const { KeyedJaggedTensor } = require('../../../lib');
@@ -25,7 +26,9 @@ const batch = { keys: ['t'], values, lengths: new Int32Array(B).fill(L) };
 const report = (o) => process.stdout.write(`${JSON.stringify({ scenario, ...o })}\n`);
 
 function startWorker(mode, count) {
-  return new Worker(path.join(__dirname, 'ebc_worker.js'), { workerData: { mode, tables, isWeighted: false, batches: [batch], count } });
+  return new Worker(path.join(__dirname, 'ebc_worker.js'), {
+    workerData: { mode, tables, isWeighted: false, batches: [batch], count },
+  });
 }
 
 function started(worker) {
@@ -51,7 +54,9 @@ async function main() {
     const codes = await Promise.all([...workers.map((w) => w.terminate()), exited(selfExit)]);
     const ebc = patternEbc(tables, false);
     const kjt = KeyedJaggedTensor.fromLengths(batch);
-    const same = Buffer.from((await ebc.forward(kjt)).values().buffer).equals(Buffer.from(ebc.forwardSync(kjt).values().buffer));
+    const same = Buffer.from((await ebc.forward(kjt)).values().buffer).equals(
+      Buffer.from(ebc.forwardSync(kjt).values().buffer),
+    );
     report({ codes, same });
     return;
   }

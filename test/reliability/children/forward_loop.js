@@ -4,6 +4,7 @@
  * Prints one JSON line: { base, afterSync, afterAsync, calls, errors, outputBytes } (RSS in bytes).
  */
 'use strict';
+const { setImmediate } = require('timers');
 const { EmbeddingBagCollection, KeyedJaggedTensor, TorchrecError } = require('../../../lib');
 
 const total = Number(process.argv[2] || 20000);
@@ -57,7 +58,7 @@ async function runAsync(n) {
 
 /** Garbage-collects without turning the event loop (what a synchronous caller sees). */
 function rss() {
-  for (let i = 0; i < 3; i++) global.gc();
+  for (let i = 0; i < 3; i++) globalThis.gc();
   return process.memoryUsage().rss;
 }
 

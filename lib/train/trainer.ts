@@ -1,0 +1,182 @@
+/**
+ * A training loop in the shape of the-algorithm-ml's core/custom_training_loop.py: train for
+ * `numTrainSteps`, log every `trainLogEveryN` (loss, steps/s, examples/s, table norms), evaluate every
+ * `evalEveryN`, snapshot every `checkpointEveryN`, resume from the newest complete snapshot, and stop
+ * cleanly on SIGINT with a final snapshot. Snapshots are taken between steps only: each step's
+ * backward has settled before saveSnapshot starts, so a snapshot never holds half an update.
+ */
+import * as path from 'path';
+import { TorchrecError } from '../errors';
+import type { RestoredState, SnapshotExtra } from '../checkpoint';
+import { defaultReporter, LogRecord, Reporter } from './progress';
+import { checkWritable, clearIncomplete, newestSnapshot, pruneSnapshots, writeState } from './snapshots';
+
+/** What the loop needs of a model: LargeEmbeddings and EmbeddingBagCollection both fit. */
+export interface TrainableModule {
+  readonly step: number;
+  setStep(step: number): void;
+  saveSnapshot(dir: string, extra?: SnapshotExtra): Promise<void>;
+  restoreSnapshot(dir: string): Promise<RestoredState>;
+  tableNorms?(tables?: readonly string[]): Promise<Record<string, number>>;
+}
+
+/** State trained outside the module (e.g. a dense table in JS), saved next to its snapshot. */
+export interface ExtraState {
+  save(): unknown;
+  restore(state: unknown): void;
+}
+
+export interface StepResult {
+  loss: number;
+  /** Examples (edges, rows) in this step's batch, for examples/s. */
+  examples: number;
+}
+
+export interface TrainOptions {
+  model: TrainableModule;
+  /** Runs step number `step` (0-based): forward, loss, backward, awaited to completion. */
+  trainStep: (step: number) => Promise<StepResult>;
+  numTrainSteps: number;
+  /** Called every evalEveryN steps and at the end; its metrics are logged as an `eval` record. */
+  evaluate?: () => Promise<Record<string, unknown>>;
+  evalEveryN?: number;
+  trainLogEveryN?: number;
+  /** Tables whose mean row norm is logged with the train records (LargeEmbeddings' tables_to_log). */
+  tablesToLog?: readonly string[];
+  saveDir?: string;
+  checkpointEveryN?: number;
+  /** Newest snapshots kept in saveDir (the-algorithm-ml's checkpoint_max_to_keep); default 3. */
+  keepSnapshots?: number;
+  extraState?: ExtraState;
+  /** Resume from the newest complete snapshot in saveDir (default true). */
+  resume?: boolean;
+  /** Progress bar (true), JSON lines (false), or by whether stdout is a TTY (undefined). */
+  progress?: boolean;
+  reporter?: Reporter;
+  /** Stop cleanly on SIGINT with a final snapshot (default true). */
+  handleSigint?: boolean;
+}
+
+export interface TrainResult {
+  step: number;
+  walltime: number;
+  /** Step the run resumed from (0 for a fresh start). */
+  resumedFrom: number;
+  stoppedBy: 'done' | 'signal';
+  lastLoss: number;
+  lastEval?: Record<string, unknown>;
+}
+
+function positiveInt(name: string, x: number | undefined, fallback?: number): number | undefined {
+  if (x === undefined) return fallback;
+  if (!Number.isSafeInteger(x) || x <= 0) {
+    throw new TorchrecError('ERR_INVALID_ARGUMENT', `train: ${name} must be a positive integer, got ${String(x)}`);
+  }
+  return x;
+}
+
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const total = positiveInt('numTrainSteps', o.numTrainSteps) as number;
+  const logEvery = positiveInt('trainLogEveryN', o.trainLogEveryN, 100) as number;
+  const evalEvery = positiveInt('evalEveryN', o.evalEveryN);
+  const ckptEvery = positiveInt('checkpointEveryN', o.checkpointEveryN);
+  const keep = positiveInt('keepSnapshots', o.keepSnapshots, 3) as number;
+  if (typeof o.trainStep !== 'function') {
+    throw new TorchrecError('ERR_INVALID_ARGUMENT', 'train: trainStep must be a function');
+  }
+  // Every check that can fail is done before the first step, so a bad save_dir costs no training.
+  if (o.saveDir !== undefined) await checkWritable(o.saveDir);
+
+  let step = 0;
+  let walltimeBefore = 0;
+  let resumedFrom = 0;
+  const reporter = o.reporter ?? defaultReporter(o.progress);
+  if (o.saveDir !== undefined && o.resume !== false) {
+    const found = await newestSnapshot(o.saveDir);
+    if (found) {
+      const restored = await o.model.restoreSnapshot(found.dir);
+      if (found.state.extra !== undefined) o.extraState?.restore(found.state.extra);
+      step = restored.step;
+      walltimeBefore = restored.walltime;
+      resumedFrom = step;
+      o.model.setStep(step);
+      reporter.log({ event: 'resume', step, walltime: walltimeBefore, dir: found.dir });
+    }
+  }
+
+  const started = Date.now();
+  const walltime = (): number => walltimeBefore + (Date.now() - started) / 1000;
+  const snapshot = async (): Promise<void> => {
+    if (o.saveDir === undefined) return;
+    const dir = path.join(o.saveDir, String(step));
+    const wt = walltime();
+    await clearIncomplete(dir);
+    await o.model.saveSnapshot(dir, { step, walltime: wt });
+    await writeState(dir, { step, walltime: wt, extra: o.extraState?.save() });
+    await pruneSnapshots(o.saveDir, keep, step);
+    reporter.log({ event: 'snapshot', step, dir });
+  };
+
+  let stopRequested = false;
+  const onSigint = (): void => {
+    if (stopRequested) {
+      // A second Ctrl-C means "now": fall back to Node's default, which ends the process.
+      process.removeListener('SIGINT', onSigint);
+      process.kill(process.pid, 'SIGINT');
+      return;
+    }
+    stopRequested = true;
+    reporter.log({ event: 'stopping', step, reason: 'SIGINT; finishing the current step and saving a snapshot' });
+  };
+  if (o.handleSigint !== false) process.on('SIGINT', onSigint);
+
+  let lastLoss = NaN;
+  let lastEval: Record<string, unknown> | undefined;
+  let windowStart = Date.now();
+  let windowSteps = 0;
+  let windowExamples = 0;
+  reporter.start(total, step);
+  try {
+    while (step < total && !stopRequested) {
+      const r = await o.trainStep(step);
+      step++;
+      lastLoss = r.loss;
+      windowSteps++;
+      windowExamples += r.examples;
+      reporter.update(step, r.loss);
+      if (step % logEvery === 0 || step === total) {
+        const secs = Math.max(1e-6, (Date.now() - windowStart) / 1000);
+        const norms = o.tablesToLog?.length && o.model.tableNorms ? await o.model.tableNorms(o.tablesToLog) : undefined;
+        reporter.log({
+          event: 'train',
+          step,
+          loss: r.loss,
+          steps_per_s: windowSteps / secs,
+          examples_per_s: windowExamples / secs,
+          ...(norms ? { table_norms: norms } : {}),
+        });
+        windowStart = Date.now();
+        windowSteps = 0;
+        windowExamples = 0;
+      }
+      if (o.evaluate && evalEvery !== undefined && step % evalEvery === 0 && step < total) {
+        lastEval = await o.evaluate();
+        reporter.log({ event: 'eval', step, ...lastEval });
+      }
+      if (ckptEvery !== undefined && step % ckptEvery === 0 && step < total) await snapshot();
+    }
+    if (o.evaluate && !stopRequested) {
+      lastEval = await o.evaluate();
+      reporter.log({ event: 'eval', step, ...lastEval });
+    }
+    // The final snapshot: at the end of training and on a clean stop alike.
+    await snapshot();
+  } finally {
+    if (o.handleSigint !== false) process.removeListener('SIGINT', onSigint);
+    reporter.stop();
+  }
+  const stoppedBy = stopRequested ? 'signal' : 'done';
+  reporter.log({ event: 'done', step, walltime: walltime(), stopped_by: stoppedBy });
+  return { step, walltime: walltime(), resumedFrom, stoppedBy, lastLoss, lastEval };
+}
+export type { LogRecord, Reporter };
