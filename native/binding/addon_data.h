@@ -10,6 +10,8 @@ struct AddonData {
   Napi::FunctionReference embedding_bag_collection;
 };
 
-inline AddonData* addon_data(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
+inline AddonData* addon_data(Napi::Env env) {
+  return env.GetInstanceData<AddonData>();
+}
 
 }  // namespace torchrec::binding

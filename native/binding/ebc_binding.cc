@@ -5,7 +5,6 @@
 #include "binding/convert.h"
 #include "binding/ebc_worker.h"
 #include "binding/errors.h"
-#include "binding/forward_worker.h"
 #include "binding/kjt_inputs.h"
 #include "core/error.h"
 

@@ -41,7 +41,7 @@ void EbcWorker::Execute() {
 // Nothing may escape from here: node-addon-api would rethrow it into JS, and while the environment
 // shuts down (a worker_thread terminated, or the process exiting, with calls in flight) JS cannot
 // run, the rethrow throws again from a libuv callback and the process aborts. Settling the promise
-// is the only thing that needs JS; if it cannot happen nobody is waiting. (Same as ForwardWorker.)
+// is the only thing that needs JS; if it cannot happen nobody is waiting.
 void EbcWorker::OnOK() {
   Napi::Env env = Env();
   try {

@@ -178,11 +178,25 @@ KeyedJaggedTensor build_kjt(const KjtInputs& in) {
 
 KeyedJaggedTensor build_kjt(KjtInputs&& in) {
   if (in.lengths.defined()) {
-    return KeyedJaggedTensor::from_lengths(std::move(in.keys), std::move(in.values), in.lengths,
-                                           std::move(in.weights), in.stride);
+    return KeyedJaggedTensor::from_lengths(std::move(in.keys), std::move(in.values), in.lengths, std::move(in.weights),
+                                           in.stride);
   }
   return KeyedJaggedTensor::from_offsets(std::move(in.keys), std::move(in.values), in.offsets, std::move(in.weights),
                                          in.stride);
+}
+
+Napi::Float32Array forward_into_float32_array(Napi::Env env, const EmbeddingBagCollection& ebc,
+                                              const KeyedJaggedTensor& kjt) {
+  const size_t length = static_cast<size_t>(kjt.stride()) * static_cast<size_t>(ebc.output_width());
+  if (length == 0) {
+    float none = 0.0f;
+    ebc.forward(kjt, &none);  // still validates the batch (missing features, ids out of range)
+    return Napi::Float32Array::New(env, 0);
+  }
+  float* data = nullptr;
+  Napi::Float32Array out = new_float32_array(env, length, &data);
+  ebc.forward(kjt, data);
+  return out;
 }
 
 }  // namespace torchrec::binding

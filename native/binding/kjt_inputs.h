@@ -6,6 +6,7 @@
 
 #include <napi.h>
 
+#include "core/embedding_bag_collection.h"
 #include "core/keyed_jagged_tensor.h"
 
 namespace torchrec::binding {
@@ -25,5 +26,10 @@ KjtInputs read_kjt_inputs(const Napi::CallbackInfo& info, size_t first);
 KeyedJaggedTensor build_kjt(const KjtInputs& inputs);
 // The same, taking over the inputs' keys and tensors (for inputs used once).
 KeyedJaggedTensor build_kjt(KjtInputs&& inputs);
+
+// forwardSync's result: the collection pools `kjt` straight into the memory of a new Float32Array
+// (memory V8 owns and frees when the array is collected), with no intermediate tensor and no copy.
+Napi::Float32Array forward_into_float32_array(Napi::Env env, const EmbeddingBagCollection& ebc,
+                                              const KeyedJaggedTensor& kjt);
 
 }  // namespace torchrec::binding
