@@ -22,7 +22,9 @@ void run_in_team(void* data) {
   job->fn(job->ctx, omp_get_thread_num(), omp_get_num_threads());
 }
 
-bool have_openmp() { return GOMP_parallel != nullptr && omp_get_thread_num != nullptr && omp_get_num_threads; }
+bool have_openmp() {
+  return GOMP_parallel != nullptr && omp_get_thread_num != nullptr && omp_get_num_threads;
+}
 
 }  // namespace
 

@@ -23,9 +23,8 @@ alignas(32) const int32_t kMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 
 
 // Pools columns [col, col + 8 * NV + tail) of one bag; `tail` < 8 is used only when Tail.
 template <int NV, bool Tail, typename Id, bool Half, bool Weighted>
-TORCHREC_AVX2 inline void pool_columns(const FeaturePlan& f, int64_t col, int tail, const Id* ids,
-                                       const float* weights, int64_t begin, int64_t end, float* out,
-                                       int64_t prefetch, int64_t prefetch_end) {
+TORCHREC_AVX2 inline void pool_columns(const FeaturePlan& f, int64_t col, int tail, const Id* ids, const float* weights,
+                                       int64_t begin, int64_t end, float* out, int64_t prefetch, int64_t prefetch_end) {
   constexpr int kVectors = NV > 0 ? NV : 1;
   __m256 acc[kVectors];
 #pragma GCC unroll 8
@@ -227,8 +226,7 @@ TORCHREC_AVX2 void run_bags_avx2(const LookupPlan& plan, int64_t begin, int64_t 
   }
 }
 
-TORCHREC_AVX2 int64_t first_bad_id_avx2(const void* ids, bool ids_int64, int64_t begin, int64_t end,
-                                        int64_t num_rows) {
+TORCHREC_AVX2 int64_t first_bad_id_avx2(const void* ids, bool ids_int64, int64_t begin, int64_t end, int64_t num_rows) {
   return ids_int64 ? first_bad64(static_cast<const int64_t*>(ids), begin, end, num_rows)
                    : first_bad32(static_cast<const int32_t*>(ids), begin, end, num_rows);
 }

@@ -8,11 +8,11 @@ namespace torchrec::kernels::detail {
 
 // One output block, with everything a bag needs precomputed.
 struct FeaturePlan {
-  const uint8_t* rows = nullptr;    // table base
-  int64_t row_bytes = 0;            // dim * element size
-  int64_t dim = 0;                  // elements per row
+  const uint8_t* rows = nullptr;     // table base
+  int64_t row_bytes = 0;             // dim * element size
+  int64_t dim = 0;                   // elements per row
   const int64_t* offsets = nullptr;  // this key's B + 1 offsets (into the KJT's values)
-  float* out = nullptr;             // column `out_column` of output row 0
+  float* out = nullptr;              // column `out_column` of output row 0
   bool half = false;
   bool mean = false;
 };
@@ -28,7 +28,6 @@ struct LookupPlan {
   const float* weights = nullptr;  // per-value weights, or null
   int prefetch_rows = 0;           // software prefetch distance in rows; 0: none (tables that fit in cache)
 };
-
 
 // Pools bags [begin, end) of `plan` into their output rows; one path per instruction set.
 void run_bags_portable(const LookupPlan& plan, int64_t begin, int64_t end);

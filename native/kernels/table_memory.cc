@@ -10,9 +10,13 @@ namespace {
 
 constexpr size_t kHugePage = size_t{2} << 20;
 
-size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+size_t round_up(size_t n, size_t to) {
+  return (n + to - 1) / to * to;
+}
 
-void unmap(void* ptr, size_t length) { munmap(ptr, length); }
+void unmap(void* ptr, size_t length) {
+  munmap(ptr, length);
+}
 
 }  // namespace
 
