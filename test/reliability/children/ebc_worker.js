@@ -27,5 +27,8 @@ if (mode === 'compare') {
   const pending = [];
   for (let i = 0; i < workerData.count; i++) pending.push(ebc.forward(kjts[i % kjts.length]));
   if (mode === 'exit') process.exit(3);
+  // Stay alive until terminated: on a fast machine the forwards may all finish first, and a worker
+  // that had already ended on its own would make terminate() report no exit code.
+  setInterval(() => undefined, 60_000);
   parentPort.postMessage('started');
 }

@@ -44,7 +44,7 @@ function exited(worker) {
 
 async function main() {
   if (scenario === 'terminate' || scenario === 'exit-workers') {
-    const workers = [startWorker('pending', 50), startWorker('pending', 50), startWorker('pending', 50)];
+    const workers = [startWorker('pending', 200), startWorker('pending', 200), startWorker('pending', 200)];
     await Promise.all(workers.map(started));
     if (scenario === 'exit-workers') {
       report({ workers: workers.length });
