@@ -33,12 +33,13 @@ export interface Timing {
 export interface Measured {
   median_ms: number;
   runs_ms: number[];
+  [extra: string]: unknown;
 }
 
 /** What every child prints (one JSON line on stdout). */
 export interface ChildResult {
   impl: string;
-  variants: Record<string, Measured & Record<string, unknown>>;
+  variants: Record<string, Measured>;
   peak_rss_kb: number;
   rss_kb: number;
   rss_after_init_kb?: number;

@@ -3,7 +3,17 @@
  * Tables are typed arrays (Float32Array; fp16 tables as Uint16Array bits widened through a 64 Ki-entry
  * lookup table, since JS has no float16), one thread, the same ids, sums in float64, stored as float32.
  */
-import { BenchConfig, ChildResult, Timing, Variants, childArgument, measured, memoryKb, readIds, timeSync } from './common';
+import {
+  BenchConfig,
+  ChildResult,
+  Timing,
+  Variants,
+  childArgument,
+  measured,
+  memoryKb,
+  readIds,
+  timeSync,
+} from './common';
 
 interface JsJob {
   config: BenchConfig;
@@ -38,7 +48,8 @@ function main(): void {
     const n = N * D;
     if (half) {
       const w = new Uint16Array(n);
-      for (let o = 0; o < n; o += halfPattern.length) w.set(halfPattern.subarray(0, Math.min(halfPattern.length, n - o)), o);
+      for (let o = 0; o < n; o += halfPattern.length)
+        w.set(halfPattern.subarray(0, Math.min(halfPattern.length, n - o)), o);
       tablesF16.push(w);
     } else {
       const w = new Float32Array(n);

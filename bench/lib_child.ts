@@ -34,8 +34,17 @@ async function main(): Promise<void> {
   const job = childArgument<LibJob>();
   const c = job.config;
   const addon = findAddon().found?.path ?? 'not found';
-  if (job.mode === 'train' && typeof (EmbeddingBagCollection.prototype as { backward?: unknown }).backward !== 'function') {
-    const out: ChildResult = { impl: 'train', variants: {}, peak_rss_kb: -1, rss_kb: -1, unavailable: 'no ebc.backward' };
+  if (
+    job.mode === 'train' &&
+    typeof (EmbeddingBagCollection.prototype as { backward?: unknown }).backward !== 'function'
+  ) {
+    const out: ChildResult = {
+      impl: 'train',
+      variants: {},
+      peak_rss_kb: -1,
+      rss_kb: -1,
+      unavailable: 'no ebc.backward',
+    };
     process.stdout.write(JSON.stringify(out) + '\n');
     return;
   }
@@ -48,6 +57,7 @@ async function main(): Promise<void> {
     feature_names: [`f${t}`],
     ...optimizer,
   }));
+  const before = memoryKb();
   const start = process.hrtime.bigint();
   const ebc = new EmbeddingBagCollection({ tables, seed: 1 });
   const initSeconds = Number(process.hrtime.bigint() - start) / 1e9;
@@ -82,6 +92,7 @@ async function main(): Promise<void> {
     variants,
     peak_rss_kb: mem.peak,
     rss_kb: mem.rss,
+    rss_before_init_kb: before.rss,
     rss_after_init_kb: afterInit.rss,
     init_s: initSeconds,
     threads: getNumThreads(),

@@ -150,6 +150,7 @@ def main():
     T, N, D, B, L = (int(cfg[k]) for k in ("tables", "rows", "dim", "batch", "pooling"))
     dtype = torch.float16 if cfg["dtype"] == "fp16" else torch.float32
     train = bool(cfg.get("train"))
+    rss_before_init = memory_kb().get("VmRSS", -1)
     ebc = EmbeddingBagCollection(T, N, D, dtype, sparse=train)
     rss_after_init = memory_kb().get("VmRSS", -1)
     keys = [f"f{t}" for t in range(T)]
@@ -195,6 +196,7 @@ def main():
                 "variants": results,
                 "peak_rss_kb": mem.get("VmHWM", -1),
                 "rss_kb": mem.get("VmRSS", -1),
+                "rss_before_init_kb": rss_before_init,
                 "rss_after_init_kb": rss_after_init,
                 "threads": torch.get_num_threads(),
                 "torch": torch.__version__,

@@ -53,15 +53,16 @@ function memoryLines(results: Results): string[] {
     if (!lib || 'error' in lib) continue;
     const elem = c.dtype === 'fp16' ? 2 : 4;
     const tableBytes = c.tables * c.rows * c.dim * elem;
+    const grown = (x: ChildResult) => Number(x.rss_after_init_kb) - Number(x.rss_before_init_kb);
     let line =
-      `${c.name}: tables ${memory(tableBytes / 1024)} (${c.dtype}); torchrec-node process RSS after construction ` +
-      `${memory(lib.rss_after_init_kb)}, peak ${memory(lib.peak_rss_kb)}`;
+      `${c.name}: tables ${memory(tableBytes / 1024)} (${c.dtype}); the torchrec-node process grew by ` +
+      `${memory(grown(lib))} constructing them (RSS ${memory(lib.rss_after_init_kb)} after, ` +
+      `peak ${memory(lib.peak_rss_kb)} over the whole run)`;
     const fp32 = r.memoryFp32;
-    if (fp32 && !('error' in fp32) && lib.rss_after_init_kb && fp32.rss_after_init_kb) {
-      const ratio = lib.rss_after_init_kb / fp32.rss_after_init_kb;
+    if (fp32 && !('error' in fp32)) {
       line +=
-        `; the same tables as fp32: RSS after construction ${memory(fp32.rss_after_init_kb)}, peak ` +
-        `${memory(fp32.peak_rss_kb)} -> fp16/fp32 = ${ratio.toFixed(3)}`;
+        `; the same tables in fp32: grew by ${memory(grown(fp32))} (peak ${memory(fp32.peak_rss_kb)}) -> ` +
+        `fp16/fp32 = ${(grown(lib) / grown(fp32)).toFixed(3)} (peak ${(lib.peak_rss_kb / fp32.peak_rss_kb).toFixed(3)})`;
     }
     lines.push(line);
   }
@@ -70,11 +71,12 @@ function memoryLines(results: Results): string[] {
 
 function notes(results: Results): string[] {
   const m = results.meta;
+  const kernel = results.raw.map((o) => o.results.kernel).find((r) => r && !('error' in r)) as ChildResult | undefined;
   const load = (x: unknown) => (Array.isArray(x) ? x.map((v: number) => v.toFixed(1)).join(' ') : '?');
   return [
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB; THP ${m.thp}; node ${m.node}; Python torch ${m.python_torch}.`,
     `Load average before ${load(m.load_before)}, after ${load(m.load_after)} (the machine is shared; medians resist, not remove, noise).`,
-    `Addon ${m.addon}; commit ${m.commit}.`,
+    `Addon ${m.addon}; commit ${m.commit}; fused kernel path on this CPU: ${String(kernel?.isa ?? 'not measured')}.`,
     'median: per call (S: a run is hundreds of back-to-back calls; M, H: one call). GB/s: FBGEMM bytes ' +
       '(weights read B·L·T·D·elem + output written B·T·D·4) / median. of ceiling: ceiling median / row median. ' +
       'vs Python: Python median / row median (train rows: against the Python train step).',

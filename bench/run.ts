@@ -18,18 +18,22 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { findAddon } from '../lib/loader';
-import { BenchConfig, CONFIGS, ChildResult, Timing, Variants, forwardBytes } from './common';
+import { BenchConfig, CONFIGS, ChildResult, Timing, Variants, forwardBytes, measured } from './common';
 import { renderMarkdown, renderText, Row } from './report';
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_BIN = process.env.TORCHREC_BENCH_BIN ?? path.join(ROOT, 'build-bench', 'bench', 'torchrec_bench');
 const PYTHON = process.env.TORCHREC_BENCH_PYTHON ?? '/usr/bin/python3';
 const RESULTS = path.join(__dirname, 'results');
-const TS_NODE = require.resolve('ts-node/register/transpile-only');
+// Children run plain JavaScript transpiled here, not ts-node: a TypeScript compiler in the measured
+// process would add ~100 MB to its heap, which every major GC then marks (that cost 40% of a core at
+// M). Inside the repository so that node_modules resolves.
+const CHILD_JS = path.join(ROOT, 'build-bench', 'js');
 
 /** Runs per implementation and configuration: at least 20 timed runs each, after warm-up. */
 interface Plan {
   batches: number;
+  rounds: number; // the children run this many times, one after the other; their runs are pooled
   lib: Timing;
   libAsync: Timing;
   python: Timing;
@@ -45,6 +49,7 @@ const PLANS: Record<string, Plan> = {
   // S is latency: a run is many back-to-back calls, the time per call is reported.
   S: {
     batches: 8,
+    rounds: 3, // cheap, and short runs are the most exposed to a neighbour's burst
     lib: { warmup: 4, runs: 25, calls: 400 },
     libAsync: { warmup: 4, runs: 25, calls: 200 },
     python: { warmup: 2, runs: 25, calls: 40 },
@@ -55,6 +60,7 @@ const PLANS: Record<string, Plan> = {
   },
   M: {
     batches: 4,
+    rounds: 1,
     lib: { warmup: 2, runs: 20, calls: 1 },
     libAsync: { warmup: 2, runs: 20, calls: 1 },
     python: { warmup: 1, runs: 20, calls: 1 },
@@ -66,6 +72,7 @@ const PLANS: Record<string, Plan> = {
   },
   H: {
     batches: 4,
+    rounds: 1,
     lib: { warmup: 2, runs: 20, calls: 1 },
     libAsync: { warmup: 2, runs: 20, calls: 1 },
     python: { warmup: 1, runs: 20, calls: 1 },
@@ -113,10 +120,13 @@ function writeIds(c: BenchConfig, batches: number, dir: string): Variants {
   return variants;
 }
 
+let childEnv: NodeJS.ProcessEnv = process.env;
+
 function runChild(what: string, command: string, args: string[]): ChildResult | { error: string } {
   const start = Date.now();
   const r = spawnSync(command, args, {
     cwd: ROOT,
+    env: childEnv,
     encoding: 'utf8',
     maxBuffer: 64 << 20,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -138,8 +148,33 @@ function runChild(what: string, command: string, args: string[]): ChildResult | 
   }
 }
 
+/** Transpiles lib/ and bench/ to CommonJS under build-bench/js (no type check: tsc and lint do that). */
+export function transpileForChildren(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const ts = require('typescript') as typeof import('typescript');
+  const walk = (dir: string): string[] =>
+    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+      const p = path.join(dir, e.name);
+      return e.isDirectory() ? walk(p) : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [p] : [];
+    });
+  for (const file of [...walk(path.join(ROOT, 'lib')), ...walk(__dirname).filter((f) => !f.includes('results'))]) {
+    const out = path.join(CHILD_JS, path.relative(ROOT, file)).replace(/\.ts$/, '.js');
+    const { outputText } = ts.transpileModule(fs.readFileSync(file, 'utf8'), {
+      fileName: file,
+      compilerOptions: {
+        module: ts.ModuleKind.CommonJS,
+        target: ts.ScriptTarget.ES2020,
+        esModuleInterop: true,
+      },
+    });
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(out, outputText);
+  }
+}
+
 function nodeChild(file: string, job: object): [string, string[]] {
-  return [process.execPath, ['-r', TS_NODE, path.join(__dirname, file), JSON.stringify(job)]];
+  const js = path.join(CHILD_JS, 'bench', file.replace(/\.ts$/, '.js'));
+  return [process.execPath, [js, JSON.stringify(job)]];
 }
 
 function cppChild(impl: string, c: BenchConfig, variants: Variants, t: Timing): [string, string[]] {
@@ -160,37 +195,64 @@ interface Outcome {
   results: Record<string, ChildResult | { error: string }>;
 }
 
+type Result = ChildResult | { error: string };
+
+/** Pools the runs of several rounds of one child: medians over all runs, the largest peak RSS. */
+function pool(rounds: Result[]): Result {
+  const ok = rounds.filter((r): r is ChildResult => !('error' in r));
+  if (ok.length === 0) return rounds[0];
+  if (ok.length === 1) return ok[0];
+  const merged: ChildResult = { ...ok[0], variants: {}, peak_rss_kb: Math.max(...ok.map((r) => r.peak_rss_kb)) };
+  merged.rounds = ok.length;
+  for (const name of Object.keys(ok[0].variants)) {
+    const runs = ok.flatMap((r) => r.variants[name]?.runs_ms ?? []);
+    const v: ChildResult['variants'][string] = { ...ok[0].variants[name], ...measured(runs) };
+    const asyncRuns = ok.flatMap((r) => (r.variants[name]?.async as { runs_ms?: number[] } | undefined)?.runs_ms ?? []);
+    if (asyncRuns.length > 0) v.async = measured(asyncRuns);
+    merged.variants[name] = v;
+  }
+  return merged;
+}
+
 function benchConfig(c: BenchConfig, dir: string): Outcome {
   const plan = PLANS[c.name];
   log(`${c.name}: ${c.tables} tables x ${c.rows} rows x D=${c.dim} ${c.dtype}, B=${c.batch}, L=${c.pooling}`);
   const variants = writeIds(c, plan.batches, dir);
-  const results: Outcome['results'] = {};
+  const rounds: Record<string, Result[]> = {};
+  const run = (key: string, what: string, child: [string, string[]]) => {
+    (rounds[key] ??= []).push(runChild(`${c.name} ${what}`, ...child));
+  };
   const lib = { config: c, variants, sync: plan.lib, async: plan.libAsync };
-  results.lib = runChild(`${c.name} torchrec-node`, ...nodeChild('lib_child.ts', { ...lib, mode: 'forward' }));
-  results.python = runChild(`${c.name} python peer`, ...pythonChild(c, variants, plan.python));
-  results.naive = runChild(`${c.name} naive libtorch`, ...cppChild('naive', c, variants, plan.naive));
-  results.ceiling = runChild(`${c.name} ceiling`, ...cppChild('ceiling', c, variants, plan.ceiling));
-  results.js = runChild(`${c.name} plain JS`, ...nodeChild('js_child.ts', { config: c, variants, timing: plan.js }));
-  if (plan.cppCore) {
-    results.core = runChild(`${c.name} C++ core`, ...cppChild('core', c, variants, plan.cppCore));
-    results.kernel = runChild(`${c.name} C++ kernel`, ...cppChild('kernel', c, variants, plan.cppCore));
+  for (let round = 0; round < plan.rounds; round++) {
+    if (plan.rounds > 1) log(`${c.name}: round ${round + 1} of ${plan.rounds}`);
+    run('lib', 'torchrec-node', nodeChild('lib_child.ts', { ...lib, mode: 'forward' }));
+    run('python', 'python peer', pythonChild(c, variants, plan.python));
+    run('naive', 'naive libtorch', cppChild('naive', c, variants, plan.naive));
+    run('ceiling', 'ceiling', cppChild('ceiling', c, variants, plan.ceiling));
+    run('js', 'plain JS', nodeChild('js_child.ts', { config: c, variants, timing: plan.js }));
+    if (plan.cppCore) {
+      run('core', 'C++ core', cppChild('core', c, variants, plan.cppCore));
+      run('kernel', 'C++ kernel', cppChild('kernel', c, variants, plan.cppCore));
+    }
   }
   if (plan.train) {
-    const job = { ...lib, async: plan.train, mode: 'train', lr: 0.01 };
-    results.train = runChild(`${c.name} train step`, ...nodeChild('lib_child.ts', job));
-    if (!('unavailable' in results.train)) {
-      results.pythonTrain = runChild(`${c.name} python train step`, ...pythonChild(c, variants, plan.pythonTrain!, true));
+    run('train', 'train step', nodeChild('lib_child.ts', { ...lib, async: plan.train, mode: 'train', lr: 0.01 }));
+    if (!('unavailable' in rounds.train[0])) {
+      run('pythonTrain', 'python train step', pythonChild(c, variants, plan.pythonTrain!, true));
     }
   }
   if (c.dtype === 'fp16') {
     // The same tables in fp32, constructed only: fp16 tables must take half the memory.
     const fp32 = { ...c, dtype: 'fp32' as const };
-    results.memoryFp32 = runChild(
-      `${c.name} with fp32 tables (memory only)`,
-      ...nodeChild('lib_child.ts', { ...lib, config: fp32, mode: 'memory' }),
+    run(
+      'memoryFp32',
+      'with fp32 tables (memory only)',
+      nodeChild('lib_child.ts', { ...lib, config: fp32, mode: 'memory' }),
     );
   }
   for (const files of Object.values(variants)) for (const f of files) fs.rmSync(f, { force: true });
+  const results: Outcome['results'] = {};
+  for (const [key, list] of Object.entries(rounds)) results[key] = pool(list);
   return { config: c, results };
 }
 
@@ -228,18 +290,38 @@ function rowsOf(o: Outcome): Row[] {
     add('Python peer (TorchRec way, torch 1.13)', python, peak(results.python));
     add('naive libtorch (at::embedding_bag per table)', medianOf(results.naive, variant), peak(results.naive));
     add('plain JS loop (1 thread)', medianOf(results.js, variant), peak(results.js));
-    if (results.core) add('C++ core EBC, no Node (KJT + checks + kernel)', medianOf(results.core, variant), peak(results.core));
+    if (results.core)
+      add('C++ core EBC, no Node (KJT + checks + kernel)', medianOf(results.core, variant), peak(results.core));
     if (results.kernel) add('C++ fused kernel alone', medianOf(results.kernel, variant), peak(results.kernel));
     add('ceiling (tight C++ gather, best of threads x prefetch)', ceiling, peak(results.ceiling));
     if (results.train) {
       const train = results.train;
       if ('unavailable' in train) {
-        add('train step (forward + backward + rowwise_adagrad)', null, null, 'not yet measured: ebc.backward does not exist in this build');
+        add(
+          'train step (forward + backward + rowwise_adagrad)',
+          null,
+          null,
+          'not yet measured: ebc.backward does not exist in this build',
+        );
       } else {
         const pyTrain = medianOf(results.pythonTrain, variant);
         // A train step reads the rows twice and writes them (and their state) once: no byte model here.
-        add('train step: forward + backward + rowwise_adagrad', medianOf(train, variant), peak(train), 'vs Python: its train step', 0, pyTrain);
-        add('Python train step: nn.EmbeddingBag(sparse) + optim.Adagrad', pyTrain, peak(results.pythonTrain), '', 0, pyTrain);
+        add(
+          'train step: forward + backward + rowwise_adagrad',
+          medianOf(train, variant),
+          peak(train),
+          'vs Python: its train step',
+          0,
+          pyTrain,
+        );
+        add(
+          'Python train step: nn.EmbeddingBag(sparse) + optim.Adagrad',
+          pyTrain,
+          peak(results.pythonTrain),
+          '',
+          0,
+          pyTrain,
+        );
       }
     }
   }
@@ -277,8 +359,19 @@ function main(): void {
   if (!fs.existsSync(BENCH_BIN)) {
     throw new Error(`${BENCH_BIN} is missing: build it with \`npm run bench:build\` (or set TORCHREC_BENCH_BIN)`);
   }
-  const meta = { date: new Date().toISOString(), ...machine(), load_before: os.loadavg() };
-  log(`addon ${meta.addon}; ${meta.cores} cores, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  const addon = findAddon().found?.path;
+  if (!addon)
+    throw new Error('the torchrec-node addon is not built: run `npm run build:native` (or set TORCHREC_NODE_ADDON)');
+  // The children load lib/ from build-bench/js, so they are told where the addon is.
+  childEnv = { ...process.env, TORCHREC_NODE_ADDON: addon };
+  transpileForChildren();
+  const meta: Record<string, unknown> = { date: new Date().toISOString(), ...machine(), load_before: os.loadavg() };
+  log(
+    `addon ${meta.addon}; ${meta.cores} cores, load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+  );
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torchrec-bench-'));
   const outcomes: Outcome[] = [];
   try {
@@ -287,7 +380,12 @@ function main(): void {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   const rows = outcomes.flatMap(rowsOf);
-  const full = { meta: { ...meta, load_after: os.loadavg() }, configs: outcomes.map((o) => o.config), rows, raw: outcomes };
+  const full = {
+    meta: { ...meta, load_after: os.loadavg() },
+    configs: outcomes.map((o) => o.config),
+    rows,
+    raw: outcomes,
+  };
   process.stdout.write(renderText(full) + '\n');
   if (write) {
     fs.mkdirSync(RESULTS, { recursive: true });
@@ -297,4 +395,4 @@ function main(): void {
   }
 }
 
-main();
+if (require.main === module) main();

@@ -8,7 +8,8 @@ namespace {
 template <bool Half>
 inline __m256 load8(const void* base, int64_t elem) {
   if constexpr (Half) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + elem)));
+    return _mm256_cvtph_ps(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + elem)));
   } else {
     return _mm256_loadu_ps(static_cast<const float*>(base) + elem);
   }
@@ -74,7 +75,9 @@ void with_dtype(const CeilingInput& in, const CeilingChoice& c) {
 
 }  // namespace
 
-bool ceiling_supported(int64_t dim) { return dim == 16 || dim == 32 || dim == 64 || dim == 128; }
+bool ceiling_supported(int64_t dim) {
+  return dim == 16 || dim == 32 || dim == 64 || dim == 128;
+}
 
 void run_ceiling(const CeilingInput& in, const CeilingChoice& choice) {
   switch (in.dim) {

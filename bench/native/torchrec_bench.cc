@@ -25,8 +25,8 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
-#include <memory>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -119,8 +119,8 @@ float weight_value(int64_t table, int64_t index) {
 
 at::Tensor make_table(const Options& o, int64_t t, bool huge_pages) {
   const at::ScalarType dtype = o.half ? at::kHalf : at::kFloat;
-  at::Tensor w = huge_pages ? torchrec::kernels::allocate_table(o.rows, o.dim, dtype)
-                            : at::empty({o.rows, o.dim}, dtype);
+  at::Tensor w =
+      huge_pages ? torchrec::kernels::allocate_table(o.rows, o.dim, dtype) : at::empty({o.rows, o.dim}, dtype);
   const int64_t n = o.rows * o.dim;
   if (o.half) {
     auto* p = static_cast<c10::Half*>(w.data_ptr());
@@ -179,8 +179,8 @@ double checksum(const float* out, int64_t n) {
 
 // One implementation, set up once (tables filled), then timed on each variant's batches.
 struct Impl {
-  std::function<void(const Batches& batches, size_t k)> call;  // pools batches[k]
-  std::function<double()> checksum;                             // of the last output
+  std::function<void(const Batches& batches, size_t k)> call;                   // pools batches[k]
+  std::function<double()> checksum;                                             // of the last output
   std::function<void(const Batches& batches, std::ostringstream& extra)> tune;  // optional, per variant
 };
 
@@ -311,7 +311,8 @@ int main(int argc, char** argv) {
     } else if (o.impl == "core") {
       ebc = std::make_unique<torchrec::EmbeddingBagCollection>(core_specs(o), false, 1);
       impl.call = [&](const Batches& batches, size_t k) {
-        last = ebc->forward(torchrec::KeyedJaggedTensor::from_lengths(keys, as_tensor(batches, k), lengths, at::Tensor(), 0));
+        last = ebc->forward(
+            torchrec::KeyedJaggedTensor::from_lengths(keys, as_tensor(batches, k), lengths, at::Tensor(), 0));
       };
       impl.checksum = last_sum;
       extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
@@ -332,9 +333,11 @@ int main(int argc, char** argv) {
     }
     const auto mem = memory_kb();  // the tables are still alive here
     auto get = [&](const char* key) { return mem.count(key) ? mem.at(key) : -1L; };
-    std::printf("{\"impl\":\"%s\",\"threads\":%d,\"variants\":{%s},\"peak_rss_kb\":%ld,\"rss_kb\":%ld,\"anon_huge_kb\":%ld%s}\n",
-                o.impl.c_str(), threads, variants.str().c_str(), get("VmHWM"), get("VmRSS"), get("AnonHugePages"),
-                extra.str().c_str());
+    std::printf(
+        "{\"impl\":\"%s\",\"threads\":%d,\"variants\":{%s},\"peak_rss_kb\":%ld,\"rss_kb\":%ld,\"anon_huge_kb\":%ld%s}"
+        "\n",
+        o.impl.c_str(), threads, variants.str().c_str(), get("VmHWM"), get("VmRSS"), get("AnonHugePages"),
+        extra.str().c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "torchrec_bench: %s\n", e.what());

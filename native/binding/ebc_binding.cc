@@ -125,7 +125,7 @@ Napi::Value EbcBinding::output_dims(const Napi::CallbackInfo& info) {
 Napi::Value EbcBinding::forward_sync(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     auto ebc = live("forwardSync");
-    KeyedJaggedTensor kjt = build_kjt(read_kjt_inputs(info, 0));
+    KeyedJaggedTensor kjt = build_kjt(view_kjt_inputs(info, 0));  // no copy: done before JS runs again
     auto turn = ebc->sequencer().enter(CallSequencer::Kind::Read);
     return forward_into_float32_array(info.Env(), *ebc, kjt);  // pools straight into the result's memory
   });

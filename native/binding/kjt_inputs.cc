@@ -72,17 +72,25 @@ struct Part {
   int64_t numel = 0;
   at::ScalarType dtype = at::kFloat;
   size_t offset = 0;
+  bool shared = true;  // not known to be a plain ArrayBuffer: a SharedArrayBuffer another thread may write
 };
+
+bool plain_array_buffer(napi_env env, napi_value buffer) {
+  bool is_array_buffer = false;  // false for a SharedArrayBuffer
+  return buffer != nullptr && napi_is_arraybuffer(env, buffer, &is_array_buffer) == napi_ok && is_array_buffer;
+}
 
 // Index arrays: Int32Array -> int32, BigInt64Array -> int64; anything else gets convert.cc's error.
 Part index_part(const Napi::Value& value, const char* name) {
   napi_typedarray_type type;
   size_t length = 0;
   void* data = nullptr;
-  if (napi_get_typedarray_info(value.Env(), value, &type, &length, &data, nullptr, nullptr) == napi_ok &&
+  napi_value buffer = nullptr;
+  if (napi_get_typedarray_info(value.Env(), value, &type, &length, &data, &buffer, nullptr) == napi_ok &&
       (type == napi_int32_array || type == napi_bigint64_array)) {
     Part part;
     part.source = data;
+    part.shared = !plain_array_buffer(value.Env(), buffer);
     part.numel = static_cast<int64_t>(length);
     part.dtype = type == napi_int32_array ? at::kInt : at::kLong;
     part.bytes = length * (type == napi_int32_array ? 4 : 8);
@@ -96,10 +104,12 @@ Part float_part(const Napi::Value& value, const char* name) {
   napi_typedarray_type type;
   size_t length = 0;
   void* data = nullptr;
-  if (napi_get_typedarray_info(value.Env(), value, &type, &length, &data, nullptr, nullptr) == napi_ok &&
+  napi_value buffer = nullptr;
+  if (napi_get_typedarray_info(value.Env(), value, &type, &length, &data, &buffer, nullptr) == napi_ok &&
       type == napi_float32_array) {
     Part part;
     part.source = data;
+    part.shared = !plain_array_buffer(value.Env(), buffer);
     part.numel = static_cast<int64_t>(length);
     part.dtype = at::kFloat;
     part.bytes = length * 4;
@@ -145,26 +155,62 @@ void copy_parts(Part* parts[], at::Tensor* outs[], int count) {
 
 }  // namespace
 
-KjtInputs read_kjt_inputs(const Napi::CallbackInfo& info, size_t first) {
-  KjtInputs in;
-  in.keys = read_keys(info[first]);
-  Part values = index_part(info[first + 1], "values");
-  const bool has_lengths = !is_nullish(info[first + 2]);
+namespace {
+
+// Reads the six KJT arguments into `in` (keys, stride) and `parts` (the arrays, not yet copied).
+struct KjtParts {
+  Part values, jagged, weights;
+  bool has_lengths = false, has_weights = false;
+};
+
+KjtParts read_parts(const Napi::CallbackInfo& info, size_t first, KjtInputs* in) {
+  KjtParts p;
+  in->keys = read_keys(info[first]);
+  p.values = index_part(info[first + 1], "values");
+  p.has_lengths = !is_nullish(info[first + 2]);
   const bool has_offsets = !is_nullish(info[first + 3]);
-  if (has_lengths == has_offsets) fail(ErrorCode::InvalidKjt, "a KJT needs exactly one of lengths or offsets");
-  Part jagged = has_lengths ? index_part(info[first + 2], "lengths") : index_part(info[first + 3], "offsets");
-  const bool has_weights = !is_nullish(info[first + 4]);
-  Part weights;
-  if (has_weights) weights = float_part(info[first + 4], "weights");
+  if (p.has_lengths == has_offsets) fail(ErrorCode::InvalidKjt, "a KJT needs exactly one of lengths or offsets");
+  p.jagged = p.has_lengths ? index_part(info[first + 2], "lengths") : index_part(info[first + 3], "offsets");
+  p.has_weights = !is_nullish(info[first + 4]);
+  if (p.has_weights) p.weights = float_part(info[first + 4], "weights");
   if (!is_nullish(info[first + 5])) {
     const double stride = to_number(info[first + 5], "stride");
     if (!(stride >= 0) || std::floor(stride) != stride || stride > 1e12) {
       fail(ErrorCode::InvalidKjt, "stride must be a non-negative integer, got ", stride);
     }
-    in.stride = static_cast<int64_t>(stride);
+    in->stride = static_cast<int64_t>(stride);
   }
-  Part* parts[] = {&values, &jagged, has_weights ? &weights : nullptr};
-  at::Tensor* outs[] = {&in.values, has_lengths ? &in.lengths : &in.offsets, &in.weights};
+  return p;
+}
+
+// A tensor over the caller's memory, owning nothing.
+at::Tensor view_tensor(const Part& part) {
+  return at::from_blob(const_cast<void*>(part.source), {part.numel}, at::TensorOptions().dtype(part.dtype));
+}
+
+}  // namespace
+
+KjtInputs read_kjt_inputs(const Napi::CallbackInfo& info, size_t first) {
+  KjtInputs in;
+  KjtParts p = read_parts(info, first, &in);
+  Part* parts[] = {&p.values, &p.jagged, p.has_weights ? &p.weights : nullptr};
+  at::Tensor* outs[] = {&in.values, p.has_lengths ? &in.lengths : &in.offsets, &in.weights};
+  copy_parts(parts, outs, 3);
+  return in;
+}
+
+KjtInputs view_kjt_inputs(const Napi::CallbackInfo& info, size_t first) {
+  KjtInputs in;
+  KjtParts p = read_parts(info, first, &in);
+  if (!p.values.shared && !p.jagged.shared && !(p.has_weights && p.weights.shared)) {
+    in.values = view_tensor(p.values);
+    (p.has_lengths ? in.lengths : in.offsets) = view_tensor(p.jagged);
+    if (p.has_weights) in.weights = view_tensor(p.weights);
+    return in;
+  }
+  // Memory another thread can write while this call runs: copy it, as read_kjt_inputs does.
+  Part* parts[] = {&p.values, &p.jagged, p.has_weights ? &p.weights : nullptr};
+  at::Tensor* outs[] = {&in.values, p.has_lengths ? &in.lengths : &in.offsets, &in.weights};
   copy_parts(parts, outs, 3);
   return in;
 }

@@ -23,6 +23,11 @@ struct KjtInputs {
 // Reads (keys, values, lengths|null, offsets|null, weights|null, stride) starting at info[first].
 KjtInputs read_kjt_inputs(const Napi::CallbackInfo& info, size_t first);
 
+// The same without copying, for a call that finishes before it returns to JS (forwardSync): the
+// tensors view the caller's arrays and are valid only until then. Arrays over a SharedArrayBuffer,
+// which another thread could write meanwhile, are still copied.
+KjtInputs view_kjt_inputs(const Napi::CallbackInfo& info, size_t first);
+
 KeyedJaggedTensor build_kjt(const KjtInputs& inputs);
 // The same, taking over the inputs' keys and tensors (for inputs used once).
 KeyedJaggedTensor build_kjt(KjtInputs&& inputs);

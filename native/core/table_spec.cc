@@ -42,7 +42,8 @@ void validate_table_specs(const std::vector<TableSpec>& tables, bool is_weighted
     if (is_weighted && spec.pooling == Pooling::Mean) {
       // TorchRec raises only at forward time (nn.EmbeddingBag: per_sample_weights only for mode='sum');
       // rejecting at construction saves a training job from failing on its first batch.
-      fail(ErrorCode::InvalidConfig, where, ".pooling: MEAN pooling cannot be used with per-value weights (isWeighted); ",
+      fail(ErrorCode::InvalidConfig, where,
+           ".pooling: MEAN pooling cannot be used with per-value weights (isWeighted); ",
            "per-sample weights are only supported with SUM pooling");
     }
   }

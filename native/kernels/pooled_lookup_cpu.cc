@@ -119,9 +119,9 @@ using detail::LookupPlan;
 // thread: waking the team costs a microsecond or more, which small batches cannot win back.
 constexpr int64_t kParallelWork = 1 << 16;
 // Chunks per thread: taken dynamically, so a core slowed by a neighbour gets less of the work.
-constexpr int64_t kChunksPerThread = 4;
-// find_out_of_range splits a key's ids across threads from this many on.
-constexpr int64_t kParallelIds = 1 << 17;
+constexpr int64_t kChunksPerThread = 16;
+// find_out_of_range splits a key's ids across threads from this many on (32 Ki int64 ids: ~15 us of scan).
+constexpr int64_t kParallelIds = 1 << 15;
 // Software prefetch of upcoming rows (prefetch_row): `prefetch_rows()` rows ahead within a run of one
 // feature's bags, and only when the call's tables (summed) are far larger than the caches. Measured in
 // single-thread CPU time on the bench's tables (on transparent huge pages), where out-of-order

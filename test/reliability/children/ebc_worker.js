@@ -29,6 +29,6 @@ if (mode === 'compare') {
   if (mode === 'exit') process.exit(3);
   // Stay alive until terminated: on a fast machine the forwards may all finish first, and a worker
   // that had already ended on its own would make terminate() report no exit code.
-  setInterval(() => undefined, 60_000);
+  globalThis.setInterval(() => undefined, 60_000);
   parentPort.postMessage('started');
 }
