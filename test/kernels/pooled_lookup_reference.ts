@@ -7,6 +7,7 @@
  * force the portable path or another prefetch distance.
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
+import { rng } from '../helpers/random';
 
 export interface TableCase {
   name: string;
@@ -30,17 +31,7 @@ export interface RandomCase {
   layout: 'lengths' | 'offsets';
 }
 
-/** mulberry32: a small seeded generator, so every failure is reproducible from its case label. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 /** The fp16 value nearest to x (round half to even), as a number: what F16C and c10::Half give. */
 export function roundToHalf(x: number): number {
