@@ -6,7 +6,7 @@
  * the title, when the build has no CUDA or the collection has no backward().
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
-import { loadOptimizerGolden, OptimizerGoldenRun } from '../training/helpers';
+import { loadOptimizerGolden, optimizerConfig } from '../training/helpers';
 import {
   describeIf,
   GPU,
@@ -24,34 +24,6 @@ const FP32_ATOL = 1e-5; // CUDA vs CPU after several steps (reduction order, fus
 const FP16_ATOL = 2e-3; // fp16 rows: one fp16 ulp near 1
 
 const reason = !GPU ? NO_GPU_REASON : 'EmbeddingBagCollection has no backward()/optimizerState() in this build';
-
-/** The golden's FBGEMM hyper-parameters as this library's OptimizerConfig. */
-function optimizerConfig(run: OptimizerGoldenRun): object {
-  const h = run.hparams;
-  const betas = [h.beta1, h.beta2];
-  switch (run.optimizer) {
-    case 'EXACT_SGD':
-      return { sgd: { lr: h.learning_rate } };
-    case 'EXACT_ADAGRAD':
-      return { adagrad: { lr: h.learning_rate, eps: h.eps } };
-    case 'EXACT_ROWWISE_ADAGRAD':
-      return {
-        rowwise_adagrad: {
-          lr: h.learning_rate,
-          eps: h.eps,
-          weight_decay: h.weight_decay,
-          weight_decay_mode: (['none', 'l2', 'decoupled'] as const)[h.weight_decay_mode],
-        },
-      };
-    case 'ADAM':
-      return { adam: { lr: h.learning_rate, eps: h.eps, betas, weight_decay: h.weight_decay } };
-    case 'PARTIAL_ROWWISE_ADAM':
-      return { partial_rowwise_adam: { lr: h.learning_rate, eps: h.eps, betas, weight_decay: h.weight_decay } };
-    case 'LAMB':
-      return { lamb: { lr: h.learning_rate, eps: h.eps, betas, weight_decay: h.weight_decay } };
-  }
-  throw new Error(`unknown optimizer ${run.optimizer}`);
-}
 
 const OPTIMIZERS: [string, object][] = [
   ['EXACT_SGD', { sgd: { lr: 0.1 } }],

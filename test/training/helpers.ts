@@ -57,3 +57,31 @@ export { rng } from '../helpers/random';
 export function randomGrad(n: number, next: () => number): Float32Array {
   return Float32Array.from({ length: n }, () => next() * 2 - 1);
 }
+
+/** The golden's FBGEMM hyper-parameters as this library's OptimizerConfig. */
+export function optimizerConfig(run: OptimizerGoldenRun): object {
+  const h = run.hparams;
+  const betas = [h.beta1, h.beta2];
+  switch (run.optimizer) {
+    case 'EXACT_SGD':
+      return { sgd: { lr: h.learning_rate } };
+    case 'EXACT_ADAGRAD':
+      return { adagrad: { lr: h.learning_rate, eps: h.eps } };
+    case 'EXACT_ROWWISE_ADAGRAD':
+      return {
+        rowwise_adagrad: {
+          lr: h.learning_rate,
+          eps: h.eps,
+          weight_decay: h.weight_decay,
+          weight_decay_mode: (['none', 'l2', 'decoupled'] as const)[h.weight_decay_mode],
+        },
+      };
+    case 'ADAM':
+      return { adam: { lr: h.learning_rate, eps: h.eps, betas, weight_decay: h.weight_decay } };
+    case 'PARTIAL_ROWWISE_ADAM':
+      return { partial_rowwise_adam: { lr: h.learning_rate, eps: h.eps, betas, weight_decay: h.weight_decay } };
+    case 'LAMB':
+      return { lamb: { lr: h.learning_rate, eps: h.eps, betas, weight_decay: h.weight_decay } };
+  }
+  throw new Error(`unknown optimizer ${run.optimizer}`);
+}
