@@ -9,6 +9,7 @@
 #include "binding/ebc_binding.h"
 #include "binding/errors.h"
 #include "core/error.h"
+#include "kernels/cpu_parallel.h"
 
 namespace tb = torchrec::binding;
 
@@ -30,13 +31,13 @@ Napi::Value set_num_threads(const Napi::CallbackInfo& info) {
         info[0].As<Napi::Number>().DoubleValue() != info[0].As<Napi::Number>().Int32Value()) {
       torchrec::fail(torchrec::ErrorCode::InvalidArgument, "setNumThreads: threads must be a positive integer");
     }
-    at::set_num_threads(info[0].As<Napi::Number>().Int32Value());
+    torchrec::kernels::set_intra_op_threads(info[0].As<Napi::Number>().Int32Value());
     return info.Env().Undefined();
   });
 }
 
 Napi::Value get_num_threads(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), at::get_num_threads());
+  return Napi::Number::New(info.Env(), torchrec::kernels::intra_op_threads());
 }
 
 Napi::Object build_info(Napi::Env env) {
@@ -53,7 +54,7 @@ Napi::Object register_addon(Napi::Env env, Napi::Object exports) {
   static std::once_flag threads_once;
   std::call_once(threads_once, [] {
     const unsigned cores = std::thread::hardware_concurrency();
-    if (cores > 0) at::set_num_threads(static_cast<int>(cores));
+    if (cores > 0) torchrec::kernels::set_intra_op_threads(static_cast<int>(cores));
   });
   Napi::Function ebc = tb::EbcBinding::define(env);
   data->embedding_bag_collection = Napi::Persistent(ebc);

@@ -14,6 +14,7 @@
 //   ceiling  the machine's gather ceiling (ceiling.cc), best prefetch distance picked first
 //   kernel   torchrec's fused kernel alone (kernels::pooled_lookup_forward), output buffer reused
 //   core     torchrec's core EmbeddingBagCollection: KJT validation + id checks + kernel + output tensor
+//   train    core forward + fused backward with rowwise Adagrad (the train step without Node)
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Half.h>
@@ -21,12 +22,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -220,6 +223,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> keys;
     for (int64_t t = 0; t < T; ++t) keys.push_back("f" + std::to_string(t));
     std::unique_ptr<torchrec::EmbeddingBagCollection> ebc;
+    std::vector<float> grad;  // train: the same fixed gradient every step, as bench/lib_child.ts uses
     at::Tensor last;
     bench::CeilingInput ceiling;
     bench::CeilingChoice choice;
@@ -316,6 +320,23 @@ int main(int argc, char** argv) {
       };
       impl.checksum = last_sum;
       extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
+    } else if (o.impl == "train") {
+      torchrec::OptimizerSpec adagrad;
+      adagrad.kind = torchrec::OptimizerKind::RowwiseAdagrad;
+      ebc = std::make_unique<torchrec::EmbeddingBagCollection>(
+          core_specs(o), false, 1, std::vector<std::optional<torchrec::OptimizerSpec>>(T, adagrad));
+      grad.resize(static_cast<size_t>(B * T * D));
+      for (size_t i = 0; i < grad.size(); ++i) grad[i] = static_cast<float>(std::fmod(i * 0.6180339887, 1.0) - 0.5);
+      impl.call = [&](const Batches& batches, size_t k) {
+        const auto kjt =
+            torchrec::KeyedJaggedTensor::from_lengths(keys, as_tensor(batches, k), lengths, at::Tensor(), 0);
+        last = ebc->forward(kjt);
+        torchrec::LearningRateWindow lrs;
+        lrs.base_step = ebc->step();
+        lrs.values.assign(static_cast<size_t>(T), 0.01);
+        ebc->backward(kjt, grad.data(), static_cast<int64_t>(grad.size()), lrs);
+      };
+      impl.checksum = last_sum;
     } else {
       throw std::runtime_error("unknown --impl " + o.impl);
     }

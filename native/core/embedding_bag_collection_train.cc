@@ -5,6 +5,7 @@
 
 #include "core/embedding_bag_collection.h"
 #include "core/error.h"
+#include "kernels/cpu_parallel.h"
 #include "kernels/sparse_backward_cpu.h"
 #include "kernels/table_norms_cpu.h"
 
@@ -66,7 +67,6 @@ void EmbeddingBagCollection::backward(const KeyedJaggedTensor& input, const floa
 
   // Everything that allocates happens here, before the first row moves.
   std::vector<kernels::BackwardTable> plans(num_tables);
-  std::vector<kernels::RowGroups> groups(num_tables);
   for (int64_t i = 0; i < num_tables; ++i) {
     const TableSpec& spec = tables_[i];
     kernels::BackwardTable& plan = plans[i];
@@ -79,9 +79,10 @@ void EmbeddingBagCollection::backward(const KeyedJaggedTensor& input, const floa
       if (block.table != i) continue;
       plan.features.push_back({block_key(kjt, b, by_block), block.column, spec.pooling == Pooling::Mean});
     }
-    groups[i] = kernels::group_rows(plan, batch);
     optimizers_[i]->ensure_state();
   }
+  const int threads = kernels::intra_op_threads();
+  const std::vector<kernels::RowGroups> groups = kernels::group_rows(plans, batch, threads);
 
   for (int64_t i = 0; i < num_tables; ++i) {
     TableOptimizer* optimizer = optimizers_[i].get();
@@ -89,7 +90,7 @@ void EmbeddingBagCollection::backward(const KeyedJaggedTensor& input, const floa
     kernels::apply_row_updates(
         plans[i], batch, groups[i],
         [&](int64_t row, float* w, const float* g, float* scratch) { optimizer->update_row(row, w, g, scratch, step); },
-        [&](int64_t row) { optimizer->prefetch_state(row); });
+        [&](int64_t row) { optimizer->prefetch_state(row); }, threads);
   }
   step_.store(t);
 }

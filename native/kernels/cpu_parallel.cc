@@ -2,6 +2,8 @@
 
 #include <ATen/Parallel.h>
 
+#include <atomic>
+
 // The OpenMP runtime's entry points, as weak references: null when no OpenMP runtime is loaded.
 extern "C" {
 void GOMP_parallel(void (*fn)(void*), void* data, unsigned num_threads, unsigned flags) __attribute__((weak));
@@ -28,9 +30,19 @@ bool have_openmp() {
 
 }  // namespace
 
+std::atomic<int> process_threads{0};  // 0: never set; libtorch's own default stands
+
+void set_intra_op_threads(int threads) {
+  process_threads.store(threads);
+  at::set_num_threads(threads);
+}
+
 int intra_op_threads() {
   if (at::in_parallel_region()) return 1;
-  const int n = at::get_num_threads();
+  const int wanted = process_threads.load();
+  // libtorch ops called later on this thread (and fork_join's default team) use the same count.
+  if (wanted > 0 && at::get_num_threads() != wanted) at::set_num_threads(wanted);
+  const int n = wanted > 0 ? wanted : at::get_num_threads();
   return n > 1 ? n : 1;
 }
 

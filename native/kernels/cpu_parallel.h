@@ -12,7 +12,14 @@
 
 namespace torchrec::kernels {
 
-// Threads a kernel may fan out to from here: at::get_num_threads(), or 1 inside a parallel region.
+// The process-wide intra-op thread count (setNumThreads). libtorch keeps the count per OS thread
+// (OpenMP's nthreads-var), and each thread copies the process value only the first time it asks, so a
+// libuv worker that ran a call before a setNumThreads would keep the old count for good. This setting
+// is read on every call instead.
+void set_intra_op_threads(int threads);
+
+// Threads a kernel may fan out to from here: the process-wide count (this OS thread's libtorch
+// setting is brought in line first), or 1 inside a parallel region.
 int intra_op_threads();
 
 // Runs fn(ctx, thread, threads) once on each of `threads` threads (the caller is thread 0) and returns

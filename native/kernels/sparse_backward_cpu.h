@@ -2,7 +2,9 @@
 // gradient of the pooled output is scattered to (row, sample) occurrences across every feature that
 // reads the table, the occurrences are grouped by row (CSR -> CSC, as FBGEMM's csr2csc), each unique
 // row's gradient is summed once, and the optimizer updates that row once. No dense gradient of the
-// table is ever built. Unique rows are split across threads, so no locks are needed.
+// table is ever built. Unique rows are split across threads, so no locks are needed. Threads come
+// from kernels::fork_join (libtorch's OpenMP team), never from at::parallel_for, which this build
+// compiles serial (see cpu_parallel.h).
 // Inputs are trusted: callers validate ids, offsets and gradient values first.
 #pragma once
 
@@ -46,22 +48,26 @@ using RowUpdate = std::function<void(int64_t row, float* w, const float* g, floa
 // the update needs it (touched rows are scattered across tables far bigger than the caches).
 using RowPrefetch = std::function<void(int64_t row)>;
 
-// The table's occurrences grouped by row: everything a step needs, built before any row moves so
-// that a step which cannot allocate fails with the table untouched.
+// One table's occurrences grouped by row: everything a step needs, built before any row moves so
+// that a step which cannot allocate fails with the table untouched. Occurrence arrays are in row
+// order (a stable sort of the CSR walk), so each row's gradient is summed in a fixed order whatever
+// the thread count.
 struct RowGroups {
-  std::vector<int64_t> row;          // per occurrence, in CSR order
+  std::vector<int64_t> unique_row;   // per segment: the row it updates, increasing
+  std::vector<int64_t> seg_start;    // segment s owns occurrences seg_start[s] .. seg_start[s+1]
   std::vector<int64_t> grad_offset;  // per occurrence: b * grad_width + the feature's column
   std::vector<float> scale;          // per occurrence: per-value weight * (1/L for MEAN)
-  std::vector<int64_t> order;        // occurrences sorted by row (stable)
-  std::vector<int64_t> seg_start;    // unique row s owns order[seg_start[s] .. seg_start[s+1])
-  int64_t unique_rows() const { return static_cast<int64_t>(seg_start.size()) - 1; }
+  int64_t unique_rows() const { return static_cast<int64_t>(unique_row.size()); }
 };
 
-RowGroups group_rows(const BackwardTable& table, const BackwardBatch& batch);
+// Groups every table's occurrences, tables spread across `threads` threads (the caller's included).
+std::vector<RowGroups> group_rows(const std::vector<BackwardTable>& tables, const BackwardBatch& batch, int threads);
 
-// Sums each unique row's gradient and calls `update` once per row, rows split across threads.
+// Sums each unique row's gradient and calls `update` once per row, rows split across `threads`
+// threads by their work (occurrences and row updates), so one hot row or one huge table still keeps
+// every thread busy.
 void apply_row_updates(const BackwardTable& table, const BackwardBatch& batch, const RowGroups& groups,
-                       const RowUpdate& update, const RowPrefetch& prefetch_state = nullptr);
+                       const RowUpdate& update, const RowPrefetch& prefetch_state, int threads);
 
 // Index of the first non-finite value among n, if any.
 std::optional<int64_t> find_non_finite(const float* values, int64_t n);

@@ -1,0 +1,227 @@
+/**
+ * The fused sparse backward (grouping by row, per-row gradient sums, threads splitting the rows)
+ * against a straightforward reference written out here: every occurrence's gradient added to a
+ * dense per-table gradient, then the optimizer applied to every row with a non-zero occurrence
+ * count, all in float32 and in the order the kernel promises, so the weights must agree bit for bit. Random shapes: dims not divisible by 8, tables read by two features, SUM and
+ * MEAN, per-value weights, empty bags, huge bags, duplicate-heavy ids, int32 and int64 ids, fp16
+ * tables, and batches large enough that the kernel splits the rows across threads (1 and 2 threads).
+ */
+import { EmbeddingBagCollection, KeyedJaggedTensor, getNumThreads, setNumThreads } from '../../lib';
+import { rng } from './helpers';
+
+interface Table {
+  name: string;
+  num_embeddings: number;
+  embedding_dim: number;
+  feature_names: string[];
+  pooling: 'SUM' | 'MEAN';
+  data_type: 'fp32' | 'fp16';
+}
+
+interface Case {
+  tables: Table[];
+  weighted: boolean;
+  keys: string[];
+  batch: number;
+  lengths: Int32Array; // key-major
+  ids: number[];
+  weights: Float32Array | null;
+  int64: boolean;
+}
+
+const DIMS = [1, 3, 7, 8, 13, 16, 33, 64];
+
+function pick<T>(next: () => number, xs: readonly T[]): T {
+  return xs[Math.floor(next() * xs.length)];
+}
+
+function randomCase(seed: number, big: boolean): Case {
+  const next = rng(seed);
+  const numTables = 1 + Math.floor(next() * 3);
+  const tables: Table[] = [];
+  const keys: string[] = [];
+  for (let t = 0; t < numTables; t++) {
+    const features = next() < 0.3 ? [`t${t}a`, `t${t}b`] : [`t${t}a`];
+    keys.push(...features);
+    tables.push({
+      name: `t${t}`,
+      num_embeddings: pick(next, big ? [50, 3000, 20000] : [1, 5, 40, 300]),
+      embedding_dim: pick(next, DIMS),
+      feature_names: features,
+      pooling: next() < 0.5 ? 'SUM' : 'MEAN',
+      data_type: next() < 0.25 ? 'fp16' : 'fp32',
+    });
+  }
+  const batch = big ? 400 + Math.floor(next() * 400) : 1 + Math.floor(next() * 12);
+  const lengths = new Int32Array(keys.length * batch);
+  const ids: number[] = [];
+  // Per key: uniform ids, or a handful of hot rows (duplicates everywhere).
+  keys.forEach((key, k) => {
+    const rows = tables.find((t) => t.feature_names.includes(key))!.num_embeddings;
+    const hot = next() < 0.3 ? Math.min(rows, 1 + Math.floor(next() * 4)) : rows;
+    for (let b = 0; b < batch; b++) {
+      const r = next();
+      const len = r < 0.15 ? 0 : r < 0.17 && big ? 2000 + Math.floor(next() * 2000) : Math.floor(next() * 30);
+      lengths[k * batch + b] = len;
+      for (let i = 0; i < len; i++) ids.push(Math.floor(next() * hot));
+    }
+  });
+  // TorchRec allows per-value weights only with SUM pooling.
+  const weighted = tables.every((t) => t.pooling === 'SUM') && next() < 0.6;
+  const weights = weighted ? Float32Array.from(ids, () => next() * 2 - 0.5) : null;
+  return { tables, weighted, keys, batch, lengths, ids, weights, int64: next() < 0.5 };
+}
+
+function kjtOf(c: Case): KeyedJaggedTensor {
+  return KeyedJaggedTensor.fromLengths({
+    keys: c.keys,
+    values: c.int64 ? BigInt64Array.from(c.ids, BigInt) : Int32Array.from(c.ids),
+    lengths: c.lengths,
+    weights: c.weights,
+  });
+}
+
+const f32 = Math.fround;
+
+/**
+ * Each table's dense gradient [rows][dim] and how many occurrences hit each row. The sums are float32
+ * in CSR order (feature, sample, position), the order the kernel promises for each row whatever the
+ * thread count, so the expected weights are bit-exact, not approximately right.
+ */
+function referenceGrads(c: Case, grad: Float32Array): { grad: Float32Array; hits: Int32Array }[] {
+  const out = c.tables.map((t) => ({
+    grad: new Float32Array(t.num_embeddings * t.embedding_dim),
+    hits: new Int32Array(t.num_embeddings),
+  }));
+  const columns = new Map<string, number>();
+  let width = 0;
+  for (const t of c.tables) {
+    for (const f of t.feature_names) {
+      columns.set(f, width);
+      width += t.embedding_dim;
+    }
+  }
+  let offset = 0;
+  c.keys.forEach((key, k) => {
+    const ti = c.tables.findIndex((t) => t.feature_names.includes(key));
+    const t = c.tables[ti];
+    const dim = t.embedding_dim;
+    const g = out[ti].grad;
+    for (let b = 0; b < c.batch; b++) {
+      const len = c.lengths[k * c.batch + b];
+      const bagScale = t.pooling === 'MEAN' && len > 0 ? f32(1 / len) : 1;
+      const src = b * width + columns.get(key)!;
+      for (let i = offset; i < offset + len; i++) {
+        const row = c.ids[i];
+        const scale = c.weights ? f32(c.weights[i] * bagScale) : bagScale;
+        out[ti].hits[row]++;
+        for (let d = 0; d < dim; d++) g[row * dim + d] = f32(g[row * dim + d] + f32(scale * grad[src + d]));
+      }
+      offset += len;
+    }
+  });
+  return out;
+}
+
+/** c10::Half(float): round to nearest even at fp16's spacing (normal and subnormal range). */
+function roundFp16(x: number): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  const a = Math.abs(x);
+  const ulp = a < 2 ** -14 ? 2 ** -24 : 2 ** (Math.floor(Math.log2(a)) - 10);
+  const q = x / ulp;
+  const r = Math.abs(q - Math.trunc(q)) === 0.5 ? 2 * Math.round(q / 2) : Math.round(q);
+  return r * ulp;
+}
+
+const LR = f32(0.05);
+const EPS = f32(1e-8);
+
+/** The step FBGEMM's rules take for one row in float32, as optimizer_sgd.cc / optimizer_adagrad.cc. */
+function updateRow(opt: 'sgd' | 'rowwise_adagrad', w: Float32Array, g: Float32Array, m: Float32Array, r: number) {
+  const dim = g.length;
+  let mult = LR;
+  if (opt === 'rowwise_adagrad') {
+    let sq = 0;
+    for (let d = 0; d < dim; d++) sq = f32(sq + f32(g[d] * g[d]));
+    m[r] = f32(m[r] + f32(sq / dim));
+    mult = f32(LR / f32(f32(Math.sqrt(m[r])) + EPS));
+  }
+  for (let d = 0; d < dim; d++) w[d] = f32(w[d] - f32(mult * g[d]));
+}
+
+async function checkCase(c: Case, optimizer: 'sgd' | 'rowwise_adagrad', seed: number): Promise<string[]> {
+  const config = optimizer === 'sgd' ? { sgd: { lr: 0.05 } } : { rowwise_adagrad: { lr: 0.05, eps: 1e-8 } };
+  const ebc = new EmbeddingBagCollection({
+    tables: c.tables.map((t) => ({ ...t, optimizer: config })),
+    isWeighted: c.weighted,
+    seed,
+  });
+  const width = c.tables.reduce((s, t) => s + t.embedding_dim * t.feature_names.length, 0);
+  const next = rng(seed ^ 0x5bd1e995);
+  const want = c.tables.map((t) => ebc.getWeights(t.name));
+  const state = c.tables.map((t) => new Float32Array(t.num_embeddings));
+  const problems: string[] = [];
+  const kjt = kjtOf(c);
+  for (let step = 0; step < 2; step++) {
+    const grad = Float32Array.from({ length: c.batch * width }, () => next() * 2 - 1);
+    await ebc.backward(kjt, grad);
+    referenceGrads(c, grad).forEach(({ grad: g, hits }, ti) => {
+      const dim = c.tables[ti].embedding_dim;
+      for (let r = 0; r < hits.length; r++) {
+        if (hits[r] === 0) continue;
+        const w = want[ti].subarray(r * dim, (r + 1) * dim);
+        updateRow(optimizer, w, g.subarray(r * dim, (r + 1) * dim), state[ti], r);
+        if (c.tables[ti].data_type === 'fp16') w.forEach((x, d) => (w[d] = roundFp16(x)));
+      }
+    });
+  }
+  c.tables.forEach((t, ti) => {
+    const got = ebc.getWeights(t.name);
+    const bad = got.findIndex((x, i) => !Object.is(x, want[ti][i]));
+    if (bad >= 0) {
+      const [r, d] = [Math.floor(bad / t.embedding_dim), bad % t.embedding_dim];
+      problems.push(
+        `seed ${seed} ${optimizer} ${t.name} (${t.data_type}) [${r}][${d}]: got ${got[bad]}, want ${want[ti][bad]}`,
+      );
+    }
+    if (optimizer === 'rowwise_adagrad') {
+      const m = ebc.optimizerState(t.name).momentum1;
+      const r = m.findIndex((x, i) => !Object.is(x, state[ti][i]));
+      if (r >= 0) problems.push(`seed ${seed} ${t.name} momentum1[${r}]: got ${m[r]}, want ${state[ti][r]}`);
+    }
+  });
+  ebc.dispose();
+  return problems;
+}
+
+const SMALL_SEEDS = Array.from({ length: 40 }, (_, i) => 1000 + i);
+const BIG_SEEDS = Array.from({ length: 8 }, (_, i) => 2000 + i);
+
+describe.each([1, 2])('%i thread(s)', (threads) => {
+  const saved = getNumThreads();
+  beforeAll(() => setNumThreads(threads));
+  afterAll(() => setNumThreads(saved));
+
+  test.each(['sgd', 'rowwise_adagrad'] as const)('%s: small random cases match the reference', async (opt) => {
+    const problems: string[] = [];
+    for (const seed of SMALL_SEEDS) problems.push(...(await checkCase(randomCase(seed, false), opt, seed)));
+    expect(problems).toEqual([]);
+  });
+
+  test.each(['sgd', 'rowwise_adagrad'] as const)(
+    '%s: big cases (thousands of ids a table, huge bags, hot rows) match the reference',
+    async (opt) => {
+      const problems: string[] = [];
+      let largest = 0;
+      for (const seed of BIG_SEEDS) {
+        const c = randomCase(seed, true);
+        largest = Math.max(largest, c.ids.length);
+        problems.push(...(await checkCase(c, opt, seed)));
+      }
+      expect(problems).toEqual([]);
+      // Big enough that the kernel splits the rows of a table across threads.
+      expect(largest).toBeGreaterThan(20000);
+    },
+    60000,
+  );
+});
