@@ -131,13 +131,36 @@ Napi::Value EbcBinding::forward_sync(const Napi::CallbackInfo& info) {
   });
 }
 
+// The result's Float32Array is made here, on the JS thread, and the worker pools straight into its
+// memory (V8's, kept alive by the reference the wrap holds): no tensor to allocate and fault in off
+// the JS thread, and no copy into a JS array after. Inputs whose batch size cannot be told up front
+// (they will fail validation) take the plain path, which reports the problem.
 Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     auto ebc = live("forward");
     auto inputs = std::make_shared<KjtInputs>(read_kjt_inputs(info, 0));
+    const int64_t batch = batch_size_hint(*inputs);
+    const int64_t length = batch * ebc->output_width();
+    if (batch <= 0 || length <= 0) {
+      return EbcWorker::start(
+          info.Env(), "torchrec.forward", ebc, CallSequencer::Kind::Read,
+          [inputs](EmbeddingBagCollection& e) { return e.forward(build_kjt(*inputs)); }, wrap_float32_array);
+    }
+    float* data = nullptr;
+    Napi::Float32Array out = new_float32_array(info.Env(), static_cast<size_t>(length), &data);
+    auto result = std::make_shared<Napi::Reference<Napi::Float32Array>>(Napi::Persistent(out));
     return EbcWorker::start(
         info.Env(), "torchrec.forward", ebc, CallSequencer::Kind::Read,
-        [inputs](EmbeddingBagCollection& e) { return e.forward(build_kjt(*inputs)); }, wrap_float32_array);
+        [inputs, data, length](EmbeddingBagCollection& e) {
+          const KeyedJaggedTensor kjt = build_kjt(*inputs);
+          if (kjt.stride() * e.output_width() != length) {
+            fail(ErrorCode::Internal, "forward: the batch size was taken as ", length / e.output_width(),
+                 " before the KJT was built, which has ", kjt.stride());
+          }
+          e.forward(kjt, data);
+          return at::Tensor();
+        },
+        [result](Napi::Env, at::Tensor) -> Napi::Value { return result->Value(); });
   });
 }
 

@@ -9,11 +9,11 @@ EbcWorker::EbcWorker(Napi::Env env, const char* name, std::shared_ptr<EmbeddingB
       deferred_(Napi::Promise::Deferred::New(env)),
       ebc_(std::move(ebc)),
       job_(std::move(job)),
-      wrap_(wrap) {}
+      wrap_(std::move(wrap)) {}
 
 Napi::Promise EbcWorker::start(Napi::Env env, const char* name, std::shared_ptr<EmbeddingBagCollection> ebc,
                                CallSequencer::Kind kind, Job job, Wrap wrap) {
-  auto* worker = new EbcWorker(env, name, std::move(ebc), std::move(job), wrap);
+  auto* worker = new EbcWorker(env, name, std::move(ebc), std::move(job), std::move(wrap));
   // Taken right before queueing: the pool's FIFO order then matches the ticket order, which is what
   // keeps waiting workers from deadlocking (see call_sequencer.h).
   worker->ticket_ = worker->ebc_->sequencer().take(kind);

@@ -20,8 +20,9 @@ class EbcWorker : public Napi::AsyncWorker {
  public:
   // Runs off the JS thread, after every call it must follow; may throw.
   using Job = std::function<at::Tensor(EmbeddingBagCollection&)>;
-  // Turns the job's result into the promise's value, on the JS thread.
-  using Wrap = Napi::Value (*)(Napi::Env, at::Tensor);
+  // Turns the job's result into the promise's value, on the JS thread (and is destroyed there, so it
+  // may hold JS references, such as the array a job writes into).
+  using Wrap = std::function<Napi::Value(Napi::Env, at::Tensor)>;
 
   // Makes the worker, takes its ticket and queues it; returns its promise.
   static Napi::Promise start(Napi::Env env, const char* name, std::shared_ptr<EmbeddingBagCollection> ebc,

@@ -231,6 +231,14 @@ KeyedJaggedTensor build_kjt(KjtInputs&& in) {
                                          in.stride);
 }
 
+int64_t batch_size_hint(const KjtInputs& in) {
+  if (in.stride > 0) return in.stride;
+  const int64_t keys = static_cast<int64_t>(in.keys.size());
+  if (keys == 0) return 0;
+  const int64_t entries = in.lengths.defined() ? in.lengths.numel() : in.offsets.defined() ? in.offsets.numel() - 1 : 0;
+  return entries > 0 && entries % keys == 0 ? entries / keys : 0;
+}
+
 Napi::Float32Array forward_into_float32_array(Napi::Env env, const EmbeddingBagCollection& ebc,
                                               const KeyedJaggedTensor& kjt) {
   const size_t length = static_cast<size_t>(kjt.stride()) * static_cast<size_t>(ebc.output_width());

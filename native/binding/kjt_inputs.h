@@ -37,4 +37,9 @@ KeyedJaggedTensor build_kjt(KjtInputs&& inputs);
 Napi::Float32Array forward_into_float32_array(Napi::Env env, const EmbeddingBagCollection& ebc,
                                               const KeyedJaggedTensor& kjt);
 
+// The batch size the inputs will have once built, when it can be told without building them (the
+// stride given, or the lengths/offsets divided by the keys); 0 when it cannot. Only a hint for sizing
+// an output ahead of the work: build_kjt stays the judge of what is valid.
+int64_t batch_size_hint(const KjtInputs& inputs);
+
 }  // namespace torchrec::binding

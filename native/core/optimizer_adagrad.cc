@@ -40,16 +40,15 @@ class ExactRowwiseAdagrad final : public TableOptimizer {
   ExactRowwiseAdagrad(const OptimizerSpec& spec, int64_t rows, int64_t dim)
       : TableOptimizer(spec, {{"momentum1", false}}, rows, dim) {}
 
-  void update_row(int64_t row, float* w_, const float* g_, float*, const OptimizerStep& step) override {
+  void update_row(int64_t row, float* w_, const float* g_, float* scratch, const OptimizerStep& step) override {
     float* __restrict w = w_;
     const float* __restrict g = g_;
     const float wd = static_cast<float>(spec_.weight_decay);
     const bool l2 = spec_.weight_decay_mode == WeightDecayMode::L2;
-    float sum_sq = 0.0f;
-    for (int64_t d = 0; d < dim_; ++d) {
-      const float gd = l2 ? g[d] + wd * w[d] : g[d];
-      sum_sq += gd * gd;
+    if (l2) {
+      for (int64_t d = 0; d < dim_; ++d) scratch[d] = g[d] + wd * w[d];
     }
+    const float sum_sq = sum_of_squares(l2 ? scratch : g, dim_);
     float* m = state_row(0, row);
     *m += sum_sq / static_cast<float>(dim_);
     const float mult = step.lr / (std::sqrt(*m) + static_cast<float>(spec_.eps));

@@ -49,8 +49,7 @@ class PartialRowwiseAdam final : public TableOptimizer {
     const float eps = static_cast<float>(spec_.eps), wd = static_cast<float>(spec_.weight_decay);
     const float lr = step.lr, bias1 = step.bias1;
     const int64_t dim = dim_;
-    float sum_sq = 0.0f;
-    for (int64_t d = 0; d < dim; ++d) sum_sq += g[d] * g[d];
+    const float sum_sq = sum_of_squares(g, dim);
     float* v = state_row(1, row);
     *v = b2 * *v + a2 * (sum_sq / static_cast<float>(dim));
     const float denom = std::sqrt(*v / step.bias2) + eps;

@@ -136,14 +136,19 @@ function roundFp16(x: number): number {
 const LR = f32(0.05);
 const EPS = f32(1e-8);
 
+/** optimizer_math.h's sum_of_squares: eight interleaved float32 partial sums, combined as a tree. */
+function sumOfSquares(x: Float32Array): number {
+  const p = new Float32Array(8);
+  x.forEach((v, i) => (p[i % 8] = f32(p[i % 8] + f32(v * v))));
+  return f32(f32(f32(p[0] + p[1]) + f32(p[2] + p[3])) + f32(f32(p[4] + p[5]) + f32(p[6] + p[7])));
+}
+
 /** The step FBGEMM's rules take for one row in float32, as optimizer_sgd.cc / optimizer_adagrad.cc. */
 function updateRow(opt: 'sgd' | 'rowwise_adagrad', w: Float32Array, g: Float32Array, m: Float32Array, r: number) {
   const dim = g.length;
   let mult = LR;
   if (opt === 'rowwise_adagrad') {
-    let sq = 0;
-    for (let d = 0; d < dim; d++) sq = f32(sq + f32(g[d] * g[d]));
-    m[r] = f32(m[r] + f32(sq / dim));
+    m[r] = f32(m[r] + f32(sumOfSquares(g) / dim));
     mult = f32(LR / f32(f32(Math.sqrt(m[r])) + EPS));
   }
   for (let d = 0; d < dim; d++) w[d] = f32(w[d] - f32(mult * g[d]));
