@@ -41,6 +41,15 @@ at::Tensor allocate_table(int64_t rows, int64_t dim, at::ScalarType dtype) {
       data, {rows, dim}, [body](void* p) { unmap(p, body); }, at::TensorOptions().dtype(dtype));
 }
 
+void advise_huge_pages(void* data, size_t bytes) {
+  if (bytes < 2 * kHugePage) return;
+  const uintptr_t begin = round_up(reinterpret_cast<uintptr_t>(data), kHugePage);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) / kHugePage * kHugePage;
+#ifdef MADV_HUGEPAGE
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#endif
+}
+
 void fill_uniform(const at::Tensor& table, double lo, double hi, at::Generator& gen) {
   if (table.scalar_type() == at::kFloat) {
     table.uniform_(lo, hi, gen);  // draws serially, element by element
