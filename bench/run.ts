@@ -42,6 +42,7 @@ interface Plan {
   js: Timing;
   cppCore?: Timing;
   train?: Timing;
+  cppTrain?: Timing;
   pythonTrain?: Timing;
 }
 
@@ -60,14 +61,16 @@ const PLANS: Record<string, Plan> = {
   },
   M: {
     batches: 4,
-    rounds: 1,
+    rounds: 2, // the targets are ratios at M: two interleaved rounds, so one burst moves no row alone
     lib: { warmup: 2, runs: 20, calls: 1 },
     libAsync: { warmup: 2, runs: 20, calls: 1 },
     python: { warmup: 1, runs: 20, calls: 1 },
     naive: { warmup: 1, runs: 20, calls: 1 },
     ceiling: { warmup: 2, runs: 20, calls: 1 },
     js: { warmup: 1, runs: 20, calls: 1 },
+    cppCore: { warmup: 2, runs: 20, calls: 1 },
     train: { warmup: 2, runs: 20, calls: 1 },
+    cppTrain: { warmup: 2, runs: 20, calls: 1 },
     pythonTrain: { warmup: 1, runs: 20, calls: 1 },
   },
   H: {
@@ -79,6 +82,7 @@ const PLANS: Record<string, Plan> = {
     naive: { warmup: 1, runs: 20, calls: 1 },
     ceiling: { warmup: 2, runs: 20, calls: 1 },
     js: { warmup: 1, runs: 20, calls: 1 },
+    cppCore: { warmup: 2, runs: 20, calls: 1 },
   },
 };
 
@@ -237,6 +241,7 @@ function benchConfig(c: BenchConfig, dir: string): Outcome {
   }
   if (plan.train) {
     run('train', 'train step', nodeChild('lib_child.ts', { ...lib, async: plan.train, mode: 'train', lr: 0.01 }));
+    if (plan.cppTrain) run('cppTrain', 'C++ core train step', cppChild('train', c, variants, plan.cppTrain));
     if (!('unavailable' in rounds.train[0])) {
       run('pythonTrain', 'python train step', pythonChild(c, variants, plan.pythonTrain!, true));
     }
@@ -314,6 +319,16 @@ function rowsOf(o: Outcome): Row[] {
           0,
           pyTrain,
         );
+        if (results.cppTrain) {
+          add(
+            'C++ core train step, no Node (same steps)',
+            medianOf(results.cppTrain, variant),
+            peak(results.cppTrain),
+            '',
+            0,
+            pyTrain,
+          );
+        }
         add(
           'Python train step: nn.EmbeddingBag(sparse) + optim.Adagrad',
           pyTrain,
