@@ -1,12 +1,13 @@
 #include "kernels/table_norms_cpu.h"
 
-#include <ATen/Parallel.h>
 #include <c10/util/Half.h>
 
 #include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
+
+#include "kernels/cpu_parallel.h"
 
 namespace torchrec::kernels {
 namespace {
@@ -46,8 +47,9 @@ double mean_norm(const Row* rows, int64_t num_rows, int64_t dim, const std::vect
   const int64_t blocks = (num_rows + kBlock - 1) / kBlock;
   std::vector<double> sums(blocks, 0.0);
   std::vector<int64_t> counts(blocks, 0);
-  at::parallel_for(0, blocks, 1, [&](int64_t first, int64_t last) {
-    for (int64_t blk = first; blk < last; ++blk) {
+  const int threads = static_cast<int>(std::min<int64_t>(intra_op_threads(), blocks));
+  fork_join(threads, [&](int thread, int count) {
+    for (int64_t blk = thread; blk < blocks; blk += count) {
       const int64_t end = std::min(num_rows, (blk + 1) * kBlock);
       for (int64_t r = blk * kBlock; r < end; ++r) {
         if (chosen != nullptr && !(((*chosen)[r >> 6] >> (r & 63)) & 1u)) continue;
