@@ -262,6 +262,8 @@ void pooled_lookup_forward(const std::vector<PooledFeature>& features, const Poo
     p.out = batch.out + f.out_column;
     p.half = f.half;
     p.mean = f.mean;
+    const bool whole_lines = p.row_bytes % 64 == 0 && reinterpret_cast<uintptr_t>(f.rows) % 64 == 0;
+    p.aligned_lines = whole_lines ? static_cast<int>(p.row_bytes / 64) : 0;
     const int64_t ids = p.offsets[batch.batch] - p.offsets[0];
     feature_start[i + 1] = feature_start[i] + (ids + batch.batch) * f.dim;
     table_bytes += f.num_rows * p.row_bytes;  // a table read by two features counts twice: harmless

@@ -15,6 +15,7 @@ struct FeaturePlan {
   float* out = nullptr;              // column `out_column` of output row 0
   bool half = false;
   bool mean = false;
+  int aligned_lines = 0;  // rows are whole cache lines (base and row_bytes multiples of 64): lines per row
 };
 
 // Bags are numbered feature-major: bag i is sample i % batch of feature i / batch.
@@ -39,10 +40,27 @@ int64_t first_bad_id_avx2(const void* ids, bool ids_int64, int64_t begin, int64_
 
 // Software prefetch of rows `plan.prefetch_rows` ahead, within a run of one feature's bags (whose ids
 // are contiguous in the KJT's values): every cache line of the row is requested. Header-only and
-// always inlined into each path, so every instruction set gets its own copy.
+// always inlined into each path, so every instruction set gets its own copy. Rows of whole cache lines
+// (D = 16/32/64/128 fp32, 32/64/128/256 fp16) take an unrolled path: the general line loop cost ~4%
+// of a memory-bound M forward (torchrec_bench --impl kernel: 12.1 -> 11.6 ms).
 template <typename Id>
 __attribute__((always_inline)) inline void prefetch_row(const FeaturePlan& f, const Id* ids, int64_t at) {
   const uintptr_t row = reinterpret_cast<uintptr_t>(f.rows) + static_cast<uintptr_t>(ids[at]) * f.row_bytes;
+  const char* p = reinterpret_cast<const char*>(row);
+  switch (f.aligned_lines) {
+    case 1: __builtin_prefetch(p, 0, 3); return;
+    case 2:
+      __builtin_prefetch(p, 0, 3);
+      __builtin_prefetch(p + 64, 0, 3);
+      return;
+    case 4:
+      for (int k = 0; k < 4; ++k) __builtin_prefetch(p + 64 * k, 0, 3);
+      return;
+    case 8:
+      for (int k = 0; k < 8; ++k) __builtin_prefetch(p + 64 * k, 0, 3);
+      return;
+    default: break;
+  }
   const uintptr_t last = (row + f.row_bytes - 1) & ~uintptr_t{63};
   for (uintptr_t line = row & ~uintptr_t{63}; line <= last; line += 64) {
     __builtin_prefetch(reinterpret_cast<const void*>(line), 0, 3);
