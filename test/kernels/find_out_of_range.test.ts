@@ -2,9 +2,14 @@
  * The id range check that runs before the fused lookup (kernels::find_out_of_range): the first id
  * outside [0, num_embeddings) of a feature's bags is reported with its position in the KJT's values,
  * whether the feature's ids are scanned in one pass or (from 32768 ids on) split across threads, for
- * int32 and int64 ids, negative ids and num_embeddings itself. Nothing is pooled when one is bad.
+ * int32 and int64 ids, negative ids, ids far outside (2^62, -2^63) and num_embeddings itself, in one
+ * huge bag or in thousands of bags, on the AVX2 path and on the portable one. Nothing is pooled when
+ * one is bad.
  */
+import { spawnSync } from 'child_process';
+import * as path from 'path';
 import { EmbeddingBagCollection, KeyedJaggedTensor, TorchrecError } from '../../lib';
+import { MANY_BAG_CASES, manyBagMessages } from './bad_id_cases';
 
 const ROWS = 1000;
 
@@ -91,5 +96,29 @@ describe.each([
     const k = kjt(200_000, 140_000, { 0: 0, 199_999: ROWS - 1, 200_000: ROWS - 1, 339_999: 0 }, wide);
     expect(e.forwardSync(k).values()).toHaveLength(4 + 3);
     e.dispose();
+  });
+});
+
+describe('many bags, ids far out of range', () => {
+  test.each(MANY_BAG_CASES.map((c) => [c.label, c] as const))('%s', async (_label, c) => {
+    const [got] = await manyBagMessages([c]);
+    expect(got.code).toBe('ERR_INDEX_OUT_OF_RANGE');
+    expect(got.message).toContain(c.expect);
+    expect(got.asyncMessage).toContain(c.expect);
+  });
+});
+
+test('the portable path (TORCHREC_CPU_KERNEL=portable) reports the same ids', () => {
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'run_bad_id_cases.js')], {
+    env: { ...process.env, TORCHREC_CPU_KERNEL: 'portable' },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  if (r.status !== 0) throw new Error(`child failed (${r.status ?? r.signal}): ${r.stderr}`);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]') as { code: string; message: string }[];
+  expect(out).toHaveLength(MANY_BAG_CASES.length);
+  out.forEach((got, i) => {
+    expect(got.code).toBe('ERR_INDEX_OUT_OF_RANGE');
+    expect(got.message).toContain(MANY_BAG_CASES[i].expect);
   });
 });

@@ -1,0 +1,14 @@
+/**
+ * Child process for find_out_of_range.test.ts: runs MANY_BAG_CASES under this process's environment
+ * (TORCHREC_CPU_KERNEL=portable, read once at load) and prints forwardSync's {code, message} per case.
+ */
+'use strict';
+require('../helpers/ts_register.js');
+const { MANY_BAG_CASES, manyBagMessages } = require('./bad_id_cases.ts');
+
+manyBagMessages(MANY_BAG_CASES)
+  .then((out) => process.stdout.write(JSON.stringify(out) + '\n'))
+  .catch((e) => {
+    process.stderr.write(String(e && e.stack ? e.stack : e) + '\n');
+    process.exit(1);
+  });
