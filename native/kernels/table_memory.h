@@ -18,7 +18,10 @@ at::Tensor allocate_table(int64_t rows, int64_t dim, at::ScalarType dtype);
 // Advises the 2 MiB-aligned interior of [data, data + bytes) MADV_HUGEPAGE, for big buffers that
 // somebody else allocated and that are about to be written once from end to end (pooled outputs: glibc
 // hands V8 freshly grown heap pages for each one, 2048 page faults per 8 MiB on 4 KiB pages, 4 on huge
-// pages). Only a hint; a no-op below 4 MiB and where THP is unavailable.
+// pages). Only a hint; a no-op below 4 MiB and where THP is unavailable. The advice outlives the
+// buffer: once V8 frees it, malloc may place small blocks in that range, and touching one can then
+// commit a whole 2 MiB page. Harmless in practice (the range is usually the heap top, which glibc
+// trims), but it is why only big, freshly made results get it.
 void advise_huge_pages(void* data, size_t bytes);
 
 // Fills `table` (Float or Half, contiguous) exactly as
