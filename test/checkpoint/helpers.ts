@@ -10,6 +10,7 @@ import * as path from 'path';
 import { EmbeddingBagCollection, TorchrecError } from '../../lib';
 import type { Checkpointable } from '../../lib/checkpoint';
 import { floatToHalf } from '../../lib/checkpoint/dtypes';
+import { describeIf } from '../helpers/skip';
 
 /** Debian's python3-torch (scripts/setup-debian.sh); override with TORCHREC_TEST_PYTHON. */
 export const PYTHON = process.env.TORCHREC_TEST_PYTHON ?? '/usr/bin/python3';
@@ -33,7 +34,10 @@ function checkPython(): void {
   pythonChecked = true;
 }
 
-export const describePython = process.env.TORCHREC_SKIP_PYTHON_TESTS === '1' ? describe.skip : describe;
+/** A describe block that needs Python's torch; TORCHREC_SKIP_PYTHON_TESTS=1 skips it, saying so in its title. */
+export function describePython(title: string, body: () => void): void {
+  describeIf(process.env.TORCHREC_SKIP_PYTHON_TESTS !== '1', title, 'TORCHREC_SKIP_PYTHON_TESTS=1', body);
+}
 
 /** Runs test/checkpoint/python/<script> and parses the JSON it prints. */
 export function python<T = Record<string, unknown>>(script: string, args: string[]): Promise<T> {

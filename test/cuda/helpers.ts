@@ -11,28 +11,7 @@ export const GPU = FORCED || CUDA_BUILD;
 
 export const NO_GPU_REASON = 'this build has no CUDA — run scripts/gpu-check.sh on a GPU machine';
 
-/** `describe`, or `describe.skip` with the reason appended to the title; never a silent skip. */
-export function describeIf(run: boolean, title: string, reason: string, body: () => void): void {
-  if (run) {
-    describe(title, body);
-  } else {
-    describe.skip(`${title} (skipped: ${reason})`, body);
-  }
-}
-
-/** The training surface of EmbeddingBagCollection, checked for at run time. */
-export interface Trainable {
-  backward(kjt: KeyedJaggedTensor, gradOutput: Float32Array): Promise<void>;
-  optimizerState(table: string): Record<string, Float32Array>;
-}
-
-export const HAS_TRAINING =
-  typeof (EmbeddingBagCollection.prototype as unknown as Partial<Trainable>).backward === 'function' &&
-  typeof (EmbeddingBagCollection.prototype as unknown as Partial<Trainable>).optimizerState === 'function';
-
-export function trainable(ebc: EmbeddingBagCollection): Trainable {
-  return ebc as unknown as Trainable;
-}
+export { describeIf } from '../helpers/skip';
 
 export { rng } from '../helpers/random';
 

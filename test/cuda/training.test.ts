@@ -7,23 +7,11 @@
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
 import { loadOptimizerGolden, optimizerConfig } from '../training/helpers';
-import {
-  describeIf,
-  GPU,
-  HAS_TRAINING,
-  maxAbsDiff,
-  NO_GPU_REASON,
-  RandomTable,
-  randomKjt,
-  rng,
-  trainable,
-} from './helpers';
+import { describeIf, GPU, maxAbsDiff, NO_GPU_REASON, RandomTable, randomKjt, rng } from './helpers';
 
 const GOLDEN_ATOL = 1e-6; // OPTIMIZERS.md
 const FP32_ATOL = 1e-5; // CUDA vs CPU after several steps (reduction order, fused multiply-add)
 const FP16_ATOL = 2e-3; // fp16 rows: one fp16 ulp near 1
-
-const reason = !GPU ? NO_GPU_REASON : 'EmbeddingBagCollection has no backward()/optimizerState() in this build';
 
 const OPTIMIZERS: [string, object][] = [
   ['EXACT_SGD', { sgd: { lr: 0.1 } }],
@@ -61,7 +49,7 @@ function gradFor(kjtStride: number, width: number, next: () => number): Float32A
   return Float32Array.from({ length: kjtStride * width }, () => next() * 2 - 1);
 }
 
-describeIf(GPU && HAS_TRAINING, 'CUDA training', reason, () => {
+describeIf(GPU, 'CUDA training', NO_GPU_REASON, () => {
   const golden = loadOptimizerGolden();
 
   describe.each(golden.scenarios.map((s) => [s.name, s] as const))('golden %s on cuda', (_name, scenario) => {
@@ -80,11 +68,11 @@ describeIf(GPU && HAS_TRAINING, 'CUDA training', reason, () => {
           values: input.kjt.values,
           lengths: input.kjt.lengths,
         });
-        await trainable(ebc).backward(kjt, Float32Array.from(input.G.flat()));
+        await ebc.backward(kjt, Float32Array.from(input.G.flat()));
         const expected = run.steps[k];
         expect(ebc.step).toBe(expected.iter);
         expect(maxAbsDiff(ebc.getWeights(table), expected.weights_after.flat())).toBeLessThanOrEqual(GOLDEN_ATOL);
-        const state = trainable(ebc).optimizerState(table);
+        const state = ebc.optimizerState(table);
         for (const name of Object.keys(run.state_shapes)) {
           const want = expected[`${name}_after` as 'momentum1_after' | 'momentum2_after'] as number[] | number[][];
           expect(maxAbsDiff(state[name], want.flat())).toBeLessThanOrEqual(GOLDEN_ATOL);
@@ -107,16 +95,16 @@ describeIf(GPU && HAS_TRAINING, 'CUDA training', reason, () => {
       for (let step = 0; step < 3; step++) {
         const kjt = randomKjt(tables, 9, 7, next, { weighted, int32: step % 2 === 0 });
         const grad = gradFor(9, width, next);
-        await trainable(cpu).backward(kjt, grad);
-        await trainable(cuda).backward(kjt, grad);
+        await cpu.backward(kjt, grad);
+        await cuda.backward(kjt, grad);
       }
       const worse: string[] = [];
       for (const t of tables) {
         const atol = t.data_type === 'FP16' ? FP16_ATOL : FP32_ATOL;
         const dw = maxAbsDiff(cuda.getWeights(t.name), cpu.getWeights(t.name));
         if (!(dw <= atol)) worse.push(`${t.name} weights: ${dw}`);
-        const a = trainable(cpu).optimizerState(t.name);
-        const b = trainable(cuda).optimizerState(t.name);
+        const a = cpu.optimizerState(t.name);
+        const b = cuda.optimizerState(t.name);
         expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
         for (const name of Object.keys(a)) {
           const ds = maxAbsDiff(b[name], a[name]);
@@ -134,12 +122,12 @@ describeIf(GPU && HAS_TRAINING, 'CUDA training', reason, () => {
     const ebc = new EmbeddingBagCollection({ tables, seed: 1, device: 'cuda' });
     const before = ebc.getWeights('t');
     const kjt = KeyedJaggedTensor.fromLengths({ keys: ['t'], values: [5, 7, 5, 900], lengths: [3, 1] });
-    await trainable(ebc).backward(
+    await ebc.backward(
       kjt,
       Float32Array.from({ length: 2 * 32 }, (_, i) => Math.sin(i)),
     );
     const after = ebc.getWeights('t');
-    const m1 = trainable(ebc).optimizerState('t').momentum1;
+    const m1 = ebc.optimizerState('t').momentum1;
     for (let r = 0; r < 1000; r++) {
       const touched = r === 5 || r === 7 || r === 900;
       const row = after.subarray(r * 32, r * 32 + 32);
@@ -166,11 +154,9 @@ describeIf(GPU && HAS_TRAINING, 'CUDA training', reason, () => {
     const values = Int32Array.from({ length: batch * 20 }, (_, i) => (i % 7 === 0 ? i % 50 : 3));
     const kjt = KeyedJaggedTensor.fromLengths({ keys: ['t'], values, lengths: new Int32Array(batch).fill(20) });
     const grad = Float32Array.from({ length: batch * 16 }, (_, i) => Math.cos(i) * 1e-2);
-    await trainable(cpu).backward(kjt, grad);
-    await trainable(cuda).backward(kjt, grad);
+    await cpu.backward(kjt, grad);
+    await cuda.backward(kjt, grad);
     expect(maxAbsDiff(cuda.getWeights('t'), cpu.getWeights('t'))).toBeLessThanOrEqual(FP32_ATOL);
-    expect(
-      maxAbsDiff(trainable(cuda).optimizerState('t').momentum1, trainable(cpu).optimizerState('t').momentum1),
-    ).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(cuda.optimizerState('t').momentum1, cpu.optimizerState('t').momentum1)).toBeLessThanOrEqual(1e-5);
   });
 });
