@@ -6,13 +6,12 @@
  * the title, when the build has no CUDA (scripts/gpu-check.sh runs them on a GPU machine).
  */
 import { buildInfo, EmbeddingBagCollection, KeyedJaggedTensor, LargeEmbeddings } from '../../lib';
-import { goldenCaseFiles, goldenKjt, goldenTables, loadGolden, toleranceFor } from '../helpers/golden';
+import { goldenCaseFiles, goldenKjt, goldenTables, loadGolden, maxAbsDiff, toleranceFor } from '../helpers/golden';
 import {
   cpuAndCuda,
   describeIf,
   GPU,
   kernelCoverageTables,
-  maxAbsDiff,
   NO_GPU_REASON,
   RandomTable,
   randomKjt,

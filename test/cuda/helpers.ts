@@ -77,14 +77,6 @@ export function randomKjt(
   });
 }
 
-/** Largest |a - b| over equal-length arrays. */
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
-
 /** A CPU and a CUDA collection over the same tables with the same weights. */
 export function cpuAndCuda(
   tables: object[],

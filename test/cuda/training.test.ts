@@ -3,11 +3,12 @@
  * public API: FBGEMM's golden optimizer runs on device 'cuda', then CUDA against CPU over several
  * steps with duplicate ids inside and across bags and features, shared tables, MEAN, per-value
  * weights, fp16 tables, dims above one thread block, and a very hot row. Skipped, with the reason in
- * the title, when the build has no CUDA or the collection has no backward().
+ * the title, when the build has no CUDA.
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
-import { loadOptimizerGolden, optimizerConfig } from '../training/helpers';
-import { describeIf, GPU, maxAbsDiff, NO_GPU_REASON, RandomTable, randomKjt, rng } from './helpers';
+import { maxAbsDiff } from '../helpers/golden';
+import { checkGoldenSteps, goldenOptimizerCollection, loadOptimizerGolden, randomGrad } from '../training/helpers';
+import { describeIf, GPU, NO_GPU_REASON, RandomTable, randomKjt, rng } from './helpers';
 
 const GOLDEN_ATOL = 1e-6; // OPTIMIZERS.md
 const FP32_ATOL = 1e-5; // CUDA vs CPU after several steps (reduction order, fused multiply-add)
@@ -45,39 +46,14 @@ function trainingTables(optimizer: object, weighted: boolean): RandomTable[] {
   return tables.map((t) => ({ ...t, optimizer }));
 }
 
-function gradFor(kjtStride: number, width: number, next: () => number): Float32Array {
-  return Float32Array.from({ length: kjtStride * width }, () => next() * 2 - 1);
-}
-
 describeIf(GPU, 'CUDA training', NO_GPU_REASON, () => {
   const golden = loadOptimizerGolden();
 
   describe.each(golden.scenarios.map((s) => [s.name, s] as const))('golden %s on cuda', (_name, scenario) => {
     const runs = scenario.runs.map((r) => [`${r.optimizer} ${JSON.stringify(r.hparams)}`, r] as const);
     test.each(runs)('%s: weights and states after each step', async (_label, run) => {
-      const ebc = new EmbeddingBagCollection({
-        tables: scenario.ebc_tables.map((t) => ({ ...t, optimizer: optimizerConfig(run) })),
-        seed: 7,
-        device: 'cuda',
-      });
-      const table = golden.table.name;
-      ebc.setWeights(table, Float32Array.from(golden.table.initial_weights.flat()));
-      for (const [k, input] of scenario.steps_input.entries()) {
-        const kjt = KeyedJaggedTensor.fromLengths({
-          keys: input.kjt.keys,
-          values: input.kjt.values,
-          lengths: input.kjt.lengths,
-        });
-        await ebc.backward(kjt, Float32Array.from(input.G.flat()));
-        const expected = run.steps[k];
-        expect(ebc.step).toBe(expected.iter);
-        expect(maxAbsDiff(ebc.getWeights(table), expected.weights_after.flat())).toBeLessThanOrEqual(GOLDEN_ATOL);
-        const state = ebc.optimizerState(table);
-        for (const name of Object.keys(run.state_shapes)) {
-          const want = expected[`${name}_after` as 'momentum1_after' | 'momentum2_after'] as number[] | number[][];
-          expect(maxAbsDiff(state[name], want.flat())).toBeLessThanOrEqual(GOLDEN_ATOL);
-        }
-      }
+      const ebc = goldenOptimizerCollection(golden, scenario, run, 'cuda');
+      await checkGoldenSteps(ebc, golden, scenario, run, GOLDEN_ATOL);
     });
   });
 
@@ -94,7 +70,7 @@ describeIf(GPU, 'CUDA training', NO_GPU_REASON, () => {
       const width = cpu.forwardSync(randomKjt(tables, 1, 1, rng(0), { weighted, int32: false })).values().length;
       for (let step = 0; step < 3; step++) {
         const kjt = randomKjt(tables, 9, 7, next, { weighted, int32: step % 2 === 0 });
-        const grad = gradFor(9, width, next);
+        const grad = randomGrad(9 * width, next);
         await cpu.backward(kjt, grad);
         await cuda.backward(kjt, grad);
       }

@@ -1,7 +1,8 @@
 /** Shared bits of the training tests. */
 import * as fs from 'fs';
 import * as path from 'path';
-import { GOLDEN_DIR } from '../helpers/golden';
+import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
+import { GOLDEN_DIR, maxAbsDiff } from '../helpers/golden';
 
 export interface OptimizerGoldenStep {
   iter: number;
@@ -43,14 +44,6 @@ export function loadOptimizerGolden(): OptimizerGolden {
   return JSON.parse(fs.readFileSync(path.join(GOLDEN_DIR, 'optimizers.json'), 'utf8')) as OptimizerGolden;
 }
 
-/** Largest |a - b| over equal-length arrays. */
-export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
-
 export { rng } from '../helpers/random';
 
 /** A Float32Array of n values uniform in [-1, 1). */
@@ -84,4 +77,50 @@ export function optimizerConfig(run: OptimizerGoldenRun): object {
       return { lamb: { lr: h.learning_rate, eps: h.eps, betas, weight_decay: h.weight_decay } };
   }
   throw new Error(`unknown optimizer ${run.optimizer}`);
+}
+
+type OptimizerScenario = OptimizerGolden['scenarios'][number];
+
+/** The scenario's collection with `run`'s optimizer on every table and the golden's initial weights. */
+export function goldenOptimizerCollection(
+  golden: OptimizerGolden,
+  scenario: OptimizerScenario,
+  run: OptimizerGoldenRun,
+  device: 'cpu' | 'cuda' = 'cpu',
+): EmbeddingBagCollection {
+  const ebc = new EmbeddingBagCollection({
+    tables: scenario.ebc_tables.map((t) => ({ ...t, optimizer: optimizerConfig(run) })),
+    seed: 7,
+    device,
+  });
+  ebc.setWeights(golden.table.name, Float32Array.from(golden.table.initial_weights.flat()));
+  return ebc;
+}
+
+/** Takes the scenario's steps, checking the step count, weights and every state after each within atol. */
+export async function checkGoldenSteps(
+  ebc: EmbeddingBagCollection,
+  golden: OptimizerGolden,
+  scenario: OptimizerScenario,
+  run: OptimizerGoldenRun,
+  atol: number,
+): Promise<void> {
+  const table = golden.table.name;
+  for (const [k, input] of scenario.steps_input.entries()) {
+    const kjt = KeyedJaggedTensor.fromLengths({
+      keys: input.kjt.keys,
+      values: input.kjt.values,
+      lengths: input.kjt.lengths,
+    });
+    await ebc.backward(kjt, Float32Array.from(input.G.flat()));
+    const expected = run.steps[k];
+    expect(ebc.step).toBe(expected.iter);
+    expect(maxAbsDiff(ebc.getWeights(table), expected.weights_after.flat())).toBeLessThanOrEqual(atol);
+    const state = ebc.optimizerState(table);
+    for (const name of Object.keys(run.state_shapes)) {
+      const want = expected[`${name}_after` as 'momentum1_after' | 'momentum2_after'];
+      expect(want).toBeDefined();
+      expect(maxAbsDiff(state[name], (want as number[] | number[][]).flat())).toBeLessThanOrEqual(atol);
+    }
+  }
 }

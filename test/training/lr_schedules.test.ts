@@ -10,7 +10,7 @@ import {
   LargeEmbeddings,
   LearningRate,
 } from '../../lib';
-import { maxDiff } from './helpers';
+import { maxAbsDiff } from '../helpers/golden';
 
 const PIECEWISE = {
   piecewise_constant: { learning_rate_boundaries: [1, 3], learning_rate_values: [0.5, 0.25, 0.125] },
@@ -93,7 +93,7 @@ test('a schedule drives non-SGD optimizers too (Adagrad at 2 steps)', async () =
   // g = 1 each step: m = 1 then 2; w -= lr_t * 1 / sqrt(m). Step 1 uses ramp(0) = 0, step 2 ramp(1) = 0.1.
   const lr2 = Math.fround(computeLearningRate(RAMP, 1));
   expect(-ebc.getWeights('a')[2]).toBeCloseTo(lr2 / Math.sqrt(2), 6);
-  expect(maxDiff(ebc.optimizerState('a').momentum1, [0, 0, 2, 2, 0, 0, 0, 0])).toBe(0);
+  expect(maxAbsDiff(ebc.optimizerState('a').momentum1, [0, 0, 2, 2, 0, 0, 0, 0])).toBe(0);
 });
 
 test('backwards issued together use the rate of the step each one becomes, even when one fails', async () => {

@@ -5,7 +5,7 @@
  * rounded to fp16 once).
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor, Mode, TorchrecError } from '../../lib';
-import { maxDiff } from './helpers';
+import { maxAbsDiff } from '../helpers/golden';
 
 const N = 6;
 const D = 3;
@@ -208,6 +208,6 @@ describe('fp16 tables', () => {
         expect(Math.abs(w[i] - ref.w)).toBeLessThanOrEqual(ulp / 2 + 1e-7);
       }
     }
-    expect(maxDiff(w.subarray(0, D), w0.subarray(0, D))).toBe(0);
+    expect(maxAbsDiff(w.subarray(0, D), w0.subarray(0, D))).toBe(0);
   });
 });

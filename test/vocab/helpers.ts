@@ -29,11 +29,3 @@ export function writeVocab(
   fs.writeFileSync(file, new Uint8Array(buffer));
   return file;
 }
-
-/** Largest |a - b| over equal-length arrays. */
-export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}

@@ -6,7 +6,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { EmbeddingBagCollection, KeyedJaggedTensor, LargeEmbeddings, TorchrecError } from '../../lib';
-import { maxDiff, tmpDir, writeVocab } from './helpers';
+import { maxAbsDiff } from '../helpers/golden';
+import { tmpDir, writeVocab } from './helpers';
 
 const USER_ROWS = 8;
 // Entity ids far outside int32 and the table, mapped to a permutation of the rows.
@@ -100,8 +101,8 @@ describe('vocab tables: forward', () => {
     const got = await withVocab.forward(raw);
     const want = await twin.forward(premapped);
     expect(got.keys()).toEqual(['user', 'item']);
-    expect(maxDiff(got.values(), want.values())).toBe(0);
-    expect(maxDiff(withVocab.forwardSync(raw).values(), want.values())).toBe(0);
+    expect(maxAbsDiff(got.values(), want.values())).toBe(0);
+    expect(maxAbsDiff(withVocab.forwardSync(raw).values(), want.values())).toBe(0);
     // Two forwards: 6 lookups each, none missing.
     expect(withVocab.vocabStats()).toEqual({ user: { lookups: 12, missing: 0 } });
   });
@@ -114,7 +115,7 @@ describe('vocab tables: forward', () => {
     );
     const got = await withVocab.forward(raw);
     const want = await twin.forward(premapped);
-    expect(maxDiff(got.values(), want.values())).toBeLessThan(1e-6);
+    expect(maxAbsDiff(got.values(), want.values())).toBeLessThan(1e-6);
     // The all-missing bag pools to zeros.
     expect(Array.from(got.toDict().user.slice(4, 8))).toEqual([0, 0, 0, 0]);
     // Bag 0 is the mean of exactly two rows.
@@ -131,7 +132,7 @@ describe('vocab tables: forward', () => {
     const { raw, premapped } = batches([[ENTITY(1), MISSING[0], ENTITY(2)], [MISSING[2]]], [[1], [2, 3]], -1, weights);
     const got = await withVocab.forward(raw);
     const want = await twin.forward(premapped);
-    expect(maxDiff(got.values(), want.values())).toBeLessThan(1e-6);
+    expect(maxAbsDiff(got.values(), want.values())).toBeLessThan(1e-6);
   });
 
   test('vocabOov: missing ids are looked up at the OOV row, and still counted', async () => {
@@ -143,7 +144,7 @@ describe('vocab tables: forward', () => {
     );
     const got = await withVocab.forward(raw);
     const want = await twin.forward(premapped);
-    expect(maxDiff(got.values(), want.values())).toBe(0);
+    expect(maxAbsDiff(got.values(), want.values())).toBe(0);
     expect(withVocab.vocabStats()).toEqual({ user: { lookups: 5, missing: 2 } });
   });
 
@@ -155,7 +156,7 @@ describe('vocab tables: forward', () => {
     fs.writeFileSync(path.join(dir, 'README.txt'), 'not a vocabulary');
     const { withVocab, twin } = await pair({ vocab: dir });
     const { raw, premapped } = batches([[0, 1, 2, 3, 4, 5, 6, 7].map(ENTITY), [ENTITY(6)]], [[0], [1]]);
-    expect(maxDiff((await withVocab.forward(raw)).values(), (await twin.forward(premapped)).values())).toBe(0);
+    expect(maxAbsDiff((await withVocab.forward(raw)).values(), (await twin.forward(premapped)).values())).toBe(0);
   });
 
   test('a large vocabulary in several row groups with an INT32 row column', async () => {
@@ -185,7 +186,7 @@ describe('vocab tables: forward', () => {
       lengths: [3, 3, 4],
     });
     const premapped = KeyedJaggedTensor.fromLengths({ keys: ['big'], values: picks.map(rowOf), lengths: [3, 3, 4] });
-    expect(maxDiff((await m.forward(raw)).values(), (await twin.forward(premapped)).values())).toBe(0);
+    expect(maxAbsDiff((await m.forward(raw)).values(), (await twin.forward(premapped)).values())).toBe(0);
     expect(m.vocabStats()).toEqual({ big: { lookups: 10, missing: 0 } });
   });
 
@@ -210,7 +211,7 @@ describe('vocab tables: forward', () => {
     // a: 2 -> 5, 3 -> 0; 4 is not in the vocabulary (skipped).
     expect(Array.from(d['f@a'])).toEqual([...sum([row(wa, 5), row(wa, 0)]), 0, 0].map((x) => Math.fround(x)));
     // b reads the raw ids as rows.
-    expect(maxDiff(d['f@b'], [...sum([row(wb, 2), row(wb, 3)]), ...row(wb, 4)])).toBeLessThan(1e-6);
+    expect(maxAbsDiff(d['f@b'], [...sum([row(wb, 2), row(wb, 3)]), ...row(wb, 4)])).toBeLessThan(1e-6);
     expect(m.vocabStats()).toEqual({ a: { lookups: 3, missing: 1 } });
   });
 
@@ -248,8 +249,8 @@ describe('vocab tables: backward', () => {
     const grad = Float32Array.from({ length: 3 * 7 }, (_, i) => Math.sin(i + 1));
     await withVocab.backward(raw, grad);
     await twin.backward(premapped, grad);
-    expect(maxDiff(withVocab.getWeights('user'), twin.getWeights('user'))).toBe(0);
-    expect(maxDiff(withVocab.getWeights('item'), twin.getWeights('item'))).toBe(0);
+    expect(maxAbsDiff(withVocab.getWeights('user'), twin.getWeights('user'))).toBe(0);
+    expect(maxAbsDiff(withVocab.getWeights('item'), twin.getWeights('item'))).toBe(0);
     const after = withVocab.getWeights('user');
     const touched = new Set([PERM[1], PERM[4]]);
     for (let r = 0; r < USER_ROWS; r++) {
@@ -268,9 +269,9 @@ describe('vocab tables: backward', () => {
     const b = [twin.forward(premapped), twin.backward(premapped, grad), twin.forward(premapped)] as const;
     const [a0, , a2] = await Promise.all(a);
     const [b0, , b2] = await Promise.all(b);
-    expect(maxDiff(a0.values(), b0.values())).toBe(0);
-    expect(maxDiff(a2.values(), b2.values())).toBe(0);
-    expect(maxDiff(a0.values(), a2.values())).toBeGreaterThan(0);
+    expect(maxAbsDiff(a0.values(), b0.values())).toBe(0);
+    expect(maxAbsDiff(a2.values(), b2.values())).toBe(0);
+    expect(maxAbsDiff(a0.values(), a2.values())).toBeGreaterThan(0);
   });
 
   test('OOV row mode trains the OOV row', async () => {
@@ -279,7 +280,7 @@ describe('vocab tables: backward', () => {
     const grad = Float32Array.from({ length: 2 * 7 }, (_, i) => 0.1 * (i + 1));
     await withVocab.backward(raw, grad);
     await twin.backward(premapped, grad);
-    expect(maxDiff(withVocab.getWeights('user'), twin.getWeights('user'))).toBe(0);
+    expect(maxAbsDiff(withVocab.getWeights('user'), twin.getWeights('user'))).toBe(0);
   });
 });
 
