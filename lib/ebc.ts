@@ -9,25 +9,27 @@
  * thread: a forward issued after a backward sees the updated weights, one issued before does not.
  */
 import { EmbeddingBagConfig } from './config/embedding';
-import { computeLearningRate } from './config/learning_rate';
 import { EmbeddingOptimizerConfig } from './config/optimizer';
 import { hint } from './config/suggest';
-import {
-  EmbeddingBagCollectionOptions,
-  nativeTrainableTableSpec,
-  resolveEbcOptions,
-  TableTraining,
-  tableTraining,
-} from './ebc_options';
+import { EmbeddingBagCollectionOptions, resolveEbcOptions } from './ebc_options';
 import { Mode } from './enums';
 import { TorchrecError } from './errors';
 import { KeyedJaggedTensor } from './kjt';
 import { KeyedTensor } from './keyed_tensor';
 import { types } from 'util';
 import * as checkpoint from './checkpoint';
-import { findDuplicate, loadVocab } from './vocab';
+import { describeDuplicate, loadVocab } from './vocab';
 import type { LoadStateDictOptions, RestoredState, SnapshotExtra } from './checkpoint';
-import { native, NativeEmbeddingBagCollection, ownPromise, ownRealm } from './native';
+import {
+  native,
+  NativeEmbeddingBagCollection,
+  NativeExportedState,
+  NativeStateInfo,
+  NativeStoredWeights,
+  ownPromise,
+  ownRealm,
+} from './native';
+import { nativeTableSpec } from './native_spec';
 
 export type { EmbeddingBagCollectionOptions } from './ebc_options';
 
@@ -51,20 +53,20 @@ export class EmbeddingBagCollection {
   /**
    * Resolves once every `pretrained` table is loaded from its snapshot and every table with a `vocab`
    * has its vocabulary loaded (at once when there are none); rejects with the first failure.
-   * forward/backward on a collection whose vocabularies are still loading reject with
-   * ERR_INVALID_ARGUMENT ("await ebc.ready before forward: ..."): await `ready` first.
+   * forward/backward on a collection whose pretrained weights or vocabularies are still loading reject
+   * with ERR_INVALID_ARGUMENT ("await ebc.ready before forward: ..."): await `ready` first.
    */
   readonly ready: Promise<void>;
-  /** Tables whose vocabulary is not loaded yet (null) or failed to load (the error). */
-  private readonly vocabPending = new Map<string, Error | null>();
+  /**
+   * What `ready` still waits for, e.g. 'the vocabulary of table "user"' → null while loading, or the
+   * error it failed with. forward and backward refuse to run on a collection with any entry.
+   */
+  private readonly loading = new Map<string, Error | null>();
   private handle: NativeEmbeddingBagCollection | null;
   private readonly keys: string[];
   private readonly dims: number[];
   private currentMode: Mode = Mode.TRAIN;
-  private readonly training: (TableTraining | null)[];
   private readonly width: number;
-  /** backward calls issued and not yet settled (see learningRates). */
-  private pendingBackwards = 0;
   /** `step` once disposed. */
   private lastStep = 0;
 
@@ -75,15 +77,16 @@ export class EmbeddingBagCollection {
     this.device = o.device;
     this.optimizer = o.optimizer;
     // A table without any optimizer is allowed (inference users build without one); backward names it.
-    this.training = o.tables.map((t) => tableTraining(t, o.optimizer));
-    const specs = o.tables.map((t, i) => nativeTrainableTableSpec(t, this.training[i]));
-    this.handle = new (native().NativeEmbeddingBagCollection)(specs, o.isWeighted, o.seed);
+    this.handle = new (native().NativeEmbeddingBagCollection)({
+      tables: o.tables.map((t) => nativeTableSpec(t, o.optimizer)),
+      isWeighted: o.isWeighted,
+      seed: o.seed,
+      device: o.device,
+    });
     this.keys = this.handle.outputKeys();
     this.dims = this.handle.outputDims();
     this.width = this.dims.reduce((a, b) => a + b, 0);
-    this.ready = Promise.all([checkpoint.loadPretrainedTables(this), this.loadVocabs(o.vocabOov)]).then(
-      () => undefined,
-    );
+    this.ready = Promise.all([this.loadPretrained(), this.loadVocabs(o.vocabOov)]).then(() => undefined);
     // The rejection reaches whoever awaits `ready`; without a listener it must not crash the process.
     this.ready.catch(() => undefined);
   }
@@ -133,7 +136,7 @@ export class EmbeddingBagCollection {
     let pending: Promise<Float32Array>;
     try {
       const handle = this.live('forward');
-      this.checkVocabsLoaded('forward');
+      this.checkReady('forward');
       pending = handle.forward(...checkKjt(kjt, 'forward').nativeArgs());
     } catch (e) {
       return Promise.reject(e);
@@ -144,7 +147,7 @@ export class EmbeddingBagCollection {
 
   forwardSync(kjt: KeyedJaggedTensor): KeyedTensor {
     const handle = this.live('forwardSync');
-    this.checkVocabsLoaded('forwardSync');
+    this.checkReady('forwardSync');
     const values = handle.forwardSync(...checkKjt(kjt, 'forwardSync').nativeArgs());
     return new KeyedTensor(this.keys, this.dims, ownRealm(values), kjt.stride());
   }
@@ -154,11 +157,19 @@ export class EmbeddingBagCollection {
     return ownRealm(this.live('getWeights').getWeights(table));
   }
 
-  /** Replaces a table's weights from row-major [N][D] data (rounded to fp16 for fp16 tables). */
-  setWeights(table: string, data: Float32Array | readonly number[]): void {
+  /**
+   * Replaces a table's weights from row-major [N][D] data: float32 (rounded to fp16 for fp16 tables),
+   * or, for fp16 tables, a Uint16Array of fp16 bits taken as they are.
+   */
+  setWeights(table: string, data: Float32Array | Uint16Array | readonly number[]): void {
     const handle = this.live('setWeights');
     const array = Array.isArray(data) ? Float32Array.from(data as number[]) : data;
-    handle.setWeights(table, array as Float32Array);
+    handle.setWeights(table, array as NativeStoredWeights);
+  }
+
+  /** Where the rows live: 'cpu' or 'cuda:N'. */
+  deviceName(): string {
+    return this.live('deviceName').device();
   }
 
   /**
@@ -173,7 +184,7 @@ export class EmbeddingBagCollection {
     let pending: Promise<number>;
     try {
       const handle = this.live('backward');
-      this.checkVocabsLoaded('backward');
+      this.checkReady('backward');
       if (this.currentMode !== Mode.TRAIN) {
         throw new TorchrecError(
           'ERR_INVALID_MODE',
@@ -181,34 +192,15 @@ export class EmbeddingBagCollection {
         );
       }
       checkKjt(kjt, 'backward');
-      const untrainable = this.tables.filter((_, i) => this.training[i] === null).map((t) => `"${t.name}"`);
-      if (untrainable.length > 0) {
-        const which = untrainable.length > 1 ? `tables ${untrainable.join(', ')} have` : `table ${untrainable[0]} has`;
-        throw new TorchrecError(
-          'ERR_INVALID_CONFIG',
-          `backward(): ${which} no optimizer; give each table an \`optimizer\` (OptimizerConfig) or the ` +
-            'collection an `optimizer` (EmbeddingOptimizerConfig)',
-        );
-      }
       this.checkGradient(kjt, gradOutput);
-      // Read once: a backward in flight may finish on a pool thread at any moment.
-      const base = handle.step();
-      pending = handle.backward(...kjt.nativeArgs(), gradOutput, base, this.learningRates(base));
+      pending = handle.backward(...kjt.nativeArgs(), gradOutput);
     } catch (e) {
       return Promise.reject(e);
     }
-    this.pendingBackwards++;
-    return ownPromise(pending).then(
-      (step) => {
-        this.pendingBackwards--;
-        // Kept for `step` after dispose(), when a backward in flight may still complete.
-        this.lastStep = Math.max(this.lastStep, step);
-      },
-      (e) => {
-        this.pendingBackwards--;
-        throw e;
-      },
-    );
+    return ownPromise(pending).then((step) => {
+      // Kept for `step` after dispose(), when a backward in flight may still complete.
+      this.lastStep = Math.max(this.lastStep, step);
+    });
   }
 
   /**
@@ -224,6 +216,30 @@ export class EmbeddingBagCollection {
     const out: Record<string, Float32Array> = {};
     for (const [name, data] of Object.entries(state)) out[name] = ownRealm(data);
     return out;
+  }
+
+  /** The table's optimizer-state tensors in order, with their shapes ([N, D] or [N]); [] without an optimizer. */
+  optimizerStateLayout(table: string): NativeStateInfo[] {
+    const handle = this.live('optimizerStateLayout');
+    this.checkTableName(table, 'optimizerStateLayout');
+    return handle.stateLayout(table);
+  }
+
+  /**
+   * Weights in their stored dtype (fp16 tables as a Uint16Array of fp16 bits), optimizer state and
+   * the step of `tables` (default all), read in call order under one ticket: the state after every
+   * call made before this one and none made after. What saveSnapshot writes.
+   */
+  exportState(tables: readonly string[] = this.tables.map((t) => t.name)): Promise<NativeExportedState> {
+    let pending: Promise<NativeExportedState>;
+    try {
+      const handle = this.live('exportState');
+      tables.forEach((n) => this.checkTableName(n, 'exportState'));
+      pending = handle.exportState([...tables]);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return ownPromise(pending);
   }
 
   /** Replaces one state tensor (a name optimizerState returns), e.g. when restoring a checkpoint. */
@@ -308,10 +324,26 @@ export class EmbeddingBagCollection {
     this.handle = null;
   }
 
+  /** Loads every `pretrained` table from its snapshot; forward and backward wait for it (checkReady). */
+  private async loadPretrained(): Promise<void> {
+    const what = this.tables
+      .filter((t) => t.pretrained !== undefined)
+      .map((t) => `the pretrained weights of table "${t.name}"`);
+    for (const w of what) this.loading.set(w, null);
+    try {
+      await checkpoint.loadPretrainedTables(this);
+      for (const w of what) this.loading.delete(w);
+    } catch (e) {
+      for (const w of what) this.loading.set(w, e as Error);
+      throw e;
+    }
+  }
+
   /** Loads every table's vocab in parallel and hands each to the native map as it arrives. */
   private async loadVocabs(oov: Record<string, number>): Promise<void> {
     const tables = this.tables.filter((t) => t.vocab !== undefined);
-    for (const t of tables) this.vocabPending.set(t.name, null);
+    const what = (table: string) => `the vocabulary of table "${table}"`;
+    for (const t of tables) this.loading.set(what(t.name), null);
     await Promise.all(
       tables.map(async (t) => {
         try {
@@ -320,25 +352,26 @@ export class EmbeddingBagCollection {
           try {
             this.handle.setVocab(t.name, vocab.ids, vocab.rows, oov[t.name] ?? -1);
           } catch (e) {
-            throw (e instanceof TorchrecError && /appears twice/.test(e.message) && findDuplicate(t.name, vocab)) || e;
+            const d = (e as { details?: { first?: number; second?: number } }).details;
+            if (d?.first === undefined || d.second === undefined) throw e;
+            throw describeDuplicate(t.name, vocab, d.first, d.second);
           }
-          this.vocabPending.delete(t.name);
+          this.loading.delete(what(t.name));
         } catch (e) {
-          this.vocabPending.set(t.name, e as Error);
+          this.loading.set(what(t.name), e as Error);
           throw e;
         }
       }),
     );
   }
 
-  private checkVocabsLoaded(method: string): void {
-    for (const [table, error] of this.vocabPending) {
+  private checkReady(method: string): void {
+    for (const [what, error] of this.loading) {
       throw new TorchrecError(
         'ERR_INVALID_ARGUMENT',
         error
-          ? `${method}: the vocabulary of table "${table}" failed to load (${error.message}); ` +
-              'this collection cannot look up that table'
-          : `await ebc.ready before ${method}: the vocabulary of table "${table}" is still loading`,
+          ? `${method}: ${what} failed to load (${error.message}); this collection cannot run until it does`
+          : `await ebc.ready before ${method}: ${what} is still loading`,
       );
     }
   }
@@ -362,23 +395,6 @@ export class EmbeddingBagCollection {
           '(batch size x the sum of the output dims, row-major like KeyedTensor.values())',
       );
     }
-  }
-
-  /**
-   * Every table's learning rate for each step this backward may turn out to be: the steps already
-   * done (`base`) plus one for each backward still in flight, which may or may not succeed before it.
-   */
-  private learningRates(base: number): Float64Array {
-    const window = this.pendingBackwards + 1;
-    const count = this.tables.length;
-    const lrs = new Float64Array(window * count);
-    for (let j = 0; j < window; j++) {
-      const t = base + j + 1;
-      this.training.forEach((tr, i) => {
-        lrs[j * count + i] = tr === null ? NaN : tr.schedule ? computeLearningRate(tr.schedule, t - 1) : tr.lr;
-      });
-    }
-    return lrs;
   }
 
   private checkTableName(table: unknown, method: string): void {

@@ -3,24 +3,14 @@
  * in the messages (`tables[1].embedding_dim: ...`).
  */
 import { EmbeddingBagConfig, readEmbeddingBagConfig, readTables } from './config/embedding';
-import { LearningRate } from './config/learning_rate';
-import {
-  EmbeddingOptimizerConfig,
-  OptimizerAlgorithm,
-  OptimizerConfig,
-  WeightDecayMode,
-  optimizerAlgorithm,
-  readEmbeddingOptimizerConfig,
-} from './config/optimizer';
+import { EmbeddingOptimizerConfig, readEmbeddingOptimizerConfig } from './config/optimizer';
 import { at, Fields, readNested, readObject, validateRoot, Validator } from './config/validate';
 import { PoolingType } from './enums';
-import { TorchrecError } from './errors';
-import type { NativeTableSpec } from './native';
 
 export interface EmbeddingBagCollectionOptions {
   tables: (EmbeddingBagConfig | object)[];
   isWeighted?: boolean;
-  /** 'cpu' (default), or 'cuda' / 'cuda:N' on a CUDA build. */
+  /** 'cpu' (default), or 'cuda' / 'cuda:N' on a CUDA build (the core answers ERR_DEVICE otherwise). */
   device?: string;
   /** Seeds the uniform initialisation of every table; random when absent. */
   seed?: number;
@@ -111,115 +101,5 @@ function readVocabOov(
 }
 
 export function resolveEbcOptions(raw: unknown): ResolvedEbcOptions {
-  const fields = validateRoot('EmbeddingBagCollection options', raw, readOptions) as unknown as ResolvedEbcOptions;
-  checkDevice(fields.device);
-  return fields;
-}
-
-function checkDevice(device: string): void {
-  if (device === 'cpu') return;
-  if (/^cuda(:\d+)?$/.test(device)) {
-    throw new TorchrecError(
-      'ERR_DEVICE',
-      `device "${device}": this build of torchrec-node has no CUDA support (it was built against a CPU-only ` +
-        'libtorch). Rebuild against a CUDA libtorch (LIBTORCH or a CUDA PyTorch for python3) to use a GPU.',
-    );
-  }
-  throw new TorchrecError('ERR_DEVICE', `device "${device}" is not known; use "cpu", "cuda" or "cuda:N"`);
-}
-
-export function nativeTableSpec(t: EmbeddingBagConfig): NativeTableSpec {
-  return {
-    name: t.name,
-    numEmbeddings: t.num_embeddings,
-    embeddingDim: t.embedding_dim,
-    dataType: t.data_type,
-    pooling: t.pooling ?? PoolingType.SUM,
-    featureNames: t.feature_names && t.feature_names.length > 0 ? t.feature_names : [t.name],
-    initMin: t.weight_init_min as number,
-    initMax: t.weight_init_max as number,
-  };
-}
-
-/** The hyper-parameters of a table's fused optimizer, as the core reads them (the rate comes per step). */
-export interface NativeOptimizerSpec {
-  algorithm: OptimizerAlgorithm;
-  eps: number;
-  beta1: number;
-  beta2: number;
-  weightDecay: number;
-  weightDecayMode: WeightDecayMode;
-}
-
-/** A table plus its optimizer; the constructor of NativeEmbeddingBagCollection reads `optimizer`. */
-export interface NativeTrainableTableSpec extends NativeTableSpec {
-  optimizer: NativeOptimizerSpec | null;
-}
-
-/** How one table is trained: the optimizer and where the learning rate of each step comes from. */
-export interface TableTraining {
-  spec: NativeOptimizerSpec;
-  /** The rate when there is no schedule. */
-  lr: number;
-  schedule?: LearningRate;
-}
-
-// FBGEMM's defaults for the fields an algorithm does not have (they are then unused by its rule).
-const UNUSED = { eps: 1e-8, beta1: 0.9, beta2: 0.999, weightDecay: 0, weightDecayMode: 'none' as WeightDecayMode };
-
-function fromOptimizerConfig(cfg: OptimizerConfig): TableTraining {
-  const algorithm = optimizerAlgorithm(cfg);
-  const schedule = cfg.learning_rate;
-  switch (algorithm) {
-    case 'sgd':
-      return { spec: { ...UNUSED, algorithm }, lr: cfg.sgd!.lr, schedule };
-    case 'adagrad':
-      return { spec: { ...UNUSED, algorithm, eps: cfg.adagrad!.eps }, lr: cfg.adagrad!.lr, schedule };
-    case 'rowwise_adagrad': {
-      const a = cfg.rowwise_adagrad!;
-      const spec = {
-        ...UNUSED,
-        algorithm,
-        eps: a.eps,
-        weightDecay: a.weight_decay,
-        weightDecayMode: a.weight_decay_mode,
-      };
-      return { spec, lr: a.lr, schedule };
-    }
-    default: {
-      // adam, partial_rowwise_adam and lamb share their fields.
-      const a = cfg[algorithm]!;
-      const spec = {
-        ...UNUSED,
-        algorithm,
-        eps: a.eps,
-        beta1: a.betas[0],
-        beta2: a.betas[1],
-        weightDecay: a.weight_decay,
-      };
-      return { spec, lr: a.lr, schedule };
-    }
-  }
-}
-
-/**
- * A table's own optimizer wins; a table without one is trained by the collection's
- * EmbeddingOptimizerConfig, which is EXACT_SGD at init_learning_rate (or its schedule), as in
- * the-algorithm-ml. null: the table cannot be trained.
- */
-export function tableTraining(t: EmbeddingBagConfig, collection?: EmbeddingOptimizerConfig): TableTraining | null {
-  if (t.optimizer !== undefined) return fromOptimizerConfig(t.optimizer);
-  if (collection === undefined) return null;
-  return {
-    spec: { ...UNUSED, algorithm: 'sgd' },
-    lr: collection.init_learning_rate,
-    schedule: collection.learning_rate,
-  };
-}
-
-export function nativeTrainableTableSpec(
-  t: EmbeddingBagConfig,
-  training: TableTraining | null,
-): NativeTrainableTableSpec {
-  return { ...nativeTableSpec(t), optimizer: training ? training.spec : null };
+  return validateRoot('EmbeddingBagCollection options', raw, readOptions) as unknown as ResolvedEbcOptions;
 }

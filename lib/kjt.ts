@@ -107,7 +107,7 @@ function readWeights(x: unknown, count: number): Float32Array | null {
     );
   }
   for (let i = 0; i < w.length; i++) {
-    if (!Number.isFinite(w[i])) throw kjtError(`weights[${i}] is not finite (${w[i]})`);
+    if (!Number.isFinite(w[i])) throw new TorchrecError('ERR_NON_FINITE', `weights[${i}] is not finite (${w[i]})`);
   }
   return w;
 }

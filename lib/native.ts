@@ -30,26 +30,82 @@ export type NativeKjtArgs = [
   number,
 ];
 
+/** A learning-rate schedule as the core reads it (lib/config/learning_rate.ts's LearningRate, flattened). */
+export interface NativeSchedule {
+  kind: 'constant' | 'linear_ramp_to_constant' | 'linear_ramp_to_cosine' | 'piecewise_constant';
+  learningRate?: number;
+  finalLearningRate?: number;
+  numRampSteps?: number;
+  finalNumSteps?: number;
+  boundaries?: number[];
+  values?: number[];
+}
+
+/** A table's fused optimizer as the core reads it: the rule, its rate or schedule, its hyper-parameters. */
+export interface NativeOptimizerSpec {
+  algorithm: 'sgd' | 'adagrad' | 'rowwise_adagrad' | 'adam' | 'partial_rowwise_adam' | 'lamb';
+  lr: number;
+  schedule: NativeSchedule | null;
+  eps: number;
+  beta1: number;
+  beta2: number;
+  weightDecay: number;
+  weightDecayMode: 'none' | 'l2' | 'decoupled';
+}
+
+/** A table plus its optimizer (null: the table cannot be trained). */
+export interface NativeTrainableTableSpec extends NativeTableSpec {
+  optimizer: NativeOptimizerSpec | null;
+}
+
+/** The constructor's one options object, copied into core specs once (sharp's baton habit). */
+export interface NativeModuleOptions {
+  tables: NativeTrainableTableSpec[];
+  isWeighted: boolean;
+  seed: number;
+  device: string;
+}
+
+/** One optimizer-state tensor of a table, as the core lays it out. */
+export interface NativeStateInfo {
+  name: string;
+  shape: number[];
+}
+
+/** A table's weights in their stored dtype: float32, or fp16 bits in a Uint16Array. */
+export type NativeStoredWeights = Float32Array | Uint16Array;
+
+/** What exportState read under one ticket. */
+export interface NativeExportedState {
+  step: number;
+  tables: Record<string, { weight: NativeStoredWeights; state: Record<string, Float32Array> }>;
+}
+
 export interface NativeEmbeddingBagCollection {
   outputKeys(): string[];
   outputDims(): number[];
+  /** Where the rows live: "cpu" or "cuda:N". */
+  device(): string;
   forwardSync(...kjt: NativeKjtArgs): Float32Array;
   forward(...kjt: NativeKjtArgs): Promise<Float32Array>;
   getWeights(table: string): Float32Array;
-  setWeights(table: string, data: Float32Array): void;
+  setWeights(table: string, data: NativeStoredWeights): void;
   dispose(): void;
-  /**
-   * One fused optimizer step. `lrs` is [window][tables]: row j holds every table's rate in case this
-   * update turns out to be step lrBaseStep + j + 1 (earlier backwards may still be queued).
-   */
-  /** Resolves with the step number this update became. */
-  backward(...args: [...NativeKjtArgs, Float32Array, number, Float64Array]): Promise<number>;
+  /** One fused optimizer step; resolves with the step number this update became. */
+  backward(...args: [...NativeKjtArgs, Float32Array]): Promise<number>;
   step(): number;
   setStep(step: number): void;
+  /** The table's optimizer-state tensors, in order, with their shapes ([] without an optimizer). */
+  stateLayout(table: string): NativeStateInfo[];
   optimizerState(table: string): Record<string, Float32Array>;
   setOptimizerState(table: string, name: string, data: Float32Array): void;
   tableNorms(tables: string[], maxRows: number, seed: number): Promise<number[]>;
-  /** Gives a table its vocabulary (entity id ids[i] -> row rows[i]); oovRow -1 drops missing ids. A writer. */
+  /** Weights (stored dtype), optimizer state and step of `tables`, read under one ticket, in call order. */
+  exportState(tables: string[]): Promise<NativeExportedState>;
+  /**
+   * Gives a table its vocabulary (entity id ids[i] -> row rows[i]); oovRow -1 drops missing ids. A writer.
+   * A repeated id fails with ERR_CHECKPOINT and `details` {id, first, second} (entry positions).
+   */
   setVocab(table: string, ids: BigInt64Array, rows: BigInt64Array | Int32Array, oovRow: number): void;
   /** Per table with a vocabulary: ids looked up by forward calls, and how many of them were missing. */
   vocabStats(): Record<string, { lookups: number; missing: number }>;
@@ -66,11 +122,9 @@ export interface NativeAddon {
   setNumThreads(threads: number): void;
   getNumThreads(): number;
   buildInfo: NativeBuildInfo;
-  NativeEmbeddingBagCollection: new (
-    tables: NativeTableSpec[],
-    isWeighted: boolean,
-    seed: number,
-  ) => NativeEmbeddingBagCollection;
+  /** The core's rate for updates firstStep .. firstStep + count - 1 (1-based), as backward uses them. */
+  learningRates(optimizer: NativeOptimizerSpec, firstStep: number, count: number): Float64Array;
+  NativeEmbeddingBagCollection: new (options: NativeModuleOptions) => NativeEmbeddingBagCollection;
 }
 
 let addon: NativeAddon | undefined;

@@ -165,21 +165,10 @@ function locate(files: VocabFile[], position: number): string {
   return f ? `${f.file} row ${position - f.start}` : `entry ${position}`;
 }
 
-/**
- * The first repeated entity id, named by file and row (both occurrences), or undefined. Only run when
- * the native map reports a repeat, to name where it is.
- */
-export function findDuplicate(table: string, vocab: LoadedVocab): TorchrecError | undefined {
-  const seen = new Map<bigint, number>();
-  for (let i = 0; i < vocab.ids.length; i++) {
-    const first = seen.get(vocab.ids[i]);
-    if (first !== undefined) {
-      return vocabError(
-        table,
-        `entity id ${vocab.ids[i]} appears twice: ${locate(vocab.files, first)} and ${locate(vocab.files, i)}`,
-      );
-    }
-    seen.set(vocab.ids[i], i);
-  }
-  return undefined;
+/** The error for entity id entries `first` and `second` (the native map's positions) being equal, by file and row. */
+export function describeDuplicate(table: string, vocab: LoadedVocab, first: number, second: number): TorchrecError {
+  return vocabError(
+    table,
+    `entity id ${vocab.ids[second]} appears twice: ${locate(vocab.files, first)} and ${locate(vocab.files, second)}`,
+  );
 }

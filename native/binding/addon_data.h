@@ -7,7 +7,6 @@ namespace torchrec::binding {
 
 struct AddonData {
   Napi::FunctionReference torchrec_error;  // lib/errors.ts's TorchrecError, handed over by init()
-  Napi::FunctionReference embedding_bag_collection;
 };
 
 inline AddonData* addon_data(Napi::Env env) {

@@ -1,5 +1,6 @@
 #include "binding/convert.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "core/error.h"
@@ -72,6 +73,14 @@ double to_number(const Napi::Value& value, const char* name) {
   return value.As<Napi::Number>().DoubleValue();
 }
 
+int64_t to_int64(const Napi::Value& value, const char* name, int64_t min, int64_t max) {
+  const double v = to_number(value, name);
+  if (!(v >= static_cast<double>(min)) || !(v <= static_cast<double>(max)) || std::floor(v) != v) {
+    fail(ErrorCode::InvalidArgument, name, " must be an integer in [", min, ", ", max, "], got ", v);
+  }
+  return static_cast<int64_t>(v);
+}
+
 std::vector<std::string> to_string_vector(const Napi::Value& value, const char* name) {
   if (!value.IsArray()) fail(ErrorCode::InvalidArgument, name, " must be an array of strings, got ", describe(value));
   Napi::Array array = value.As<Napi::Array>();
@@ -101,6 +110,19 @@ at::Tensor copy_float_array(const Napi::Value& value, const char* name) {
   fail(ErrorCode::Dtype, name, " must be a Float32Array, got ", describe(value));
 }
 
+at::Tensor view_float_or_half_array(const Napi::Value& value, const char* name) {
+  if (value.IsTypedArray()) {
+    Napi::TypedArray array = value.As<Napi::TypedArray>();
+    const auto type = array.TypedArrayType();
+    if (type == napi_float32_array || type == napi_uint16_array) {
+      void* data = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+      return at::from_blob(data, {static_cast<int64_t>(array.ElementLength())},
+                           type == napi_float32_array ? at::kFloat : at::kHalf);
+    }
+  }
+  fail(ErrorCode::Dtype, name, " must be a Float32Array or a Uint16Array of fp16 bits, got ", describe(value));
+}
+
 const float* float_array_data(const Napi::Value& value, const char* name, int64_t* length) {
   if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array) {
     Napi::Float32Array array = value.As<Napi::Float32Array>();
@@ -117,6 +139,15 @@ Napi::Float32Array new_float32_array(Napi::Env env, size_t length, float** data)
   *data = reinterpret_cast<float*>(buffer.Data());
   kernels::advise_huge_pages(buffer.Data(), length * sizeof(float));  // M: ~5% of a forward was page faults
   return Napi::Float32Array::New(env, length, buffer.ArrayBuffer(), buffer.ByteOffset());
+}
+
+Napi::TypedArray to_float_or_half_array(Napi::Env env, at::Tensor tensor) {
+  if (tensor.scalar_type() != at::kHalf) return to_float32_array(env, std::move(tensor));
+  tensor = tensor.contiguous();
+  const size_t length = static_cast<size_t>(tensor.numel());
+  Napi::Uint16Array out = Napi::Uint16Array::New(env, length);
+  if (length > 0) std::memcpy(out.Data(), tensor.data_ptr(), length * sizeof(uint16_t));
+  return out;
 }
 
 Napi::Float32Array to_float32_array(Napi::Env env, at::Tensor tensor) {

@@ -1,14 +1,13 @@
-// JS class wrapping core::EmbeddingBagCollection. Private surface: lib/native.ts declares it and
-// lib/ebc.ts builds the public API on top.
+// JS class over a core EmbeddingModule (today core::EmbeddingBagCollection). Private surface:
+// lib/native.ts declares it and lib/ebc.ts builds the public API on top. Converts and dispatches
+// only: every rule lives in core or in lib/.
 #pragma once
 
 #include <napi.h>
 
 #include <memory>
-#include <optional>
-#include <string>
 
-#include "core/embedding_bag_collection.h"
+#include "core/embedding_module.h"
 
 namespace torchrec::binding {
 
@@ -20,31 +19,31 @@ class EbcBinding : public Napi::ObjectWrap<EbcBinding> {
  private:
   Napi::Value output_keys(const Napi::CallbackInfo& info);
   Napi::Value output_dims(const Napi::CallbackInfo& info);
+  Napi::Value device(const Napi::CallbackInfo& info);
   Napi::Value forward_sync(const Napi::CallbackInfo& info);
   Napi::Value forward(const Napi::CallbackInfo& info);
   Napi::Value get_weights(const Napi::CallbackInfo& info);
   Napi::Value set_weights(const Napi::CallbackInfo& info);
   Napi::Value dispose(const Napi::CallbackInfo& info);
 
-  // Training (ebc_binding_train.cc).
+  // Training and state (ebc_binding_train.cc).
   Napi::Value backward(const Napi::CallbackInfo& info);
   Napi::Value step(const Napi::CallbackInfo& info);
   Napi::Value set_step(const Napi::CallbackInfo& info);
+  Napi::Value state_layout(const Napi::CallbackInfo& info);
   Napi::Value optimizer_state(const Napi::CallbackInfo& info);
   Napi::Value set_optimizer_state(const Napi::CallbackInfo& info);
   Napi::Value table_norms(const Napi::CallbackInfo& info);
+  Napi::Value export_state(const Napi::CallbackInfo& info);
 
   // Vocabularies.
   Napi::Value set_vocab(const Napi::CallbackInfo& info);
   Napi::Value vocab_stats(const Napi::CallbackInfo& info);
 
-  std::shared_ptr<EmbeddingBagCollection> live(const char* method) const;
+  // The module, or ERR_DISPOSED naming `method`.
+  std::shared_ptr<EmbeddingModule> module(const char* method) const;
 
-  std::shared_ptr<EmbeddingBagCollection> ebc_;
+  std::shared_ptr<EmbeddingModule> module_;
 };
-
-// Reads table i's `optimizer` field ({algorithm, eps, beta1, beta2, weightDecay, weightDecayMode} or
-// null); defined in ebc_binding_train.cc.
-std::optional<OptimizerSpec> read_optimizer_spec(const Napi::Value& value, const std::string& where);
 
 }  // namespace torchrec::binding

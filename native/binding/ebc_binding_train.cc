@@ -1,142 +1,113 @@
-// The training methods of NativeEmbeddingBagCollection: backward, the step counter, optimizer
-// state and table norms. Conversion and dispatch only; the logic is in core/.
-#include <cmath>
-
+// The training and state methods of NativeEmbeddingBagCollection: backward, the step counter,
+// optimizer state and its layout, table norms, and the one-ticket state export checkpoints use.
+// Conversion and dispatch only; the logic is in core/.
 #include "binding/convert.h"
 #include "binding/ebc_binding.h"
-#include "binding/ebc_worker.h"
 #include "binding/errors.h"
 #include "binding/kjt_inputs.h"
-#include "core/error.h"
+#include "binding/module_worker.h"
 
 namespace torchrec::binding {
 namespace {
 
-double read_hyper(const Napi::Object& obj, const char* key, const std::string& where, double low,
-                  double high_exclusive) {
-  const double v = to_number(obj.Get(key), (where + "." + key).c_str());
-  if (!std::isfinite(v) || v < low || v >= high_exclusive) {
-    fail(ErrorCode::InvalidConfig, where, ".", key, ": must be a number in [", low, ", ", high_exclusive, "), got ", v);
-  }
-  return v;
+constexpr int64_t kMaxSafeInteger = 9007199254740991;  // 2^53 - 1
+
+// What exportState reads under one ticket.
+struct ExportedTable {
+  std::string name;
+  at::Tensor weight;  // stored dtype
+  std::vector<std::pair<std::string, at::Tensor>> states;
+};
+struct ExportedState {
+  int64_t step = 0;
+  std::vector<ExportedTable> tables;
+};
+
+Napi::Object state_record(Napi::Env env, std::vector<std::pair<std::string, at::Tensor>>& states) {
+  Napi::Object out = Napi::Object::New(env);
+  for (auto& [name, tensor] : states) out.Set(name, to_float32_array(env, std::move(tensor)));
+  return out;
 }
 
-std::vector<double> read_float64_array(const Napi::Value& value, const char* name) {
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-    fail(ErrorCode::Dtype, name, " must be a Float64Array");
-  }
-  Napi::Float64Array array = value.As<Napi::Float64Array>();
-  return std::vector<double>(array.Data(), array.Data() + array.ElementLength());
-}
-
-int64_t read_count(const Napi::Value& value, const char* name) {
-  const double v = to_number(value, name);
-  if (!(v >= 0) || std::floor(v) != v || v > 9.0e15) {
-    fail(ErrorCode::InvalidArgument, name, " must be a non-negative integer, got ", v);
-  }
-  return static_cast<int64_t>(v);
+std::vector<std::pair<std::string, at::Tensor>> read_states(const EmbeddingModule& m, const std::string& table) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& info : m.state_layout(table)) out.emplace_back(info.name, m.optimizer_state(table, info.name));
+  return out;
 }
 
 }  // namespace
 
-std::optional<OptimizerSpec> read_optimizer_spec(const Napi::Value& value, const std::string& where) {
-  if (is_nullish(value)) return std::nullopt;
-  if (!value.IsObject()) fail(ErrorCode::InvalidConfig, where, ": must be an object or null");
-  Napi::Object obj = value.As<Napi::Object>();
-  const std::string algorithm = to_string(obj.Get("algorithm"), (where + ".algorithm").c_str());
-  OptimizerSpec spec;
-  if (algorithm == "sgd") {
-    spec.kind = OptimizerKind::Sgd;
-  } else if (algorithm == "adagrad") {
-    spec.kind = OptimizerKind::Adagrad;
-  } else if (algorithm == "rowwise_adagrad") {
-    spec.kind = OptimizerKind::RowwiseAdagrad;
-  } else if (algorithm == "adam") {
-    spec.kind = OptimizerKind::Adam;
-  } else if (algorithm == "partial_rowwise_adam") {
-    spec.kind = OptimizerKind::PartialRowwiseAdam;
-  } else if (algorithm == "lamb") {
-    spec.kind = OptimizerKind::Lamb;
-  } else {
-    fail(ErrorCode::InvalidConfig, where, ".algorithm: unknown optimizer \"", algorithm, "\"");
-  }
-  spec.eps = read_hyper(obj, "eps", where, 0.0, INFINITY);
-  spec.beta1 = read_hyper(obj, "beta1", where, 0.0, 1.0);
-  spec.beta2 = read_hyper(obj, "beta2", where, 0.0, 1.0);
-  spec.weight_decay = read_hyper(obj, "weightDecay", where, 0.0, INFINITY);
-  const std::string mode = to_string(obj.Get("weightDecayMode"), (where + ".weightDecayMode").c_str());
-  if (mode == "none") {
-    spec.weight_decay_mode = WeightDecayMode::None;
-  } else if (mode == "l2") {
-    spec.weight_decay_mode = WeightDecayMode::L2;
-  } else if (mode == "decoupled") {
-    spec.weight_decay_mode = WeightDecayMode::Decoupled;
-  } else {
-    fail(ErrorCode::InvalidConfig, where, ".weightDecayMode: must be none, l2 or decoupled, got \"", mode, "\"");
-  }
-  return spec;
-}
-
-// backward(keys, values, lengths, offsets, weights, stride, gradOutput, lrBaseStep, lrs): Promise<number>,
-// the step this update became (the JS side keeps it for `step` after dispose()).
+// backward(keys, values, lengths, offsets, weights, stride, gradOutput): Promise<number>, the step this
+// update became (the JS side keeps it for `step` after dispose()).
 Napi::Value EbcBinding::backward(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    auto ebc = live("backward");
+    auto m = module("backward");
     auto inputs = std::make_shared<KjtInputs>(read_kjt_inputs(info, 0));
     at::Tensor grad = copy_float_array(info[6], "gradOutput");
-    LearningRateWindow lrs;
-    lrs.base_step = read_count(info[7], "lrBaseStep");
-    lrs.values = read_float64_array(info[8], "lrs");
-    auto window = std::make_shared<const LearningRateWindow>(std::move(lrs));
-    return EbcWorker::start(
-        info.Env(), "torchrec.backward", ebc, CallSequencer::Kind::Write,
-        [inputs, grad, window](EmbeddingBagCollection& e) {
-          e.backward(build_kjt(*inputs), grad.data_ptr<float>(), grad.numel(), *window);
-          // Read under the ticket: no other writer runs until it is released.
-          return at::scalar_tensor(static_cast<double>(e.step()), at::kDouble);
+    return ModuleWorker<int64_t>::start(
+        info.Env(), "torchrec.backward", m, CallSequencer::Kind::Write,
+        [inputs, grad](EmbeddingModule& e) {
+          return e.backward(build_kjt(*inputs), grad.data_ptr<float>(), grad.numel());
         },
-        wrap_number);
+        [](Napi::Env env, int64_t& step) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(step)); });
   });
 }
 
 Napi::Value EbcBinding::step(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    return Napi::Number::New(info.Env(), static_cast<double>(live("step")->step()));
+    return Napi::Number::New(info.Env(), static_cast<double>(module("step")->step()));
   });
 }
 
 Napi::Value EbcBinding::set_step(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    auto ebc = live("setStep");
-    const int64_t step = read_count(info[0], "step");
-    auto turn = ebc->sequencer().enter(CallSequencer::Kind::Write);
-    ebc->set_step(step);
+    auto m = module("setStep");
+    const int64_t step = to_int64(info[0], "step", 0, kMaxSafeInteger);
+    auto turn = m->sequencer().enter(CallSequencer::Kind::Write);
+    m->set_step(step);
     return info.Env().Undefined();
+  });
+}
+
+// stateLayout(table): [{name, shape}] of the table's optimizer state, in order (core's layout).
+Napi::Value EbcBinding::state_layout(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    const auto layout = module("stateLayout")->state_layout(to_string(info[0], "table"));
+    Napi::Array out = Napi::Array::New(info.Env(), layout.size());
+    for (size_t i = 0; i < layout.size(); ++i) {
+      Napi::Object entry = Napi::Object::New(info.Env());
+      entry.Set("name", layout[i].name);
+      Napi::Array shape = Napi::Array::New(info.Env(), layout[i].shape.size());
+      for (size_t d = 0; d < layout[i].shape.size(); ++d) {
+        shape.Set(d, Napi::Number::New(info.Env(), static_cast<double>(layout[i].shape[d])));
+      }
+      entry.Set("shape", shape);
+      out.Set(i, entry);
+    }
+    return out;
   });
 }
 
 Napi::Value EbcBinding::optimizer_state(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    auto ebc = live("optimizerState");
+    auto m = module("optimizerState");
     const std::string table = to_string(info[0], "table");
-    auto turn = ebc->sequencer().enter(CallSequencer::Kind::Read);
-    auto state = ebc->optimizer_state(table);
+    auto turn = m->sequencer().enter(CallSequencer::Kind::Read);
+    auto states = read_states(*m, table);
     turn.release();
-    Napi::Object out = Napi::Object::New(info.Env());
-    for (auto& [name, tensor] : state) out.Set(name, to_float32_array(info.Env(), std::move(tensor)));
-    return out;
+    return state_record(info.Env(), states);
   });
 }
 
 Napi::Value EbcBinding::set_optimizer_state(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    auto ebc = live("setOptimizerState");
+    auto m = module("setOptimizerState");
     const std::string table = to_string(info[0], "table");
     const std::string name = to_string(info[1], "name");
     int64_t length = 0;
     const float* data = float_array_data(info[2], "data", &length);
-    auto turn = ebc->sequencer().enter(CallSequencer::Kind::Write);
-    ebc->set_optimizer_state(table, name, data, length);
+    auto turn = m->sequencer().enter(CallSequencer::Kind::Write);
+    m->set_optimizer_state(table, name, data, length);
     return info.Env().Undefined();
   });
 }
@@ -144,20 +115,51 @@ Napi::Value EbcBinding::set_optimizer_state(const Napi::CallbackInfo& info) {
 // tableNorms(tables, maxRows, seed): Promise<number[]>, in the order of `tables`.
 Napi::Value EbcBinding::table_norms(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    auto ebc = live("tableNorms");
+    auto m = module("tableNorms");
     std::vector<std::string> tables = to_string_vector(info[0], "tables");
-    for (const auto& name : tables) ebc->table_index(name);  // unknown names fail now, not in the pool
-    const int64_t max_rows = read_count(info[1], "maxRows");
-    const uint64_t seed = static_cast<uint64_t>(read_count(info[2], "seed"));
-    return EbcWorker::start(
-        info.Env(), "torchrec.tableNorms", ebc, CallSequencer::Kind::Read,
-        [tables, max_rows, seed](EmbeddingBagCollection& e) {
-          std::vector<double> norms = e.table_norms(tables, max_rows, seed);
-          at::Tensor out = at::empty({static_cast<int64_t>(norms.size())}, at::kDouble);
-          std::copy(norms.begin(), norms.end(), out.data_ptr<double>());
+    for (const auto& name : tables) m->plan().table_index(name);  // unknown names fail now, not in the pool
+    const int64_t max_rows = to_int64(info[1], "maxRows", 1, kMaxSafeInteger);
+    const uint64_t seed = static_cast<uint64_t>(to_int64(info[2], "seed", 0, kMaxSafeInteger));
+    return ModuleWorker<std::vector<double>>::start(
+        info.Env(), "torchrec.tableNorms", m, CallSequencer::Kind::Read,
+        [tables, max_rows, seed](EmbeddingModule& e) { return e.table_norms(tables, max_rows, seed); },
+        [](Napi::Env env, std::vector<double>& norms) -> Napi::Value {
+          Napi::Array out = Napi::Array::New(env, norms.size());
+          for (size_t i = 0; i < norms.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, norms[i]));
+          return out;
+        });
+  });
+}
+
+// exportState(tables): Promise<{step, tables: {[name]: {weight, state}}}>: every listed table's weights
+// in the stored dtype (Float32Array, or Uint16Array of fp16 bits) and optimizer state, and the step,
+// read under ONE read ticket, so a snapshot holds exactly the state after the calls made before it.
+Napi::Value EbcBinding::export_state(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto m = module("exportState");
+    std::vector<std::string> tables = to_string_vector(info[0], "tables");
+    for (const auto& name : tables) m->plan().table_index(name);
+    return ModuleWorker<ExportedState>::start(
+        info.Env(), "torchrec.exportState", m, CallSequencer::Kind::Read,
+        [tables](EmbeddingModule& e) {
+          ExportedState out;
+          out.step = e.step();
+          for (const auto& name : tables) out.tables.push_back({name, e.read_weights(name), read_states(e, name)});
           return out;
         },
-        wrap_number_array);
+        [](Napi::Env env, ExportedState& state) -> Napi::Value {
+          Napi::Object out = Napi::Object::New(env);
+          out.Set("step", Napi::Number::New(env, static_cast<double>(state.step)));
+          Napi::Object tables = Napi::Object::New(env);
+          for (auto& table : state.tables) {
+            Napi::Object entry = Napi::Object::New(env);
+            entry.Set("weight", to_float_or_half_array(env, std::move(table.weight)));
+            entry.Set("state", state_record(env, table.states));
+            tables.Set(table.name, entry);
+          }
+          out.Set("tables", tables);
+          return out;
+        });
   });
 }
 

@@ -13,27 +13,35 @@ CapturedError capture_current_exception() {
   try {
     throw;
   } catch (const torchrec::Error& e) {
-    return {error_code_name(e.code()), e.what()};
+    return {error_code_name(e.code()), e.what(), e.details()};
   } catch (const c10::Error& e) {
     // libtorch appends a C++ backtrace to what(); users get only the message.
-    return {"ERR_INTERNAL", std::string("libtorch: ") + e.msg()};
+    return {"ERR_INTERNAL", std::string("libtorch: ") + e.msg(), {}};
   } catch (const std::bad_alloc&) {
-    return {"ERR_INTERNAL", "out of memory"};
+    return {error_code_name(ErrorCode::OutOfMemory), "out of memory", {}};
   } catch (const std::exception& e) {
-    return {"ERR_INTERNAL", e.what()};
+    return {"ERR_INTERNAL", e.what(), {}};
   } catch (...) {
-    return {"ERR_INTERNAL", "unknown native error"};
+    return {"ERR_INTERNAL", "unknown native error", {}};
   }
 }
 
 Napi::Value make_js_error(Napi::Env env, const CapturedError& error) {
   AddonData* data = addon_data(env);
+  Napi::Object out;
   if (data != nullptr && !data->torchrec_error.IsEmpty()) {
-    return data->torchrec_error.New({Napi::String::New(env, error.code), Napi::String::New(env, error.message)});
+    out = data->torchrec_error.New({Napi::String::New(env, error.code), Napi::String::New(env, error.message)});
+  } else {
+    Napi::Error plain = Napi::Error::New(env, error.message);
+    plain.Set("code", Napi::String::New(env, error.code));
+    out = plain.Value();
   }
-  Napi::Error plain = Napi::Error::New(env, error.message);
-  plain.Set("code", Napi::String::New(env, error.code));
-  return plain.Value();
+  if (!error.details.empty()) {
+    Napi::Object details = Napi::Object::New(env);
+    for (const auto& [key, value] : error.details) details.Set(key, Napi::Number::New(env, static_cast<double>(value)));
+    out.Set("details", details);
+  }
+  return out;
 }
 
 }  // namespace torchrec::binding

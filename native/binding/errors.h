@@ -3,13 +3,17 @@
 
 #include <napi.h>
 
+#include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace torchrec::binding {
 
 struct CapturedError {
   std::string code;
   std::string message;
+  std::vector<std::pair<std::string, int64_t>> details;  // torchrec::Error::details(), as error.details
 };
 
 // Call only inside a catch block: classifies the exception in flight.

@@ -174,11 +174,7 @@ KjtParts read_parts(const Napi::CallbackInfo& info, size_t first, KjtInputs* in)
   p.has_weights = !is_nullish(info[first + 4]);
   if (p.has_weights) p.weights = float_part(info[first + 4], "weights");
   if (!is_nullish(info[first + 5])) {
-    const double stride = to_number(info[first + 5], "stride");
-    if (!(stride >= 0) || std::floor(stride) != stride || stride > 1e12) {
-      fail(ErrorCode::InvalidKjt, "stride must be a non-negative integer, got ", stride);
-    }
-    in->stride = static_cast<int64_t>(stride);
+    in->stride = to_int64(info[first + 5], "stride", 0, int64_t{1000000000000});
   }
   return p;
 }
@@ -239,17 +235,17 @@ int64_t batch_size_hint(const KjtInputs& in) {
   return entries > 0 && entries % keys == 0 ? entries / keys : 0;
 }
 
-Napi::Float32Array forward_into_float32_array(Napi::Env env, const EmbeddingBagCollection& ebc,
+Napi::Float32Array forward_into_float32_array(Napi::Env env, const EmbeddingModule& module,
                                               const KeyedJaggedTensor& kjt) {
-  const size_t length = static_cast<size_t>(kjt.stride()) * static_cast<size_t>(ebc.output_width());
+  const size_t length = static_cast<size_t>(kjt.stride()) * static_cast<size_t>(module.plan().output_width());
   if (length == 0) {
     float none = 0.0f;
-    ebc.forward(kjt, &none);  // still validates the batch (missing features, ids out of range)
+    module.forward(kjt, &none);  // still validates the batch (missing features, ids out of range)
     return Napi::Float32Array::New(env, 0);
   }
   float* data = nullptr;
   Napi::Float32Array out = new_float32_array(env, length, &data);
-  ebc.forward(kjt, data);
+  module.forward(kjt, data);
   return out;
 }
 

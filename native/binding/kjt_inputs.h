@@ -6,7 +6,7 @@
 
 #include <napi.h>
 
-#include "core/embedding_bag_collection.h"
+#include "core/embedding_module.h"
 #include "core/keyed_jagged_tensor.h"
 
 namespace torchrec::binding {
@@ -34,7 +34,7 @@ KeyedJaggedTensor build_kjt(KjtInputs&& inputs);
 
 // forwardSync's result: the collection pools `kjt` straight into the memory of a new Float32Array
 // (memory V8 owns and frees when the array is collected), with no intermediate tensor and no copy.
-Napi::Float32Array forward_into_float32_array(Napi::Env env, const EmbeddingBagCollection& ebc,
+Napi::Float32Array forward_into_float32_array(Napi::Env env, const EmbeddingModule& module,
                                               const KeyedJaggedTensor& kjt);
 
 // The batch size the inputs will have once built, when it can be told without building them (the

@@ -15,6 +15,8 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::Checkpoint: return "ERR_CHECKPOINT";
     case ErrorCode::Disposed: return "ERR_DISPOSED";
     case ErrorCode::InvalidArgument: return "ERR_INVALID_ARGUMENT";
+    case ErrorCode::NonFinite: return "ERR_NON_FINITE";
+    case ErrorCode::OutOfMemory: return "ERR_OUT_OF_MEMORY";
     case ErrorCode::Internal: return "ERR_INTERNAL";
   }
   return "ERR_INTERNAL";

@@ -37,7 +37,7 @@ void check_weights(const at::Tensor& weights, int64_t num_values) {
   }
   const float* w = weights.data_ptr<float>();
   for (int64_t i = 0; i < num_values; ++i) {
-    if (!std::isfinite(w[i])) fail(ErrorCode::InvalidKjt, "weights[", i, "] is not finite (", w[i], ")");
+    if (!std::isfinite(w[i])) fail(ErrorCode::NonFinite, "weights[", i, "] is not finite (", w[i], ")");
   }
 }
 

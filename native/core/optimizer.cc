@@ -6,20 +6,8 @@
 
 namespace torchrec {
 
-const char* optimizer_kind_name(OptimizerKind kind) {
-  switch (kind) {
-    case OptimizerKind::Sgd: return "EXACT_SGD";
-    case OptimizerKind::Adagrad: return "EXACT_ADAGRAD";
-    case OptimizerKind::RowwiseAdagrad: return "EXACT_ROWWISE_ADAGRAD";
-    case OptimizerKind::Adam: return "ADAM";
-    case OptimizerKind::PartialRowwiseAdam: return "PARTIAL_ROWWISE_ADAM";
-    case OptimizerKind::Lamb: return "LAMB";
-  }
-  return "UNKNOWN";
-}
-
-TableOptimizer::TableOptimizer(OptimizerSpec spec, std::vector<StateSpec> states, int64_t num_rows, int64_t dim)
-    : spec_(spec), num_rows_(num_rows), dim_(dim), state_specs_(std::move(states)) {}
+TableOptimizer::TableOptimizer(OptimizerSpec spec, int64_t num_rows, int64_t dim)
+    : spec_(std::move(spec)), num_rows_(num_rows), dim_(dim), state_specs_(optimizer_state_layout(spec_.kind)) {}
 
 int64_t TableOptimizer::state_numel(size_t index) const {
   return state_specs_.at(index).per_element ? num_rows_ * dim_ : num_rows_;
@@ -48,27 +36,8 @@ void TableOptimizer::set_state(size_t index, const float* data, int64_t numel) {
     fail(ErrorCode::Shape, "optimizer state \"", state_specs_.at(index).name, "\" has ", expected, " values (",
          state_specs_[index].per_element ? "[num_embeddings][embedding_dim]" : "[num_embeddings]", "), got ", numel);
   }
-  for (int64_t i = 0; i < numel; ++i) {
-    if (!std::isfinite(data[i])) {
-      fail(ErrorCode::InvalidArgument, "optimizer state \"", state_specs_[index].name, "\"[", i, "] is not finite (",
-           data[i], ")");
-    }
-  }
   ensure_state();
   std::copy(data, data + numel, state_ptr_[index]);
-}
-
-OptimizerStep TableOptimizer::make_step(float lr, int64_t t) const {
-  OptimizerStep step;
-  step.lr = lr;
-  step.t = t;
-  step.beta1 = static_cast<float>(spec_.beta1);
-  step.beta2 = static_cast<float>(spec_.beta2);
-  step.one_minus_beta1 = static_cast<float>(1.0 - spec_.beta1);
-  step.one_minus_beta2 = static_cast<float>(1.0 - spec_.beta2);
-  step.bias1 = static_cast<float>(1.0 - std::pow(spec_.beta1, static_cast<double>(t)));
-  step.bias2 = static_cast<float>(1.0 - std::pow(spec_.beta2, static_cast<double>(t)));
-  return step;
 }
 
 void TableOptimizer::prefetch_state(int64_t row) const {

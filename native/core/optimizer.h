@@ -11,67 +11,26 @@
 #include <string>
 #include <vector>
 
+#include "core/optimizer_spec.h"
+
 namespace torchrec {
-
-enum class OptimizerKind { Sgd, Adagrad, RowwiseAdagrad, Adam, PartialRowwiseAdam, Lamb };
-enum class WeightDecayMode { None, L2, Decoupled };
-
-// Hyper-parameters other than the learning rate, which is passed per step (it follows a schedule).
-// Doubles, as the user wrote them (FBGEMM's host API takes doubles too); the rules compute in float.
-struct OptimizerSpec {
-  OptimizerKind kind = OptimizerKind::Sgd;
-  double eps = 1e-8;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double weight_decay = 0.0;
-  WeightDecayMode weight_decay_mode = WeightDecayMode::None;
-};
-
-// FBGEMM's EmbOptimType name, e.g. "EXACT_ROWWISE_ADAGRAD".
-const char* optimizer_kind_name(OptimizerKind kind);
-
-// One state tensor: `per_element` ones are [N][D], the others (row-wise) [N].
-struct StateSpec {
-  std::string name;
-  bool per_element = true;
-};
-
-// Per-step constants, computed once before the rows are updated. 1 - beta and the bias corrections
-// 1 - beta^t are evaluated in double and rounded once to float, as torch's float32 arithmetic does
-// with Python-float hyper-parameters (how optimizers.json was computed: m.mul_(b1).add_(g, alpha=1-b1)).
-// FBGEMM's GPU kernels derive them from a float beta instead; 1 - beta2 then differs by 1.3e-5
-// relative, which the golden's momentum2 would show (~6e-7 after 3 steps) and this avoids.
-struct OptimizerStep {
-  float lr = 0.0f;
-  int64_t t = 0;  // global step, 1-based
-  float beta1 = 0.9f;
-  float beta2 = 0.999f;
-  float one_minus_beta1 = 0.1f;
-  float one_minus_beta2 = 0.001f;
-  float bias1 = 1.0f;  // 1 - beta1^t
-  float bias2 = 1.0f;  // 1 - beta2^t
-};
 
 class TableOptimizer {
  public:
-  TableOptimizer(OptimizerSpec spec, std::vector<StateSpec> states, int64_t num_rows, int64_t dim);
+  // The state tensors are those optimizer_state_layout(spec.kind) names.
+  TableOptimizer(OptimizerSpec spec, int64_t num_rows, int64_t dim);
   virtual ~TableOptimizer() = default;
 
-  const OptimizerSpec& spec() const { return spec_; }
   const std::vector<StateSpec>& state_specs() const { return state_specs_; }
-  int64_t num_rows() const { return num_rows_; }
-  int64_t dim() const { return dim_; }
 
   // State is allocated (zero, as FBGEMM's) on first use, so inference-only users who keep an
   // optimizer in their config pay no memory for it.
   void ensure_state();
-  bool has_state() const { return !state_.empty(); }
   // A float32 copy of one state tensor, flattened ([N*D] or [N]); zeros if never allocated.
   at::Tensor state_copy(size_t index) const;
+  // Values are the caller's to check (check_state_values); only the size is checked here.
   void set_state(size_t index, const float* data, int64_t numel);
   int64_t state_numel(size_t index) const;
-
-  OptimizerStep make_step(float lr, int64_t t) const;
 
   // Starts loading row `row`'s state into the cache (a hint; no-op before the state exists).
   void prefetch_state(int64_t row) const;
@@ -91,7 +50,7 @@ class TableOptimizer {
   int64_t dim_;
 
  private:
-  std::vector<StateSpec> state_specs_;
+  const std::vector<StateSpec>& state_specs_;
   std::vector<at::Tensor> state_;
   std::vector<float*> state_ptr_;
 };

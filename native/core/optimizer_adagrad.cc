@@ -11,8 +11,7 @@ namespace {
 // m <- m + g^2 ; w <- w - lr * g / (sqrt(m) + eps). No weight decay in FBGEMM's exact Adagrad.
 class ExactAdagrad final : public TableOptimizer {
  public:
-  ExactAdagrad(const OptimizerSpec& spec, int64_t rows, int64_t dim)
-      : TableOptimizer(spec, {{"momentum1", true}}, rows, dim) {}
+  ExactAdagrad(const OptimizerSpec& spec, int64_t rows, int64_t dim) : TableOptimizer(spec, rows, dim) {}
 
   void update_row(int64_t row, float* w_, const float* g_, float* root_, const OptimizerStep& step) override {
     float* __restrict m = state_row(0, row);
@@ -37,8 +36,7 @@ class ExactAdagrad final : public TableOptimizer {
 // ignores weight decay; we follow the templated rule, which honours it (OPTIMIZERS.md).
 class ExactRowwiseAdagrad final : public TableOptimizer {
  public:
-  ExactRowwiseAdagrad(const OptimizerSpec& spec, int64_t rows, int64_t dim)
-      : TableOptimizer(spec, {{"momentum1", false}}, rows, dim) {}
+  ExactRowwiseAdagrad(const OptimizerSpec& spec, int64_t rows, int64_t dim) : TableOptimizer(spec, rows, dim) {}
 
   void update_row(int64_t row, float* w_, const float* g_, float* scratch, const OptimizerStep& step) override {
     float* __restrict w = w_;

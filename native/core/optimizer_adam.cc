@@ -11,8 +11,7 @@ namespace {
 
 class Adam final : public TableOptimizer {
  public:
-  Adam(const OptimizerSpec& spec, int64_t rows, int64_t dim)
-      : TableOptimizer(spec, {{"momentum1", true}, {"momentum2", true}}, rows, dim) {}
+  Adam(const OptimizerSpec& spec, int64_t rows, int64_t dim) : TableOptimizer(spec, rows, dim) {}
 
   // Three vectorizable passes (moments, square roots, weights); per element the same operations in
   // the same order as the one-line rule.
@@ -39,8 +38,7 @@ class Adam final : public TableOptimizer {
 // The second moment is one scalar per row: v <- b2*v + (1-b2) * mean(g^2).
 class PartialRowwiseAdam final : public TableOptimizer {
  public:
-  PartialRowwiseAdam(const OptimizerSpec& spec, int64_t rows, int64_t dim)
-      : TableOptimizer(spec, {{"momentum1", true}, {"momentum2", false}}, rows, dim) {}
+  PartialRowwiseAdam(const OptimizerSpec& spec, int64_t rows, int64_t dim) : TableOptimizer(spec, rows, dim) {}
 
   void update_row(int64_t row, float* w_, const float* g_, float*, const OptimizerStep& step) override {
     float* __restrict w = w_;

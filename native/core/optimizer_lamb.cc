@@ -11,8 +11,7 @@ namespace {
 
 class Lamb final : public TableOptimizer {
  public:
-  Lamb(const OptimizerSpec& spec, int64_t rows, int64_t dim)
-      : TableOptimizer(spec, {{"momentum1", true}, {"momentum2", true}}, rows, dim) {}
+  Lamb(const OptimizerSpec& spec, int64_t rows, int64_t dim) : TableOptimizer(spec, rows, dim) {}
 
   // The norms are summed in element order, as the one-pass rule would.
   void update_row(int64_t row, float* w_, const float* g_, float* u_, const OptimizerStep& step) override {

@@ -6,7 +6,7 @@ namespace {
 
 class ExactSgd final : public TableOptimizer {
  public:
-  ExactSgd(const OptimizerSpec& spec, int64_t rows, int64_t dim) : TableOptimizer(spec, {}, rows, dim) {}
+  ExactSgd(const OptimizerSpec& spec, int64_t rows, int64_t dim) : TableOptimizer(spec, rows, dim) {}
 
   void update_row(int64_t, float* w_, const float* g_, float*, const OptimizerStep& step) override {
     float* __restrict w = w_;

@@ -188,7 +188,7 @@ describe('the native side re-validates what a KJT holds by reference', () => {
     const weighted = patternEbc(SMALL_TABLES.slice(0, 1), true);
     const k = KeyedJaggedTensor.fromOffsets({ keys: KEYS, values: Int32Array.from(GOOD), offsets, weights });
     weights[7] = NaN;
-    await expectForwardFails(weighted, k, 'ERR_INVALID_KJT', 'weights[7] is not finite');
+    await expectForwardFails(weighted, k, 'ERR_NON_FINITE', 'weights[7] is not finite');
     offsets[2] = 100;
     await expectForwardFails(ebc, k, 'ERR_INVALID_KJT', 'offsets must be non-decreasing');
     offsets[2] = 3;
@@ -197,8 +197,8 @@ describe('the native side re-validates what a KJT holds by reference', () => {
   });
 
   test('int64 lengths whose sum wraps around are refused by the native core itself', () => {
-    const handle = new (native().NativeEmbeddingBagCollection)(
-      [
+    const handle = new (native().NativeEmbeddingBagCollection)({
+      tables: [
         {
           name: 't',
           numEmbeddings: 4,
@@ -208,11 +208,13 @@ describe('the native side re-validates what a KJT holds by reference', () => {
           featureNames: ['t'],
           initMin: 0,
           initMax: 1,
+          optimizer: null,
         },
       ],
-      false,
-      1,
-    );
+      isWeighted: false,
+      seed: 1,
+      device: 'cpu',
+    });
     // 4 * 2^62 = 2^64 wraps to 0 = values.length in int64 arithmetic.
     const lengths = BigInt64Array.from([2n ** 62n, 2n ** 62n, 2n ** 62n, 2n ** 62n]);
     expectThrows(

@@ -104,15 +104,15 @@ describe('weights', () => {
     );
   });
 
-  test.each([NaN, Infinity, -Infinity])('a %s weight is ERR_INVALID_KJT naming its position', (bad) => {
+  test.each([NaN, Infinity, -Infinity])('a %s weight is ERR_NON_FINITE naming its position', (bad) => {
     expectThrows(
       () => KeyedJaggedTensor.fromLengths({ ...base, weights: Float32Array.from([1, 0.5, bad]) }),
-      'ERR_INVALID_KJT',
+      'ERR_NON_FINITE',
       `weights[2] is not finite (${bad})`,
     );
     expectThrows(
       () => KeyedJaggedTensor.fromOffsets({ ...base, offsets: I32([0, 3]), weights: [bad, 1, 1] }),
-      'ERR_INVALID_KJT',
+      'ERR_NON_FINITE',
       'weights[0] is not finite',
     );
   });

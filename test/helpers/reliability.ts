@@ -19,6 +19,8 @@ export const DOCUMENTED_CODES: readonly string[] = [
   'ERR_CHECKPOINT',
   'ERR_DISPOSED',
   'ERR_INVALID_ARGUMENT',
+  'ERR_NON_FINITE',
+  'ERR_OUT_OF_MEMORY',
 ];
 
 function checkError(caught: unknown, code: string, mentions: (string | RegExp)[]): TorchrecError {

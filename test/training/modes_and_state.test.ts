@@ -161,8 +161,22 @@ describe('optimizer state', () => {
       expect.objectContaining({ code: 'ERR_SHAPE', message: expect.stringContaining(`${N} values`) }),
     );
     expect(() => ebc.setOptimizerState('t', 'momentum1', Float32Array.from([NaN, ...m1.subarray(1)]))).toThrow(
-      expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }),
+      expect.objectContaining({ code: 'ERR_NON_FINITE', message: expect.stringContaining('"momentum1"[0]') }),
     );
+    // momentum2 is a sum of squares (Adam's denominator takes its root): a negative value would give NaN rows.
+    expect(() => ebc.setOptimizerState('t', 'momentum2', Float32Array.from([1, -0.5, ...m2.subarray(2)]))).toThrow(
+      expect.objectContaining({
+        code: 'ERR_INVALID_ARGUMENT',
+        message: expect.stringContaining('"momentum2"[1] is -0.5'),
+      }),
+    );
+    // momentum1 of Adam is a signed average and may be negative.
+    ebc.setOptimizerState(
+      't',
+      'momentum1',
+      Float32Array.from(m1, (x) => -x),
+    );
+    ebc.setOptimizerState('t', 'momentum1', m1);
     expect(() => ebc.setOptimizerState('nope', 'momentum1', m1)).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }),
     );

@@ -1,7 +1,8 @@
-#include "core/cuda_tables.h"
+#include "core/cuda_table_store.h"
 
 #if TORCHREC_WITH_CUDA
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -11,9 +12,10 @@
 #include <climits>
 #include <cstring>
 
+#include "core/cpu_table_store.h"
 #include "core/error.h"
 #include "kernels/cuda_kernels.h"
-#include "kernels/pooled_lookup_cpu.h"
+#include "kernels/table_norms_cpu.h"
 
 namespace torchrec {
 namespace ck = cuda_kernels;
@@ -83,40 +85,27 @@ int32_t kernel_optimizer(OptimizerKind kind) {
   return ck::kOptNone;
 }
 
-// momentum1 / momentum2 of each rule: [N][D] (true) or [N] (false), as the CPU TableOptimizers.
-std::vector<bool> state_layout(OptimizerKind kind) {
-  switch (kind) {
-    case OptimizerKind::Sgd: return {};
-    case OptimizerKind::Adagrad: return {true};
-    case OptimizerKind::RowwiseAdagrad: return {false};
-    case OptimizerKind::Adam: return {true, true};
-    case OptimizerKind::PartialRowwiseAdam: return {true, false};
-    case OptimizerKind::Lamb: return {true, true};
-  }
-  return {};
-}
-
 }  // namespace
 
-CudaTables::CudaTables(std::vector<TableSpec> tables, const std::vector<at::Tensor>& host_weights,
-                       std::vector<std::optional<OptimizerSpec>> optimizers, int device_index)
-    : tables_(std::move(tables)), optimizers_(std::move(optimizers)) {
+CudaTableStore::CudaTableStore(const std::vector<TableSpec>& tables,
+                               const std::vector<std::optional<OptimizerSpec>>& optimizers, uint64_t seed,
+                               int device_index)
+    : tables_(tables), optimizers_(optimizers) {
   const int count = static_cast<int>(c10::cuda::device_count());
   if (count == 0) fail(ErrorCode::Device, "device \"cuda\": no CUDA device is visible to this process");
   device_ = device_index < 0 ? static_cast<int>(c10::cuda::current_device()) : device_index;
   if (device_ >= count) {
     fail(ErrorCode::Device, "device \"cuda:", device_, "\": only ", count, " CUDA device(s) are visible");
   }
-  if (host_weights.size() != tables_.size() || optimizers_.size() != tables_.size()) {
-    fail(ErrorCode::Internal, "CudaTables: ", tables_.size(), " tables but ", host_weights.size(), " weights and ",
-         optimizers_.size(), " optimizers");
-  }
+  optimizers_.resize(tables_.size());
   c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_));
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   for (size_t t = 0; t < tables_.size(); ++t) {
+    const at::Tensor host = draw_initial_table(tables_[t], gen);
     try {
-      weights_.push_back(host_weights[t].to(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device_))));
+      weights_.push_back(host.to(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device_))));
     } catch (const c10::Error& e) {
-      fail(ErrorCode::Device, "table \"", tables_[t].name, "\": cannot place ", tables_[t].num_embeddings, " x ",
+      fail(ErrorCode::OutOfMemory, "table \"", tables_[t].name, "\": cannot place ", tables_[t].num_embeddings, " x ",
            tables_[t].embedding_dim, " weights on cuda:", device_, " (", e.what_without_backtrace(), ")");
     }
     row_offset_.push_back(total_rows_);
@@ -125,37 +114,24 @@ CudaTables::CudaTables(std::vector<TableSpec> tables, const std::vector<at::Tens
   state_.resize(tables_.size());
 }
 
-void CudaTables::check_ids(const KeyedJaggedTensor& kjt, const CudaFeature& f) const {
-  kernels::PooledBatch batch;
-  batch.offsets = kjt.offsets().data_ptr<int64_t>();
-  batch.ids = kjt.values().data_ptr();
-  batch.ids_int64 = kjt.values().scalar_type() == at::kLong;
-  batch.batch = kjt.stride();
-  const TableSpec& spec = tables_[f.table];
-  if (auto bad = kernels::find_out_of_range(batch, f.key, spec.num_embeddings)) {
-    fail(ErrorCode::IndexOutOfRange, "feature \"", kjt.keys()[f.key], "\": id ", bad->value, " at values position ",
-         bad->position, " is out of range for table \"", spec.name, "\" (num_embeddings ", spec.num_embeddings, ")");
-  }
-}
-
-void CudaTables::forward(const KeyedJaggedTensor& kjt, const std::vector<CudaFeature>& features, bool weighted,
-                         int64_t out_width, float* out) const {
-  if (weighted && !kjt.has_weights())
-    fail(ErrorCode::InvalidKjt, "this collection is weighted but the KJT has no weights");
+void CudaTableStore::forward(const LookupPlan& lookup, const PlannedBatch& planned, float* out) const {
+  const KeyedJaggedTensor& kjt = planned.kjt();
+  const bool weighted = planned.per_value_weights() != nullptr;
+  const int64_t out_width = lookup.output_width();
   const int64_t batch = kjt.stride();
   if (batch == 0 || out_width == 0) return;
   std::vector<ck::ForwardFeature> descs;
-  descs.reserve(features.size());
-  for (const auto& f : features) {
-    check_ids(kjt, f);
-    const TableSpec& spec = tables_[f.table];
+  descs.reserve(lookup.outputs().size());
+  for (size_t i = 0; i < lookup.outputs().size(); ++i) {
+    const OutputBlock& block = lookup.outputs()[i];
+    const TableSpec& spec = tables_[block.table];
     ck::ForwardFeature d;
-    d.rows = weights_[f.table].data_ptr();
+    d.rows = weights_[block.table].data_ptr();
     d.dim = spec.embedding_dim;
-    d.key = f.key;
-    d.out_column = f.out_column;
+    d.key = planned.block_key(i);
+    d.out_column = block.column;
     d.half = spec.dtype == at::kHalf ? 1 : 0;
-    d.mean = spec.pooling == Pooling::Mean ? 1 : 0;
+    d.mean = block.mean ? 1 : 0;
     descs.push_back(d);
   }
   const ck::ForwardPlan plan = ck::plan_forward(descs.data(), static_cast<int32_t>(descs.size()));
@@ -206,30 +182,30 @@ void CudaTables::forward(const KeyedJaggedTensor& kjt, const std::vector<CudaFea
   std::memcpy(out, out_pinned.data_ptr(), out_bytes);
 }
 
-void CudaTables::backward(const KeyedJaggedTensor& kjt, const std::vector<CudaFeature>& features, bool weighted,
-                          const float* grad_output, int64_t out_width, const std::vector<OptimizerStep>& steps) {
-  if (steps.size() != tables_.size()) fail(ErrorCode::Internal, "CudaTables::backward: one step per table");
-  if (weighted && !kjt.has_weights())
-    fail(ErrorCode::InvalidKjt, "this collection is weighted but the KJT has no weights");
+void CudaTableStore::backward(const LookupPlan& lookup, const PlannedBatch& planned, const float* grad_output,
+                              const std::vector<OptimizerStep>& steps) {
+  const KeyedJaggedTensor& kjt = planned.kjt();
+  const bool weighted = planned.per_value_weights() != nullptr;
+  const int64_t out_width = lookup.output_width();
   const int64_t batch = kjt.stride();
   if (batch == 0) return;
   const int64_t* offsets = kjt.offsets().data_ptr<int64_t>();
   std::vector<ck::UpdateFeature> feats;
   int64_t entries = 0;
   int64_t max_dim = 0;
-  for (const auto& f : features) {
-    if (!optimizers_[f.table]) continue;
-    check_ids(kjt, f);
+  for (size_t i = 0; i < lookup.outputs().size(); ++i) {
+    const OutputBlock& block = lookup.outputs()[i];
+    if (!optimizers_[block.table]) continue;
     ck::UpdateFeature u;
-    u.key = f.key;
-    u.table = f.table;
-    u.out_column = f.out_column;
-    u.value_begin = offsets[f.key * batch];
+    u.key = planned.block_key(i);
+    u.table = block.table;
+    u.out_column = block.column;
+    u.value_begin = offsets[u.key * batch];
     u.entry_base = entries;
-    u.mean = tables_[f.table].pooling == Pooling::Mean ? 1 : 0;
+    u.mean = block.mean ? 1 : 0;
     feats.push_back(u);
-    entries += offsets[(f.key + 1) * batch] - u.value_begin;
-    max_dim = std::max(max_dim, tables_[f.table].embedding_dim);
+    entries += offsets[(u.key + 1) * batch] - u.value_begin;
+    max_dim = std::max(max_dim, tables_[block.table].embedding_dim);
   }
   if (entries == 0) return;  // no touched rows: nothing and no state changes
   if (entries >= INT_MAX) fail(ErrorCode::InvalidArgument, "backward: ", entries, " ids in one batch (limit 2^31-1)");
@@ -313,31 +289,39 @@ void CudaTables::backward(const KeyedJaggedTensor& kjt, const std::vector<CudaFe
   check(cudaStreamSynchronize(stream.stream()), "backward");
 }
 
-at::Tensor CudaTables::get_weights(int64_t table) const {
+at::Tensor CudaTableStore::read_rows(int64_t table, int64_t begin, int64_t count) const {
   c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_));
-  return weights_.at(table).to(at::kFloat).to(at::kCPU);
+  return weights_.at(table).narrow(0, begin, count).to(at::kCPU);
 }
 
-void CudaTables::set_weights(int64_t table, const at::Tensor& host) {
+void CudaTableStore::write_rows(int64_t table, int64_t begin, const at::Tensor& rows) {
   c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_));
-  const at::Tensor src = host.to(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device_)));
-  weights_.at(table).copy_(src.view_as(weights_[table]));  // rounds to fp16 for fp16 tables
+  const at::Tensor src = rows.to(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device_)));
+  weights_.at(table).narrow(0, begin, rows.size(0)).copy_(src);  // rounds to fp16 for fp16 tables
   check(cudaStreamSynchronize(c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream()),
-        "setWeights");
+        "write_rows");
 }
 
-size_t CudaTables::state_count(int64_t table) const {
-  const auto& opt = optimizers_.at(table);
-  return opt ? state_layout(opt->kind).size() : 0;
-}
-
-int64_t CudaTables::state_numel(int64_t table, size_t index) const {
+double CudaTableStore::mean_row_norm(int64_t table, int64_t max_rows, uint64_t seed) const {
   const TableSpec& spec = tables_.at(table);
-  return state_layout(optimizers_.at(table)->kind).at(index) ? spec.num_embeddings * spec.embedding_dim
-                                                             : spec.num_embeddings;
+  const at::Tensor host = read_rows(table, 0, spec.num_embeddings);
+  return kernels::mean_row_norm(host.data_ptr(), spec.dtype == at::kHalf, spec.num_embeddings, spec.embedding_dim,
+                                max_rows, seed);
 }
 
-void CudaTables::ensure_state(int64_t table) {
+size_t CudaTableStore::state_count(int64_t table) const {
+  const auto& opt = optimizers_.at(table);
+  return opt ? optimizer_state_layout(opt->kind).size() : 0;
+}
+
+int64_t CudaTableStore::state_numel(int64_t table, size_t index) const {
+  const TableSpec& spec = tables_.at(table);
+  return optimizer_state_layout(optimizers_.at(table)->kind).at(index).per_element
+             ? spec.num_embeddings * spec.embedding_dim
+             : spec.num_embeddings;
+}
+
+void CudaTableStore::ensure_state(int64_t table) {
   if (!state_[table].empty() || state_count(table) == 0) return;
   c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_));
   const auto options = at::TensorOptions().dtype(at::kFloat).device(at::kCUDA, device_);
@@ -346,8 +330,8 @@ void CudaTables::ensure_state(int64_t table) {
     try {
       state.push_back(at::zeros({state_numel(table, i)}, options));
     } catch (const c10::Error& e) {
-      fail(ErrorCode::Device, "table \"", tables_[table].name, "\": cannot allocate optimizer state on cuda:", device_,
-           " (", e.what_without_backtrace(), ")");
+      fail(ErrorCode::OutOfMemory, "table \"", tables_[table].name,
+           "\": cannot allocate optimizer state on cuda:", device_, " (", e.what_without_backtrace(), ")");
     }
   }
   // The zero fill ran on the current stream; the update kernels run on pool streams.
@@ -356,22 +340,23 @@ void CudaTables::ensure_state(int64_t table) {
   state_[table] = std::move(state);
 }
 
-at::Tensor CudaTables::state_copy(int64_t table, size_t index) const {
+at::Tensor CudaTableStore::read_state(int64_t table, size_t index) const {
   if (index >= state_count(table)) fail(ErrorCode::Internal, "optimizer state index ", index, " out of range");
   if (state_[table].empty()) return at::zeros({state_numel(table, index)}, at::kFloat);
   c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_));
   return state_[table][index].to(at::kCPU);
 }
 
-void CudaTables::set_state(int64_t table, size_t index, const at::Tensor& host) {
+void CudaTableStore::write_state(int64_t table, size_t index, const float* data, int64_t numel) {
   if (index >= state_count(table)) fail(ErrorCode::Internal, "optimizer state index ", index, " out of range");
-  if (host.numel() != state_numel(table, index)) {
+  if (numel != state_numel(table, index)) {
     fail(ErrorCode::Shape, "optimizer state of table \"", tables_[table].name, "\" has ", state_numel(table, index),
-         " values, got ", host.numel());
+         " values, got ", numel);
   }
   ensure_state(table);
   c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_));
-  state_[table][index].copy_(host.reshape({-1}).to(at::kFloat));
+  const at::Tensor host = at::from_blob(const_cast<float*>(data), {numel}, at::kFloat);
+  state_[table][index].copy_(host);
   check(cudaStreamSynchronize(c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream()),
         "set optimizer state");
 }

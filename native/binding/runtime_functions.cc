@@ -1,0 +1,77 @@
+#include "binding/runtime_functions.h"
+
+#include <ATen/Parallel.h>
+#include <torch/version.h>
+
+#include <mutex>
+#include <thread>
+
+#include "binding/addon_data.h"
+#include "binding/convert.h"
+#include "binding/errors.h"
+#include "binding/module_spec.h"
+#include "core/table_store.h"
+#include "kernels/cpu_parallel.h"
+
+namespace torchrec::binding {
+namespace {
+
+// init(TorchrecError): native errors are then thrown as instances of the public class.
+Napi::Value init(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) {
+    Napi::TypeError::New(info.Env(), "init expects the TorchrecError class").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  addon_data(info.Env())->torchrec_error = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Value set_num_threads(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    kernels::set_intra_op_threads(static_cast<int>(to_int64(info[0], "setNumThreads: threads", 1, 1 << 16)));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value get_num_threads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), kernels::intra_op_threads());
+}
+
+// learningRates(optimizer, firstStep, count): Float64Array of the rate of updates firstStep ..
+// firstStep + count - 1 (1-based), as backward computes them.
+Napi::Value learning_rates(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    const OptimizerSpec spec = read_optimizer_spec(info[0], "optimizer");
+    validate_optimizer_spec(spec, "optimizer");
+    const int64_t first = to_int64(info[1], "firstStep", 1, int64_t{1} << 40);
+    const int64_t count = to_int64(info[2], "count", 0, int64_t{1} << 24);
+    Napi::Float64Array out = Napi::Float64Array::New(info.Env(), static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) out[static_cast<size_t>(i)] = learning_rate_at(spec, first + i);
+    return out;
+  });
+}
+
+Napi::Object build_info(Napi::Env env) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("torchVersion", TORCH_VERSION);
+  out.Set("cuda", Napi::Boolean::New(env, cuda_store_compiled()));
+  out.Set("parallel", at::get_parallel_info());
+  return out;
+}
+
+}  // namespace
+
+void define_runtime_functions(Napi::Env env, Napi::Object exports) {
+  static std::once_flag threads_once;
+  std::call_once(threads_once, [] {
+    const unsigned cores = std::thread::hardware_concurrency();
+    if (cores > 0) kernels::set_intra_op_threads(static_cast<int>(cores));
+  });
+  exports.Set("init", Napi::Function::New(env, init));
+  exports.Set("setNumThreads", Napi::Function::New(env, set_num_threads));
+  exports.Set("getNumThreads", Napi::Function::New(env, get_num_threads));
+  exports.Set("learningRates", Napi::Function::New(env, learning_rates));
+  exports.Set("buildInfo", build_info(env));
+}
+
+}  // namespace torchrec::binding

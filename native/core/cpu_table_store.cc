@@ -1,0 +1,132 @@
+#include "core/cpu_table_store.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "core/error.h"
+#include "kernels/cpu_parallel.h"
+#include "kernels/pooled_lookup_cpu.h"
+#include "kernels/sparse_backward_cpu.h"
+#include "kernels/table_memory.h"
+#include "kernels/table_norms_cpu.h"
+
+namespace torchrec {
+
+at::Tensor draw_initial_table(const TableSpec& spec, at::Generator& gen) {
+  try {
+    at::Tensor w = kernels::allocate_table(spec.num_embeddings, spec.embedding_dim, spec.dtype);
+    kernels::fill_uniform(w, spec.init_min, spec.init_max, gen);
+    return w;
+  } catch (const c10::Error&) {
+  } catch (const std::bad_alloc&) {
+  }
+  fail(ErrorCode::OutOfMemory, "table \"", spec.name, "\": cannot allocate ", spec.num_embeddings, " x ",
+       spec.embedding_dim, " weights");
+}
+
+CpuTableStore::CpuTableStore(const std::vector<TableSpec>& tables,
+                             const std::vector<std::optional<OptimizerSpec>>& optimizers, uint64_t seed)
+    : tables_(tables) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  for (const auto& spec : tables_) weights_.push_back(draw_initial_table(spec, gen));
+  optimizers_.resize(tables_.size());
+  for (size_t t = 0; t < optimizers.size() && t < tables_.size(); ++t) {
+    if (optimizers[t]) {
+      optimizers_[t] = make_optimizer(*optimizers[t], tables_[t].num_embeddings, tables_[t].embedding_dim);
+    }
+  }
+}
+
+void CpuTableStore::forward(const LookupPlan& plan, const PlannedBatch& planned, float* out) const {
+  const KeyedJaggedTensor& kjt = planned.kjt();
+  kernels::PooledBatch batch;
+  batch.offsets = kjt.offsets().data_ptr<int64_t>();
+  batch.ids = kjt.values().data_ptr();
+  batch.ids_int64 = kjt.values().scalar_type() == at::kLong;
+  batch.per_value_weights = planned.per_value_weights();
+  batch.batch = kjt.stride();
+  batch.out = out;
+  batch.out_width = plan.output_width();
+
+  std::vector<kernels::PooledFeature> features;
+  features.reserve(plan.outputs().size());
+  for (size_t i = 0; i < plan.outputs().size(); ++i) {
+    const OutputBlock& block = plan.outputs()[i];
+    const TableSpec& spec = tables_[block.table];
+    kernels::PooledFeature f;
+    f.rows = weights_[block.table].data_ptr();
+    f.half = spec.dtype == at::kHalf;
+    f.num_rows = spec.num_embeddings;
+    f.dim = spec.embedding_dim;
+    f.key = planned.block_key(i);
+    f.mean = block.mean;
+    f.out_column = block.column;
+    features.push_back(f);
+  }
+  kernels::pooled_lookup_forward(features, batch);
+}
+
+void CpuTableStore::backward(const LookupPlan& plan, const PlannedBatch& planned, const float* grad,
+                             const std::vector<OptimizerStep>& steps) {
+  const KeyedJaggedTensor& kjt = planned.kjt();
+  kernels::BackwardBatch batch;
+  batch.offsets = kjt.offsets().data_ptr<int64_t>();
+  batch.ids = kjt.values().data_ptr();
+  batch.ids_int64 = kjt.values().scalar_type() == at::kLong;
+  batch.per_value_weights = planned.per_value_weights();
+  batch.batch = kjt.stride();
+  batch.grad = grad;
+  batch.grad_width = plan.output_width();
+
+  // Everything that allocates happens here, before the first row moves.
+  const size_t num_tables = tables_.size();
+  std::vector<kernels::BackwardTable> tables(num_tables);
+  for (size_t t = 0; t < num_tables; ++t) {
+    const TableSpec& spec = tables_[t];
+    kernels::BackwardTable& table = tables[t];
+    table.rows = weights_[t].data_ptr();
+    table.half = spec.dtype == at::kHalf;
+    table.num_rows = spec.num_embeddings;
+    table.dim = spec.embedding_dim;
+    for (size_t b = 0; b < plan.outputs().size(); ++b) {
+      const OutputBlock& block = plan.outputs()[b];
+      if (block.table == static_cast<int64_t>(t))
+        table.features.push_back({planned.block_key(b), block.column, block.mean});
+    }
+    optimizers_[t]->ensure_state();
+  }
+  const int threads = kernels::intra_op_threads();
+  const std::vector<kernels::RowGroups> groups = kernels::group_rows(tables, batch, threads);
+
+  for (size_t t = 0; t < num_tables; ++t) {
+    TableOptimizer* optimizer = optimizers_[t].get();
+    const OptimizerStep& step = steps[t];
+    kernels::apply_row_updates(
+        tables[t], batch, groups[t],
+        [&](int64_t row, float* w, const float* g, float* scratch) { optimizer->update_row(row, w, g, scratch, step); },
+        [&](int64_t row) { optimizer->prefetch_state(row); }, threads);
+  }
+}
+
+at::Tensor CpuTableStore::read_rows(int64_t table, int64_t begin, int64_t count) const {
+  return weights_.at(table).narrow(0, begin, count).clone();
+}
+
+void CpuTableStore::write_rows(int64_t table, int64_t begin, const at::Tensor& rows) {
+  weights_.at(table).narrow(0, begin, rows.size(0)).copy_(rows);  // rounds to fp16 for fp16 tables
+}
+
+at::Tensor CpuTableStore::read_state(int64_t table, size_t index) const {
+  return optimizers_.at(table)->state_copy(index);
+}
+
+void CpuTableStore::write_state(int64_t table, size_t index, const float* data, int64_t numel) {
+  optimizers_.at(table)->set_state(index, data, numel);
+}
+
+double CpuTableStore::mean_row_norm(int64_t table, int64_t max_rows, uint64_t seed) const {
+  const TableSpec& spec = tables_.at(table);
+  return kernels::mean_row_norm(weights_[table].data_ptr(), spec.dtype == at::kHalf, spec.num_embeddings,
+                                spec.embedding_dim, max_rows, seed);
+}
+
+}  // namespace torchrec

@@ -1,0 +1,64 @@
+// The module interface the binding and its workers are typed to: what a JS EmbeddingBagCollection
+// can ask of the native side, whatever runs behind it (one process's collection today; a sharded
+// one, whose every call is a collective, next). Table arguments are names; errors are torchrec::Error.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/call_sequencer.h"
+#include "core/keyed_jagged_tensor.h"
+#include "core/lookup_plan.h"
+#include "core/optimizer_spec.h"
+
+namespace torchrec {
+
+// One optimizer-state tensor of a table: its FBGEMM name and shape ([N][D] or [N]).
+struct StateTensorInfo {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+
+class EmbeddingModule {
+ public:
+  virtual ~EmbeddingModule() = default;
+
+  virtual const LookupPlan& plan() const = 0;
+  virtual std::string device() const = 0;
+
+  // Pools `kjt` into `out`, kjt.stride() * plan().output_width() floats (row-major [B][width]).
+  virtual void forward(const KeyedJaggedTensor& kjt, float* out) const = 0;
+  // One fused optimizer step over the gradient of forward(kjt), row-major [B][width]; returns the
+  // step it became. All-or-nothing: anything invalid fails before a row moves.
+  virtual int64_t backward(const KeyedJaggedTensor& kjt, const float* grad, int64_t grad_numel) = 0;
+  virtual int64_t step() const = 0;
+  virtual void set_step(int64_t step) = 0;
+
+  virtual at::Tensor get_weights(const std::string& table) const = 0;   // float32 [N][D] copy
+  virtual at::Tensor read_weights(const std::string& table) const = 0;  // [N][D] copy in the stored dtype
+  // Replaces a table from [N][D] values: float32 (rounded for fp16 tables) or the stored dtype.
+  virtual void set_weights(const std::string& table, const at::Tensor& values) = 0;
+
+  virtual std::vector<StateTensorInfo> state_layout(const std::string& table) const = 0;
+  virtual at::Tensor optimizer_state(const std::string& table, const std::string& name) const = 0;
+  virtual void set_optimizer_state(const std::string& table, const std::string& name, const float* data,
+                                   int64_t numel) = 0;
+  virtual std::vector<double> table_norms(const std::vector<std::string>& tables, int64_t max_rows,
+                                          uint64_t seed) const = 0;
+
+  virtual void set_vocab(const std::string& table, const int64_t* ids, const int64_t* rows, int64_t n,
+                         int64_t oov_row) = 0;
+  virtual std::vector<LookupPlan::VocabStats> vocab_stats() const = 0;
+
+  // Orders the calls a caller makes (call_sequencer.h); the binding takes a ticket for each call.
+  CallSequencer& sequencer() { return sequencer_; }
+
+ private:
+  CallSequencer sequencer_;
+};
+
+}  // namespace torchrec

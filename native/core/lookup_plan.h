@@ -1,0 +1,102 @@
+// What to look up: the one description of "feature k of table t at output column c" that every store
+// builds its kernel calls from. The plan owns the tables' shapes, the output blocks, the features'
+// keys, batch validation, and the input stages that rewrite ids before any lookup (today the
+// vocabulary; managed ids next). It knows nothing about where rows live: that is the TableStore's.
+// Not synchronised: the module that owns it orders set_vocab against the batches it plans.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/keyed_jagged_tensor.h"
+#include "core/table_spec.h"
+#include "core/vocab_map.h"
+
+namespace torchrec {
+
+// One block of the pooled output: `feature` looked up in table `table`, named `key` (the feature
+// name, or `feature@table` when several tables read the feature).
+struct OutputBlock {
+  std::string key;
+  std::string feature;
+  int64_t table = 0;
+  int64_t dim = 0;
+  int64_t column = 0;
+  bool mean = false;
+};
+
+// A batch ready for the stores: validated, its ids rewritten by the input stages, and each output
+// block's key in it. Holds the rewritten copy when a stage rewrote ids; otherwise refers to the
+// caller's KJT, which must outlive it.
+class PlannedBatch {
+ public:
+  PlannedBatch(const KeyedJaggedTensor& input, std::optional<KeyedJaggedTensor> rewritten,
+               std::vector<int64_t> block_keys, bool weighted);
+  PlannedBatch(const PlannedBatch&) = delete;
+  PlannedBatch& operator=(const PlannedBatch&) = delete;
+
+  const KeyedJaggedTensor& kjt() const { return rewritten_ ? *rewritten_ : input_; }
+  int64_t block_key(size_t block) const { return block_keys_[block]; }
+  int64_t batch_size() const { return kjt().stride(); }
+  // Per-value weights when the collection is weighted (TorchRec ignores them otherwise), else null.
+  const float* per_value_weights() const { return weighted_ ? kjt().weights().data_ptr<float>() : nullptr; }
+
+ private:
+  const KeyedJaggedTensor& input_;
+  std::optional<KeyedJaggedTensor> rewritten_;
+  std::vector<int64_t> block_keys_;
+  bool weighted_;
+};
+
+class LookupPlan {
+ public:
+  LookupPlan(std::vector<TableSpec> tables, bool is_weighted);
+
+  const std::vector<TableSpec>& tables() const { return tables_; }
+  const std::vector<OutputBlock>& outputs() const { return outputs_; }
+  bool is_weighted() const { return is_weighted_; }
+  int64_t output_width() const { return output_width_; }
+  // Index of the table named `name`; ERR_INVALID_ARGUMENT naming the known tables otherwise.
+  int64_t table_index(const std::string& name) const;
+
+  // Validates `input` for `method` (weights present when weighted, every feature present, every id
+  // inside its table after the input stages) and applies the stages. `count`: add the batch to the
+  // stages' statistics (forward does; backward replays the same mapping without counting).
+  PlannedBatch plan(const KeyedJaggedTensor& input, const char* method, bool count) const;
+
+  // --- input stage: vocabularies (the-algorithm-ml's EmbeddingBagConfig.vocab) ---
+
+  // Raw entity id ids[i] -> row rows[i] for every feature of `table`; missing ids are dropped from
+  // their bag (oov_row -1; MEAN divides by what remains) or looked up at row oov_row. Fails with
+  // nothing changed: ERR_INVALID_CONFIG for a bad OOV row, ERR_CHECKPOINT for a row outside the table
+  // or a repeated id (details: id, first, second entry).
+  void set_vocab(int64_t table, const int64_t* ids, const int64_t* rows, int64_t n, int64_t oov_row);
+  struct VocabStats {
+    std::string table;
+    int64_t lookups = 0;  // ids looked up in the vocabulary by counted batches
+    int64_t missing = 0;  // of those, ids not in it (dropped, or sent to the OOV row)
+  };
+  std::vector<VocabStats> vocab_stats() const;  // one entry per table with a vocabulary, in table order
+
+ private:
+  void check_ids(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& keys, bool rewritten) const;
+  // A batch with one key per output block (so a feature read by a vocabulary table and by another
+  // table is mapped for the one only), weights following their ids.
+  KeyedJaggedTensor apply_vocabs(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& keys, bool count) const;
+
+  std::vector<TableSpec> tables_;
+  std::vector<OutputBlock> outputs_;
+  bool is_weighted_;
+  int64_t output_width_ = 0;
+  std::vector<std::shared_ptr<const VocabMap>> vocabs_;  // per table; null: no vocabulary
+  std::vector<int64_t> oov_rows_;
+  bool has_vocab_ = false;
+  std::unique_ptr<std::atomic<int64_t>[]> vocab_lookups_;
+  std::unique_ptr<std::atomic<int64_t>[]> vocab_missing_;
+};
+
+}  // namespace torchrec

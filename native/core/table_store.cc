@@ -1,0 +1,34 @@
+#include "core/table_store.h"
+
+#include <regex>
+
+#include "core/cpu_table_store.h"
+#include "core/cuda_table_store.h"
+#include "core/error.h"
+
+namespace torchrec {
+
+bool cuda_store_compiled() {
+  return TORCHREC_WITH_CUDA != 0;
+}
+
+std::unique_ptr<TableStore> make_table_store(const std::string& device, const std::vector<TableSpec>& tables,
+                                             const std::vector<std::optional<OptimizerSpec>>& optimizers,
+                                             uint64_t seed) {
+  if (device == "cpu") return std::make_unique<CpuTableStore>(tables, optimizers, seed);
+  std::smatch match;
+  static const std::regex cuda("^cuda(?::([0-9]{1,3}))?$");
+  if (!std::regex_match(device, match, cuda)) {
+    fail(ErrorCode::Device, "device \"", device, "\" is not known; use \"cpu\", \"cuda\" or \"cuda:N\"");
+  }
+#if TORCHREC_WITH_CUDA
+  const int index = match[1].matched ? std::stoi(match[1].str()) : -1;
+  return std::make_unique<CudaTableStore>(tables, optimizers, seed, index);
+#else
+  fail(ErrorCode::Device, "device \"", device, "\": this build of torchrec-node has no CUDA support (it was built ",
+       "against a CPU-only libtorch). Rebuild against a CUDA libtorch (LIBTORCH or a CUDA PyTorch for python3) ",
+       "to use a GPU.");
+#endif
+}
+
+}  // namespace torchrec
