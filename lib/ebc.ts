@@ -326,9 +326,7 @@ export class EmbeddingBagCollection {
 
   /** Loads every `pretrained` table from its snapshot; forward and backward wait for it (checkReady). */
   private async loadPretrained(): Promise<void> {
-    const what = this.tables
-      .filter((t) => t.pretrained !== undefined)
-      .map((t) => `the pretrained weights of table "${t.name}"`);
+    const what = this.tables.filter((t) => t.pretrained !== undefined).map((t) => `the pretrained table "${t.name}"`);
     for (const w of what) this.loading.set(w, null);
     try {
       await checkpoint.loadPretrainedTables(this);
