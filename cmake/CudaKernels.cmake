@@ -1,7 +1,7 @@
 # CUDA path of the addon, included at the end of CMakeLists.txt (after torchrec_core and the addon
 # target exist). When the libtorch that FindLibtorchForAddon found was built with CUDA, the kernels in
 # native/kernels/*.cu are compiled (nvcc, CUDA language) and linked into the addon, the CUDA runtime is
-# linked, and TORCHREC_WITH_CUDA=1 is defined for the core and the binding (native/core/cuda_tables.cc
+# linked, and TORCHREC_WITH_CUDA=1 is defined for the core and the binding (native/core/cuda_table_store.cc
 # then compiles). Otherwise nothing CUDA is touched (no enable_language(CUDA), no nvcc needed) and
 # TORCHREC_WITH_CUDA=0: `device: 'cuda'` is then ERR_DEVICE.
 #
@@ -144,7 +144,7 @@ list(APPEND _trc_rpath ${_trc_cuda_dirs})
 list(REMOVE_DUPLICATES _trc_rpath)
 set_target_properties(${PROJECT_NAME} PROPERTIES BUILD_RPATH "${_trc_rpath}" INSTALL_RPATH "${_trc_rpath}")
 
-# The GPU self-test (no Node): CudaTables + kernels against the CPU collection, and a kernel timing.
+# The GPU self-test (no Node): a CUDA collection against the CPU one, and a kernel timing.
 # scripts/gpu-check.sh builds it with -DTORCHREC_BUILD_CUDA_SELFTEST=ON and runs it.
 option(TORCHREC_BUILD_CUDA_SELFTEST "also build test/cuda/native/cuda_selftest (needs a CUDA build)" OFF)
 if(TORCHREC_BUILD_CUDA_SELFTEST)

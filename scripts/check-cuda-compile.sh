@@ -2,7 +2,7 @@
 # Compile check of the CUDA path, for machines without a GPU: every native/kernels/*.cu is compiled
 # with nvcc for sm_80 and sm_90 (object files only, into a temporary directory), with all nvcc and
 # host-compiler warnings as errors; then, where this machine's libtorch headers include c10/cuda,
-# native/core/cuda_tables.cc and the GPU self-test are compiled with TORCHREC_WITH_CUDA=1. It proves
+# native/core/cuda_table_store.cc, native/core/table_store.cc and the GPU self-test are compiled with TORCHREC_WITH_CUDA=1. It proves
 # the code compiles; it runs nothing.
 # Skips (exit 0) with a message when nvcc is absent. NVCC=/path/to/nvcc overrides the compiler.
 set -euo pipefail
@@ -65,7 +65,7 @@ elif py_inc="$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(
   torch_inc="$py_inc"
 fi
 cxx="${CXX:-c++}"
-host_sources=(native/core/cuda_tables.cc test/cuda/native/cuda_selftest.cc)
+host_sources=(native/core/cuda_table_store.cc native/core/table_store.cc test/cuda/native/cuda_selftest.cc)
 if [[ -z "$torch_inc" || -z "$cuda_inc" ]] || ! command -v "$cxx" >/dev/null 2>&1; then
   echo "check-cuda-compile: host side SKIPPED: needs libtorch headers with c10/cuda, the CUDA headers and $cxx"
 else

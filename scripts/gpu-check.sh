@@ -9,7 +9,7 @@
 #   3. modules    .gpu-carry/node_modules.tar.xz -> node_modules (skipped when already unpacked from it)
 #   4. build      cmake-js into build-gpu/ against python3's libtorch, TORCHREC_CUDA=ON (a build without
 #                 the CUDA path fails here), plus the native self-test; then the addon must say cuda: true
-#   5. selftest   build-gpu/torchrec_cuda_selftest --bench: CudaTables + kernels against the CPU core,
+#   5. selftest   build-gpu/torchrec_cuda_selftest --bench: the CUDA store + kernels against the CPU core,
 #                 every optimizer; kernel timings against at::embedding_bag and a device copy
 #   6. jest       the whole jest suite with TORCHREC_TEST_CUDA=1 against build-gpu's addon (test/packaging
 #                 needs npm and a registry; it is left out, saying so, when npm is absent)

@@ -323,6 +323,7 @@ int main(int argc, char** argv) {
     } else if (o.impl == "train") {
       torchrec::OptimizerSpec adagrad;
       adagrad.kind = torchrec::OptimizerKind::RowwiseAdagrad;
+      adagrad.lr = 0.01;
       ebc = std::make_unique<torchrec::EmbeddingBagCollection>(
           core_specs(o), false, 1, std::vector<std::optional<torchrec::OptimizerSpec>>(T, adagrad));
       grad.resize(static_cast<size_t>(B * T * D));
@@ -331,10 +332,7 @@ int main(int argc, char** argv) {
         const auto kjt =
             torchrec::KeyedJaggedTensor::from_lengths(keys, as_tensor(batches, k), lengths, at::Tensor(), 0);
         last = ebc->forward(kjt);
-        torchrec::LearningRateWindow lrs;
-        lrs.base_step = ebc->step();
-        lrs.values.assign(static_cast<size_t>(T), 0.01);
-        ebc->backward(kjt, grad.data(), static_cast<int64_t>(grad.size()), lrs);
+        ebc->backward(kjt, grad.data(), static_cast<int64_t>(grad.size()));
       };
       impl.checksum = last_sum;
     } else {

@@ -1,5 +1,5 @@
 // GPU self-test of the CUDA path without Node (built by cmake/CudaKernels.cmake with
-// -DTORCHREC_BUILD_CUDA_SELFTEST=ON; scripts/gpu-check.sh runs it). CudaTables and the kernels are
+// -DTORCHREC_BUILD_CUDA_SELFTEST=ON; scripts/gpu-check.sh runs it). the CUDA store and the kernels are
 // checked against the CPU EmbeddingBagCollection of the core, which the golden tests pin to TorchRec
 // and FBGEMM:
 //   forward   every load path (dims 1..260, fp32/fp16, SUM/MEAN, weights, int32/int64 ids, B up to 5000)
@@ -19,7 +19,6 @@
 #include <string>
 #include <vector>
 
-#include "core/cuda_tables.h"
 #include "core/embedding_bag_collection.h"
 #include "core/optimizer.h"
 #include "kernels/cuda_kernels.h"
@@ -123,32 +122,21 @@ KeyedJaggedTensor random_kjt(const std::vector<TableSpec>& tables, int64_t batch
   return KeyedJaggedTensor::from_lengths(keys, v, l, wt, batch);
 }
 
-std::vector<CudaFeature> features_of(const EmbeddingBagCollection& ebc, const KeyedJaggedTensor& kjt) {
-  std::vector<CudaFeature> out;
-  for (const auto& block : ebc.outputs()) out.push_back({block.table, kjt.key_index(block.feature), block.column});
-  return out;
-}
-
-std::vector<at::Tensor> weights_of(const EmbeddingBagCollection& ebc) {
-  std::vector<at::Tensor> out;
-  for (const auto& t : ebc.tables()) out.push_back(ebc.get_weights(t.name).to(t.dtype));
-  return out;
-}
-
 void check_forward() {
   std::mt19937_64 gen(1);
   for (bool weighted : {false, true}) {
     for (bool int32 : {false, true}) {
       for (int64_t batch : {1, 7, 64, 5000}) {
         const auto tables = coverage_tables(weighted);
+        // The same seed draws the same initial weights on every device.
         EmbeddingBagCollection cpu(tables, weighted, 3);
-        CudaTables gpu(tables, weights_of(cpu), std::vector<std::optional<OptimizerSpec>>(tables.size()), 0);
+        EmbeddingBagCollection gpu(tables, weighted, 3, {}, "cuda:0");
         const auto kjt = random_kjt(tables, batch, batch > 1000 ? 20 : 9, weighted, int32, gen);
         const at::Tensor want = cpu.forward(kjt);
         at::Tensor got = at::full_like(want, NAN);
-        gpu.forward(kjt, features_of(cpu, kjt), weighted, cpu.output_width(), got.data_ptr<float>());
+        gpu.forward(kjt, got.data_ptr<float>());
         double fp32 = 0, fp16 = 0;
-        for (const auto& block : cpu.outputs()) {
+        for (const auto& block : cpu.plan().outputs()) {
           const double d = max_diff(got.narrow(1, block.column, block.dim), want.narrow(1, block.column, block.dim));
           double& worst = tables[block.table].dtype == at::kHalf ? fp16 : fp32;
           worst = std::max(worst, std::isnan(d) ? INFINITY : d);
@@ -181,7 +169,7 @@ std::vector<std::pair<std::string, OptimizerSpec>> optimizer_cases() {
           {"LAMB", spec(OptimizerKind::Lamb, 0.01f, none)}};
 }
 
-// Runs `steps` identical backwards on the CPU collection and on CudaTables, then compares.
+// Runs `steps` identical backwards on a CPU and a CUDA collection, then compares weights and state.
 void train_and_compare(const std::string& name, const std::vector<TableSpec>& tables, const OptimizerSpec& spec,
                        bool weighted, int steps, const std::function<KeyedJaggedTensor(int)>& make_kjt,
                        std::mt19937_64& gen) {
@@ -189,35 +177,26 @@ void train_and_compare(const std::string& name, const std::vector<TableSpec>& ta
                            spec.kind == OptimizerKind::RowwiseAdagrad
                        ? 0.1f
                        : 0.01f;
-  std::vector<std::optional<OptimizerSpec>> specs(tables.size(), spec);
+  OptimizerSpec with_lr = spec;
+  with_lr.lr = lr;
+  std::vector<std::optional<OptimizerSpec>> specs(tables.size(), with_lr);
   EmbeddingBagCollection cpu(tables, weighted, 11, specs);
-  CudaTables gpu(tables, weights_of(cpu), specs, 0);
+  EmbeddingBagCollection gpu(tables, weighted, 11, specs, "cuda:0");
   std::uniform_real_distribution<float> g(-1.0f, 1.0f);
   for (int t = 1; t <= steps; ++t) {
     const auto kjt = make_kjt(t);
     std::vector<float> grad(kjt.stride() * cpu.output_width());
     for (auto& x : grad) x = g(gen);
-    LearningRateWindow lrs;
-    lrs.base_step = t - 1;
-    lrs.values.assign(tables.size(), lr);
-    cpu.backward(kjt, grad.data(), static_cast<int64_t>(grad.size()), lrs);
-    std::vector<OptimizerStep> step_of;
-    for (const auto& table : tables) {
-      step_of.push_back(make_optimizer(spec, table.num_embeddings, table.embedding_dim)->make_step(lr, t));
-    }
-    gpu.backward(kjt, features_of(cpu, kjt), weighted, grad.data(), cpu.output_width(), step_of);
+    cpu.backward(kjt, grad.data(), static_cast<int64_t>(grad.size()));
+    gpu.backward(kjt, grad.data(), static_cast<int64_t>(grad.size()));
   }
   double fp32 = 0, fp16 = 0;
   for (size_t t = 0; t < tables.size(); ++t) {
     double& worst = tables[t].dtype == at::kHalf ? fp16 : fp32;
-    worst = std::max(worst, max_diff(gpu.get_weights(static_cast<int64_t>(t)), cpu.get_weights(tables[t].name)));
-    const auto states = cpu.optimizer_state(tables[t].name);
-    if (states.size() != gpu.state_count(static_cast<int64_t>(t))) {
-      expect_close(name + " " + tables[t].name + ": number of state tensors", INFINITY, 0);
-      continue;
-    }
-    for (size_t i = 0; i < states.size(); ++i) {
-      worst = std::max(worst, max_diff(gpu.state_copy(static_cast<int64_t>(t), i), states[i].second));
+    const std::string& table = tables[t].name;
+    worst = std::max(worst, max_diff(gpu.get_weights(table), cpu.get_weights(table)));
+    for (const auto& state : cpu.state_layout(table)) {
+      worst = std::max(worst, max_diff(gpu.optimizer_state(table, state.name), cpu.optimizer_state(table, state.name)));
     }
   }
   expect_close(name + " fp32 tables (weights, states)", fp32, 1e-5);
