@@ -51,7 +51,7 @@ describePython('state dicts written by Python torch.save', () => {
 
   test('the same file loads into LargeEmbeddings (ebc. keys) with prefix model.embeddings.', async () => {
     const large = new LargeEmbeddings({ tables: TABLES }, { seed: 5 });
-    await loadStateDict(large.ebc, file('model.pt'), { prefix: 'model.embeddings.', keyPrefix: 'ebc.' });
+    await loadStateDict(large.ebc, file('model.pt'), { prefix: 'model.embeddings.' }, { keyPrefix: 'ebc.' });
     expectTables(large.ebc, 'model.pt', (t) => `model.embeddings.ebc.embedding_bags.${t}.weight`);
   });
 
