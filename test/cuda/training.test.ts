@@ -7,7 +7,7 @@
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
 import { maxAbsDiff } from '../helpers/golden';
-import { checkGoldenSteps, goldenOptimizerCollection, loadOptimizerGolden, randomGrad } from '../training/helpers';
+import { checkGoldenSteps, goldenOptimizerCollection, loadOptimizerGolden, randomGrad } from '../backward/helpers';
 import { describeIf, GPU, NO_GPU_REASON, RandomTable, randomKjt, rng } from './helpers';
 
 const GOLDEN_ATOL = 1e-6; // OPTIMIZERS.md
