@@ -6,10 +6,10 @@
  * saveSnapshot, loadStateDict) are ERR_INVALID_ARGUMENT, as every other bad argument of those calls.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { ConfigError, EmbeddingBagCollection, LargeEmbeddings, SmallEmbeddings, train } from '../../lib';
-import { expectRejects, expectThrows } from '../helpers/reliability';
+import { expectRejects, expectThrows } from '../helpers/errors';
+import { tmpDir } from '../helpers/tmp';
 
 const TABLE = { name: 't', num_embeddings: 10, embedding_dim: 4 };
 const LARGE = { tables: [TABLE] };
@@ -202,7 +202,7 @@ describe('train options (ERR_INVALID_ARGUMENT, before any step runs)', () => {
 describe('saveSnapshot extra and loadStateDict options (ERR_INVALID_ARGUMENT, before any file is touched)', () => {
   let root: string;
   beforeAll(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'torchrec-options-'));
+    root = tmpDir('options');
   });
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
   const ebc = new EmbeddingBagCollection({ tables: [TABLE], seed: 1 });

@@ -1,6 +1,6 @@
 import { TorchrecError } from '../../lib/errors';
 import { LearningRate, computeLearningRate } from '../../lib/config';
-import { configError, expectIssue } from './helpers';
+import { configError, expectIssue } from '../helpers/errors';
 
 describe('LearningRate validation', () => {
   const cases: [string, unknown, string, string][] = [
