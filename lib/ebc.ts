@@ -13,6 +13,7 @@ import { EmbeddingOptimizerConfig } from './config/optimizer';
 import { hint } from './config/suggest';
 import { EmbeddingBagCollectionOptions, resolveEbcOptions } from './ebc_options';
 import { Mode } from './enums';
+import { TableNormsOptions, validateTableNormsOptions } from './options/table_norms';
 import { TorchrecError } from './errors';
 import { KeyedJaggedTensor } from './kjt';
 import { KeyedTensor } from './keyed_tensor';
@@ -35,15 +36,7 @@ export type { EmbeddingBagCollectionOptions } from './ebc_options';
 
 const MODES: string[] = Object.values(Mode);
 
-/** the-algorithm-ml's log_ebc_norms sample_size: at most this many rows per table. */
-export const TABLE_NORM_SAMPLE_ROWS = 4_000_000;
-
-export interface TableNormsOptions {
-  /** Most rows read per table (default 4,000,000); larger tables use a uniform sample of distinct rows. */
-  sampleRows?: number;
-  /** Seeds the sample (random when absent); unused for tables with at most sampleRows rows. */
-  seed?: number;
-}
+export { TABLE_NORM_SAMPLE_ROWS, type TableNormsOptions } from './options/table_norms';
 
 export class EmbeddingBagCollection {
   readonly tables: readonly EmbeddingBagConfig[];
@@ -270,17 +263,7 @@ export class EmbeddingBagCollection {
         throw new TorchrecError('ERR_INVALID_ARGUMENT', 'tableNorms: tables must be an array of table names');
       }
       names.forEach((n) => this.checkTableName(n, 'tableNorms'));
-      const sampleRows = o.sampleRows ?? TABLE_NORM_SAMPLE_ROWS;
-      if (!Number.isSafeInteger(sampleRows) || sampleRows < 1) {
-        throw new TorchrecError(
-          'ERR_INVALID_ARGUMENT',
-          `tableNorms: sampleRows must be a positive integer, got ${sampleRows}`,
-        );
-      }
-      const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
-      if (!Number.isSafeInteger(seed) || seed < 0) {
-        throw new TorchrecError('ERR_INVALID_ARGUMENT', `tableNorms: seed must be a non-negative integer, got ${seed}`);
-      }
+      const { sampleRows, seed } = validateTableNormsOptions(o);
       pending = handle.tableNorms(names, sampleRows, seed);
     } catch (e) {
       return Promise.reject(e);
@@ -314,7 +297,7 @@ export class EmbeddingBagCollection {
 
   /** Reads a torch.save'd state dict (e.g. Python's `torch.save(module.state_dict())`). */
   loadStateDict(path: string, o: LoadStateDictOptions = {}): Promise<void> {
-    return checkpoint.loadStateDict(this, path, { ...o, keyPrefix: '' });
+    return checkpoint.loadStateDict(this, path, o);
   }
 
   /** Frees the tables now. Calls already started finish; any later call is ERR_DISPOSED. */

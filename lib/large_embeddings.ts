@@ -8,14 +8,11 @@ import { EmbeddingBagCollection, TableNormsOptions } from './ebc';
 import * as checkpoint from './checkpoint';
 import type { LoadStateDictOptions, RestoredState, SnapshotExtra } from './checkpoint';
 import { Mode } from './enums';
-import { TorchrecError } from './errors';
+import { LargeEmbeddingsOptions, validateLargeEmbeddingsOptions } from './options/large_embeddings';
 import { KeyedJaggedTensor } from './kjt';
 import { KeyedTensor } from './keyed_tensor';
 
-export interface LargeEmbeddingsOptions {
-  device?: string;
-  seed?: number;
-}
+export type { LargeEmbeddingsOptions } from './options/large_embeddings';
 
 export class LargeEmbeddings {
   readonly config: LargeEmbeddingsConfig;
@@ -24,13 +21,11 @@ export class LargeEmbeddings {
 
   constructor(config: LargeEmbeddingsConfig | object, o: LargeEmbeddingsOptions = {}) {
     this.config = config instanceof LargeEmbeddingsConfig ? config : new LargeEmbeddingsConfig(config);
-    if (o === null || typeof o !== 'object') {
-      throw new TorchrecError('ERR_INVALID_CONFIG', 'LargeEmbeddings options must be an object like { device, seed }');
-    }
+    const { device, seed } = validateLargeEmbeddingsOptions(o);
     this.ebc = new EmbeddingBagCollection({
       tables: this.config.tables,
-      device: o.device,
-      seed: o.seed,
+      device,
+      seed,
       optimizer: this.config.optimizer,
     });
   }
@@ -79,7 +74,7 @@ export class LargeEmbeddings {
   }
 
   loadStateDict(path: string, o: LoadStateDictOptions = {}): Promise<void> {
-    return checkpoint.loadStateDict(this.ebc, path, { ...o, keyPrefix: 'ebc.' });
+    return checkpoint.loadStateDict(this.ebc, path, o, { keyPrefix: 'ebc.' });
   }
 
   get mode(): Mode {

@@ -9,31 +9,19 @@
  * ±sqrt(1/num_embeddings), TorchRec's default.
  */
 import { types } from 'util';
-import { EmbeddingOptimizerConfig, OptimizerConfig } from './config/optimizer';
 import { SmallEmbeddingsConfig } from './config/small_embedding';
 import { EmbeddingBagCollection } from './ebc';
 import { Mode, PoolingType } from './enums';
 import { TorchrecError } from './errors';
 import { KeyedJaggedTensor } from './kjt';
+import { SmallEmbeddingsOptions, validateSmallEmbeddingsOptions } from './options/small_embeddings';
 
 export type DenseIds = BigInt64Array | Int32Array | readonly number[];
 
-export interface SmallEmbeddingsOptions {
-  /** Seeds the weight initialisation; random when absent. */
-  seed?: number;
-  /**
-   * How the tables train: an OptimizerConfig (any algorithm, with its own schedule) for every table,
-   * or an EmbeddingOptimizerConfig ({init_learning_rate, learning_rate?}: SGD). Plain objects are
-   * told apart by `init_learning_rate`. Without one the module can run forward only.
-   */
-  optimizer?: OptimizerConfig | EmbeddingOptimizerConfig | object;
-}
+export type { SmallEmbeddingsOptions } from './options/small_embeddings';
 
+const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
-
-function isEmbeddingOptimizer(o: object): boolean {
-  return o instanceof EmbeddingOptimizerConfig || (!(o instanceof OptimizerConfig) && 'init_learning_rate' in o);
-}
 
 export class SmallEmbeddings {
   readonly config: SmallEmbeddingsConfig;
@@ -43,24 +31,7 @@ export class SmallEmbeddings {
 
   constructor(config: SmallEmbeddingsConfig | object, o: SmallEmbeddingsOptions = {}) {
     this.config = config instanceof SmallEmbeddingsConfig ? config : new SmallEmbeddingsConfig(config);
-    if (o === null || typeof o !== 'object') {
-      throw new TorchrecError(
-        'ERR_INVALID_CONFIG',
-        'SmallEmbeddings options must be an object like { seed, optimizer }',
-      );
-    }
-    const opt = o.optimizer;
-    if (opt !== undefined && (opt === null || typeof opt !== 'object')) {
-      throw new TorchrecError(
-        'ERR_INVALID_CONFIG',
-        'optimizer: must be an OptimizerConfig or an EmbeddingOptimizerConfig',
-      );
-    }
-    // An EmbeddingOptimizerConfig trains every table by SGD; an OptimizerConfig is given to each table.
-    let collection: object | undefined;
-    let perTable: OptimizerConfig | undefined;
-    if (opt !== undefined && isEmbeddingOptimizer(opt)) collection = opt;
-    else if (opt !== undefined) perTable = opt instanceof OptimizerConfig ? opt : new OptimizerConfig(opt);
+    const { seed, collection, perTable } = validateSmallEmbeddingsOptions(o);
     this.ebc = new EmbeddingBagCollection({
       tables: this.config.tables.map((t) => ({
         name: t.name,
@@ -70,7 +41,7 @@ export class SmallEmbeddings {
         pooling: PoolingType.SUM,
         ...(perTable ? { optimizer: perTable } : {}),
       })),
-      seed: o.seed,
+      seed,
       optimizer: collection,
     });
     this.outputDim = this.config.tables.reduce((sum, t) => sum + t.embedding_dim, 0);
@@ -78,11 +49,21 @@ export class SmallEmbeddings {
 
   /** Embeds each row of the dense [B][F] discrete-feature matrix; returns [B][outputDim]. */
   async forward(dense: DenseIds, batchSize: number, numFeatures: number): Promise<Float32Array> {
-    return (await this.ebc.forward(this.toKjt(dense, batchSize, numFeatures))).values();
+    const kjt = this.toKjt(dense, batchSize, numFeatures);
+    try {
+      return (await this.ebc.forward(kjt)).values();
+    } catch (e) {
+      throw this.inDenseTerms(e, dense, batchSize, numFeatures);
+    }
   }
 
   forwardSync(dense: DenseIds, batchSize: number, numFeatures: number): Float32Array {
-    return this.ebc.forwardSync(this.toKjt(dense, batchSize, numFeatures)).values();
+    const kjt = this.toKjt(dense, batchSize, numFeatures);
+    try {
+      return this.ebc.forwardSync(kjt).values();
+    } catch (e) {
+      throw this.inDenseTerms(e, dense, batchSize, numFeatures);
+    }
   }
 
   /** One training step: `gradOutput` is the gradient w.r.t. forward's output, [B][outputDim]. */
@@ -93,7 +74,9 @@ export class SmallEmbeddings {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.ebc.backward(kjt, gradOutput);
+    return this.ebc.backward(kjt, gradOutput).catch((e: unknown) => {
+      throw this.inDenseTerms(e, dense, batchSize, numFeatures);
+    });
   }
 
   get step(): number {
@@ -128,7 +111,11 @@ export class SmallEmbeddings {
     this.ebc.dispose();
   }
 
-  /** The dense matrix as a KJT: key k = table k, B bags of one id each (column `index` of each row). */
+  /**
+   * The dense matrix as a KJT: key k = table k, B bags of one id each (column `index` of each row).
+   * Ids are not range-checked here: the collection checks every id against its table on each call,
+   * and inDenseTerms names the row and column of the one it rejects.
+   */
   private toKjt(dense: DenseIds, batchSize: number, numFeatures: number): KeyedJaggedTensor {
     for (const [name, v] of [
       ['batchSize', batchSize],
@@ -155,8 +142,8 @@ export class SmallEmbeddings {
       );
     }
     const tables = this.config.tables;
-    const needWide = wide || tables.some((t) => t.num_embeddings - 1 > INT32_MAX);
-    const values = needWide ? new BigInt64Array(tables.length * batchSize) : new Int32Array(tables.length * batchSize);
+    const ids: (number | bigint)[] = new Array(tables.length * batchSize);
+    let needWide = wide;
     tables.forEach((t, k) => {
       if (t.index >= numFeatures) {
         throw new TorchrecError(
@@ -178,23 +165,39 @@ export class SmallEmbeddings {
             `SmallEmbeddings: dense[${b}][${t.index}] must be an integer, got ${typeof raw}`,
           );
         }
+        // An id outside int32 must travel as int64 to reach the range check intact, not wrapped.
+        if (typeof raw === 'number' && (raw < INT32_MIN || raw > INT32_MAX)) needWide = true;
+        ids[k * batchSize + b] = raw;
+      }
+    });
+    return KeyedJaggedTensor.fromLengths({
+      keys: tables.map((t) => t.name),
+      values: needWide ? BigInt64Array.from(ids, (x) => BigInt(x)) : Int32Array.from(ids as number[]),
+      lengths: new Int32Array(tables.length * batchSize).fill(1),
+      stride: batchSize,
+    });
+  }
+
+  /**
+   * The collection's ERR_INDEX_OUT_OF_RANGE names a KJT position; the caller knows a dense matrix.
+   * Only after the collection rejected an id, find the first one out of range (the same key-major
+   * order the collection checks in) to name its table, row and column; any other error is as thrown.
+   */
+  private inDenseTerms(e: unknown, dense: DenseIds, batchSize: number, numFeatures: number): unknown {
+    if ((e as { code?: unknown } | null)?.code !== 'ERR_INDEX_OUT_OF_RANGE') return e;
+    for (const t of this.config.tables) {
+      for (let b = 0; b < batchSize; b++) {
+        const raw = dense[b * numFeatures + t.index];
         const id = Number(raw);
         if (id < 0 || id >= t.num_embeddings) {
-          throw new TorchrecError(
+          return new TorchrecError(
             'ERR_INDEX_OUT_OF_RANGE',
             `SmallEmbeddings: table "${t.name}": id ${String(raw)} at row ${b}, column ${t.index} is out of range ` +
               `[0, ${t.num_embeddings})`,
           );
         }
-        if (needWide) (values as BigInt64Array)[k * batchSize + b] = BigInt(raw);
-        else (values as Int32Array)[k * batchSize + b] = id;
       }
-    });
-    return KeyedJaggedTensor.fromLengths({
-      keys: tables.map((t) => t.name),
-      values,
-      lengths: new Int32Array(tables.length * batchSize).fill(1),
-      stride: batchSize,
-    });
+    }
+    return e; // the matrix changed after the call: the collection's own message stands
   }
 }

@@ -10,7 +10,7 @@
  * snapshot against the module (names, shapes, dtypes), reads every tensor, and only then applies
  * them, so a bad snapshot leaves the module exactly as it was.
  */
-import { TorchrecError } from '../errors';
+import { SnapshotExtra, validateSnapshotExtra } from '../options/checkpoint';
 import { abortReplace, beginReplace, commitReplace, resolveSnapshotDir } from './atomic_dir';
 import {
   Checkpointable,
@@ -28,12 +28,7 @@ import { floatEntry, intEntry, keyToFilename, strEntry } from './snapshot_manife
 import { SnapshotReader } from './snapshot_reader';
 import { SnapshotWriter } from './snapshot_writer';
 
-export interface SnapshotExtra {
-  /** Default: the module's step. */
-  step?: number;
-  /** Seconds of training so far (the-algorithm-ml's walltime); default 0. */
-  walltime?: number;
-}
+export type { SnapshotExtra } from '../options/checkpoint';
 
 export interface RestoredState {
   step: number;
@@ -50,27 +45,6 @@ function optimizerPath(keyPrefix: string, table: string, name: string): string {
   return `optimizer/state/${keyToFilename(weightKey(keyPrefix, table))}/${keyToFilename(`${table}.${name}`)}`;
 }
 
-function checkExtra(extra: SnapshotExtra, module: Checkpointable): RestoredState {
-  if (extra === null || typeof extra !== 'object') {
-    throw new TorchrecError('ERR_INVALID_ARGUMENT', 'saveSnapshot: extra must be an object like { step, walltime }');
-  }
-  const step = extra.step ?? module.step;
-  const walltime = extra.walltime ?? 0;
-  if (!Number.isSafeInteger(step) || step < 0) {
-    throw new TorchrecError(
-      'ERR_INVALID_ARGUMENT',
-      `saveSnapshot: step must be a non-negative integer, got ${String(step)}`,
-    );
-  }
-  if (typeof walltime !== 'number' || !Number.isFinite(walltime)) {
-    throw new TorchrecError(
-      'ERR_INVALID_ARGUMENT',
-      `saveSnapshot: walltime must be a finite number, got ${String(walltime)}`,
-    );
-  }
-  return { step, walltime };
-}
-
 /**
  * Saves the module into `dir`. Each table (and its optimizer state) is copied out when it is
  * written, so memory stays at one table; the caller must not run backward until this resolves.
@@ -82,7 +56,7 @@ export async function saveSnapshot(
   o: ModuleKeyOptions = {},
 ): Promise<void> {
   const keyPrefix = o.keyPrefix ?? '';
-  const { step, walltime } = checkExtra(extra, module);
+  const { step, walltime } = validateSnapshotExtra(extra, module.step);
   const tmp = await beginReplace(dir);
   try {
     const w = new SnapshotWriter(tmp);

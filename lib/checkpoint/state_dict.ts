@@ -14,18 +14,18 @@ import {
   tableShape,
   weightKey,
 } from './checkpointable';
+import {
+  LoadStateDictOptions,
+  ResolvedLoadStateDictOptions,
+  validateLoadStateDictOptions,
+} from '../options/checkpoint';
 import { decodeFloats, elementSize, encodeFloats, isFloatDtype } from './dtypes';
 import { byteChunks } from './fs_util';
 import { pickleStateDict, PickledTensor } from './pickle_writer';
 import { PyDict, StorageRef, TensorRef, unpickle } from './pickle_reader';
 import { ArchiveRecord, TorchArchive, writeTorchArchive } from './torch_zip';
 
-export interface LoadStateDictOptions {
-  /** Stripped from the file's keys, e.g. `model.embeddings.` (then keys must match exactly). */
-  prefix?: string;
-  /** Default true: every table must be found, and (with `prefix`) every key under it must be a table. */
-  strict?: boolean;
-}
+export type { LoadStateDictOptions } from '../options/checkpoint';
 
 export async function saveStateDict(module: Checkpointable, file: string, o: ModuleKeyOptions = {}): Promise<void> {
   const keyPrefix = o.keyPrefix ?? '';
@@ -55,8 +55,10 @@ export async function saveStateDict(module: Checkpointable, file: string, o: Mod
 export async function loadStateDict(
   module: Checkpointable,
   file: string,
-  o: LoadStateDictOptions & ModuleKeyOptions = {},
+  options: LoadStateDictOptions = {},
+  k: ModuleKeyOptions = {},
 ): Promise<void> {
+  const o = validateLoadStateDictOptions(options);
   const archive = await TorchArchive.open(file);
   try {
     // PyTorch ≥ 2.1 records the writer's byte order; storages are read as little-endian.
@@ -73,7 +75,7 @@ export async function loadStateDict(
     }
     const tensors = new Map<string, TensorRef>();
     for (const [k, v] of root.map) if (typeof k === 'string' && v instanceof TensorRef) tensors.set(k, v);
-    const chosen = matchKeys(module, file, [...tensors.keys()], o);
+    const chosen = matchKeys(module, file, [...tensors.keys()], o, k.keyPrefix ?? '');
     const storages = new Map<string, Float32Array>();
     const loaded: [string, Float32Array][] = [];
     for (const [table, key] of chosen) {
@@ -93,10 +95,10 @@ function matchKeys(
   module: Checkpointable,
   file: string,
   keys: string[],
-  o: LoadStateDictOptions & ModuleKeyOptions,
+  o: ResolvedLoadStateDictOptions,
+  keyPrefix: string,
 ): Map<string, string> {
-  const keyPrefix = o.keyPrefix ?? '';
-  const strict = o.strict ?? true;
+  const strict = o.strict;
   const found = new Map<string, string>();
   const listed = (ks: string[]): string =>
     ks.length === 0 ? '(none)' : ks.slice(0, 20).join(', ') + (ks.length > 20 ? ', ...' : '');

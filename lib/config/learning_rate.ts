@@ -20,7 +20,10 @@ import {
 } from './validate';
 
 export interface PiecewiseConstant {
-  /** Steps at which the rate changes, strictly increasing. */
+  /**
+   * Steps at which the rate changes, non-decreasing: the-algorithm-ml accepts a repeated boundary, and
+   * bisect_right then skips the value between the two copies.
+   */
   learning_rate_boundaries: number[];
   /** One more value than boundaries: values[i] applies before boundaries[i]. */
   learning_rate_values: number[];
@@ -66,12 +69,13 @@ function readPiecewise(v: Validator, raw: unknown, path: string): PiecewiseConst
   );
   const values = readList(v, o, 'learning_rate_values', path, (vv, x, p) => checkNumber(vv, x, p, 'nonNegative'), true);
   if (boundaries) {
-    // bisect_right over a non-increasing list would silently skip values.
+    // bisect_right needs a sorted list: over a decreasing one it would pick values out of order. Equal
+    // neighbours are sorted, and compute_lr (bisect_right, no check) accepts them.
     for (let i = 1; i < boundaries.length; i++) {
-      if (boundaries[i] <= boundaries[i - 1]) {
+      if (boundaries[i] < boundaries[i - 1]) {
         v.add(
           at(boundariesPath, i),
-          `must be greater than the previous boundary ${boundaries[i - 1]}, got ${boundaries[i]}`,
+          `must not be less than the previous boundary ${boundaries[i - 1]}, got ${boundaries[i]}`,
         );
       }
     }

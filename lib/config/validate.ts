@@ -19,14 +19,21 @@ function formatIssue(issue: ConfigIssue): string {
   return issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`;
 }
 
-/** ERR_INVALID_CONFIG carrying every issue found, machine-readable on `issues`. */
+/**
+ * What a bad options object is. Config classes and the options of a constructor configure a module:
+ * ERR_INVALID_CONFIG. The options of a method call (train, tableNorms, saveSnapshot, loadStateDict)
+ * keep ERR_INVALID_ARGUMENT, the code those calls have always given every other bad argument.
+ */
+export type OptionsErrorCode = 'ERR_INVALID_CONFIG' | 'ERR_INVALID_ARGUMENT';
+
+/** ERR_INVALID_CONFIG (or `code`) carrying every issue found, machine-readable on `issues`. */
 export class ConfigError extends TorchrecError {
   readonly issues: ConfigIssue[];
 
-  constructor(what: string, issues: ConfigIssue[]) {
+  constructor(what: string, issues: ConfigIssue[], code: OptionsErrorCode = 'ERR_INVALID_CONFIG') {
     const listed = issues.slice(0, MAX_LISTED).map(formatIssue);
     if (issues.length > MAX_LISTED) listed.push(`... and ${issues.length - MAX_LISTED} more`);
-    super('ERR_INVALID_CONFIG', `invalid ${what}: ${listed.join('; ')}`);
+    super(code, `invalid ${what}: ${listed.join('; ')}`);
     this.issues = issues;
   }
 }
@@ -172,6 +179,29 @@ export function readChoice<T>(
   return undefined;
 }
 
+export function readBoolean(v: Validator, o: Fields, key: string, path: string): boolean | undefined {
+  if (!present(v, o, key, path, false)) return undefined;
+  const x = o[key];
+  if (typeof x === 'boolean') return x;
+  v.add(at(path, key), `must be true or false, got ${describe(x)}`);
+  return undefined;
+}
+
+/** A callback: only its type can be checked before it runs. */
+export function readFunction<F extends (...args: never[]) => unknown>(
+  v: Validator,
+  o: Fields,
+  key: string,
+  path: string,
+  required = false,
+): F | undefined {
+  if (!present(v, o, key, path, required)) return undefined;
+  const x = o[key];
+  if (typeof x === 'function') return x as F;
+  v.add(at(path, key), `must be a function, got ${describe(x)}`);
+  return undefined;
+}
+
 export function readArray(v: Validator, o: Fields, key: string, path: string, required = false): unknown[] | undefined {
   if (!present(v, o, key, path, required)) return undefined;
   const x = o[key];
@@ -236,11 +266,25 @@ export function checkUnique(
   });
 }
 
+/**
+ * Options whose values belong to another reader (LargeEmbeddings' device and seed are the
+ * collection's): checks only that `raw` is an object with `allowed` keys and returns those values
+ * unchecked, to be handed on to their owner.
+ */
+export function readPassThrough<K extends string>(
+  v: Validator,
+  raw: unknown,
+  path: string,
+  allowed: readonly K[],
+): Partial<Record<K, unknown>> | undefined {
+  return readObject(v, raw, path, allowed) as Partial<Record<K, unknown>> | undefined;
+}
+
 /** Drops keys whose value is undefined so instances only carry the fields that are set. */
-function compact(fields: Fields): Fields {
+function compact<T extends object>(fields: T): T {
   const out: Fields = {};
   for (const [k, x] of Object.entries(fields)) if (x !== undefined) out[k] = x;
-  return out;
+  return out as T;
 }
 
 /**
@@ -266,13 +310,18 @@ function errorText(e: unknown): string {
 }
 
 /**
- * Runs `read` on a constructor argument and throws one ConfigError listing every issue. Anything
- * else thrown while reading (a throwing getter, a revoked Proxy) becomes an issue too, so that
- * construction fails only with TorchrecError.
+ * Runs `read` on a constructor argument or an options object and throws one ConfigError listing
+ * every issue. Anything else thrown while reading (a throwing getter, a revoked Proxy) becomes an
+ * issue too, so that construction fails only with TorchrecError. The result has the reader's type.
  */
-export function validateRoot(what: string, raw: unknown, read: Reader<Fields>): Fields {
+export function validateRoot<T extends object = Fields>(
+  what: string,
+  raw: unknown,
+  read: Reader<T>,
+  code: OptionsErrorCode = 'ERR_INVALID_CONFIG',
+): T {
   const v = new Validator();
-  let fields: Fields | undefined;
+  let fields: T | undefined;
   try {
     fields = read(v, raw, '');
   } catch (e) {
@@ -280,7 +329,7 @@ export function validateRoot(what: string, raw: unknown, read: Reader<Fields>): 
     v.add('', `could not be read: ${errorText(e)}`);
   }
   if (v.count > 0 || fields === undefined) {
-    throw new ConfigError(what, v.count > 0 ? v.issues : [{ path: '', message: 'could not be read' }]);
+    throw new ConfigError(what, v.count > 0 ? v.issues : [{ path: '', message: 'could not be read' }], code);
   }
   return compact(fields);
 }

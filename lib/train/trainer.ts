@@ -6,7 +6,7 @@
  * backward has settled before saveSnapshot starts, so a snapshot never holds half an update.
  */
 import * as path from 'path';
-import { TorchrecError } from '../errors';
+import { validateTrainOptions } from '../options/train';
 import type { RestoredState, SnapshotExtra } from '../checkpoint';
 import { defaultReporter, LogRecord, Reporter } from './progress';
 import { checkWritable, clearIncomplete, newestSnapshot, pruneSnapshots, writeState } from './snapshots';
@@ -67,23 +67,13 @@ export interface TrainResult {
   lastEval?: Record<string, unknown>;
 }
 
-function positiveInt(name: string, x: number | undefined, fallback?: number): number | undefined {
-  if (x === undefined) return fallback;
-  if (!Number.isSafeInteger(x) || x <= 0) {
-    throw new TorchrecError('ERR_INVALID_ARGUMENT', `train: ${name} must be a positive integer, got ${String(x)}`);
-  }
-  return x;
-}
-
-export async function train(o: TrainOptions): Promise<TrainResult> {
-  const total = positiveInt('numTrainSteps', o.numTrainSteps) as number;
-  const logEvery = positiveInt('trainLogEveryN', o.trainLogEveryN, 100) as number;
-  const evalEvery = positiveInt('evalEveryN', o.evalEveryN);
-  const ckptEvery = positiveInt('checkpointEveryN', o.checkpointEveryN);
-  const keep = positiveInt('keepSnapshots', o.keepSnapshots, 3) as number;
-  if (typeof o.trainStep !== 'function') {
-    throw new TorchrecError('ERR_INVALID_ARGUMENT', 'train: trainStep must be a function');
-  }
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const o = validateTrainOptions(options);
+  const total = o.numTrainSteps;
+  const logEvery = o.trainLogEveryN;
+  const evalEvery = o.evalEveryN;
+  const ckptEvery = o.checkpointEveryN;
+  const keep = o.keepSnapshots;
   // Every check that can fail is done before the first step, so a bad save_dir costs no training.
   if (o.saveDir !== undefined) await checkWritable(o.saveDir);
 
@@ -91,7 +81,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let walltimeBefore = 0;
   let resumedFrom = 0;
   const reporter = o.reporter ?? defaultReporter(o.progress);
-  if (o.saveDir !== undefined && o.resume !== false) {
+  if (o.saveDir !== undefined && o.resume) {
     const found = await newestSnapshot(o.saveDir);
     if (found) {
       const restored = await o.model.restoreSnapshot(found.dir);
@@ -128,7 +118,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     stopRequested = true;
     reporter.log({ event: 'stopping', step, reason: 'SIGINT; finishing the current step and saving a snapshot' });
   };
-  if (o.handleSigint !== false) process.on('SIGINT', onSigint);
+  if (o.handleSigint) process.on('SIGINT', onSigint);
 
   let lastLoss = NaN;
   let lastEval: Record<string, unknown> | undefined;
@@ -172,7 +162,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     // The final snapshot: at the end of training and on a clean stop alike.
     await snapshot();
   } finally {
-    if (o.handleSigint !== false) process.removeListener('SIGINT', onSigint);
+    if (o.handleSigint) process.removeListener('SIGINT', onSigint);
     reporter.stop();
   }
   const stoppedBy = stopRequested ? 'signal' : 'done';

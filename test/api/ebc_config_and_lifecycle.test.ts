@@ -4,7 +4,8 @@
  * names the field, table or method.
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor, LargeEmbeddings } from '../../lib';
-import { expectForwardFails, expectRejects, expectThrows, patternEbc, SMALL_TABLES } from '../helpers/reliability';
+import { expectForwardFails, expectRejects, expectThrows } from '../helpers/errors';
+import { patternEbc, SMALL_TABLES } from '../helpers/reliability';
 
 const TABLE = { name: 't', num_embeddings: 10, embedding_dim: 4 };
 const build = (o: unknown) => () => new EmbeddingBagCollection(o as never);

@@ -5,7 +5,8 @@
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
 import { native } from '../../lib/native';
-import { expectForwardFails, expectThrows, patternEbc, SMALL_TABLES, sameBits, TableDef } from '../helpers/reliability';
+import { expectForwardFails, expectThrows } from '../helpers/errors';
+import { patternEbc, SMALL_TABLES, sameBits, TableDef } from '../helpers/reliability';
 
 // Keys u1, u2 (table user, 10 rows) and item (table item, 7 rows); batch of 2.
 const KEYS = ['u1', 'u2', 'item'];

@@ -4,7 +4,7 @@
  */
 import * as vm from 'vm';
 import { KeyedJaggedTensor, TorchrecError } from '../../lib';
-import { expectThrows } from '../helpers/reliability';
+import { expectThrows } from '../helpers/errors';
 
 /** ['a', <hole>, 'c'] */
 function keysWithHole(): string[] {

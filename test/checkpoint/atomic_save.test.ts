@@ -70,7 +70,7 @@ function runAndKill(dir: string, first: number, delayMs: number): Promise<number
 describe('a save killed at any moment leaves a complete snapshot', () => {
   let root: string;
   beforeAll(async () => {
-    root = await tmpDir('kill');
+    root = tmpDir('kill');
   });
   afterAll(async () => {
     await fsp.rm(root, { recursive: true, force: true });

@@ -5,12 +5,13 @@
 import { execFile, execFileSync } from 'child_process';
 import { createHash } from 'crypto';
 import { promises as fsp } from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { EmbeddingBagCollection, TorchrecError } from '../../lib';
 import type { Checkpointable } from '../../lib/checkpoint';
 import { floatToHalf } from '../../lib/checkpoint/dtypes';
 import { describeIf } from '../helpers/skip';
+import { expectRejects } from '../helpers/errors';
+import { Rng } from '../helpers/random';
 
 /** Debian's python3-torch (scripts/setup-debian.sh); override with TORCHREC_TEST_PYTHON. */
 export const PYTHON = process.env.TORCHREC_TEST_PYTHON ?? '/usr/bin/python3';
@@ -55,9 +56,7 @@ export function python<T = Record<string, unknown>>(script: string, args: string
   });
 }
 
-export async function tmpDir(tag: string): Promise<string> {
-  return fsp.mkdtemp(path.join(os.tmpdir(), `torchrec-ckpt-${tag}-`));
-}
+export { tmpDir } from '../helpers/tmp';
 
 export function sha256(data: ArrayBufferView): string {
   return createHash('sha256')
@@ -86,38 +85,14 @@ export function moduleState(m: Checkpointable): { weights: Record<string, string
 }
 
 /** Awaits `p`, expects ERR_CHECKPOINT whose message contains every `mention`; returns the error. */
-export async function expectCheckpointError(
-  p: Promise<unknown>,
-  mentions: (string | RegExp)[],
-): Promise<TorchrecError> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(TorchrecError);
-  const e = caught as TorchrecError;
-  expect({ code: e.code }).toEqual({ code: 'ERR_CHECKPOINT' });
-  for (const m of mentions) {
-    if (typeof m === 'string') expect(e.message).toContain(m);
-    else expect(e.message).toMatch(m);
-  }
-  return e;
+export function expectCheckpointError(p: Promise<unknown>, mentions: (string | RegExp)[]): Promise<TorchrecError> {
+  return expectRejects(p, 'ERR_CHECKPOINT', ...mentions);
 }
 
-/** Deterministic pseudo-random floats (mulberry32), for weights the tests set. */
+/** Deterministic pseudo-random floats in [-scale, scale), for weights the tests set. */
 export function randomFloats(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
+  const r = new Rng(seed);
+  return Float32Array.from({ length: n }, () => (r.next() * 2 - 1) * scale);
 }
 
 export async function copyDir(from: string, to: string): Promise<void> {

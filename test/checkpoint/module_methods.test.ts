@@ -1,8 +1,9 @@
 /** The persistence methods on the public module classes, and `pretrained` tables through `ready`. */
 import * as fs from 'fs';
-import * as os from 'os';
+
 import * as path from 'path';
 import { EmbeddingBagCollection, KeyedJaggedTensor, LargeEmbeddings, TorchrecError } from '../../lib';
+import { tmpDir } from '../helpers/tmp';
 
 const SNAPSHOT = path.join(__dirname, '..', 'fixtures', 'snapshots', 'ebc_snapshot');
 
@@ -13,7 +14,7 @@ function rawF32(file: string): Float32Array {
 
 let tmp: string;
 beforeEach(() => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchrec-module-'));
+  tmp = tmpDir('module');
 });
 afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

@@ -58,7 +58,7 @@ describe('pickle writer → reader', () => {
 
 describePython('fp16 conversions agree with torch', () => {
   test('float → half rounds to nearest even like torch .half(), and half → float is exact', async () => {
-    const dir = await tmpDir('half');
+    const dir = tmpDir('half');
     try {
       // random values at every magnitude, plus ties, subnormals, overflow, infinities, NaN-free
       const xs = Array.from(randomFloats(20_000, 3)).map((v, i) => v * 2 ** ((i % 60) - 30));

@@ -19,7 +19,7 @@ describePython('loadPretrainedTables', () => {
   let written: Written;
 
   beforeAll(async () => {
-    root = await tmpDir('pretrained');
+    root = tmpDir('pretrained');
     written = await python<Written>('snapshots.py', ['write', root]);
     src = path.join(root, 'pretrained_src');
   });

@@ -5,14 +5,14 @@
  */
 import { promises as fsp } from 'fs';
 import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
-import { expectThrows } from '../helpers/reliability';
+import { expectThrows } from '../helpers/errors';
 import { tmpDir } from './helpers';
 
 const TABLE = { name: 'user', num_embeddings: 6, embedding_dim: 4, optimizer: { sgd: { lr: 0.1 } } };
 const kjt = () => KeyedJaggedTensor.fromLengths({ keys: ['user'], values: [0, 5, 2], lengths: [2, 1] });
 
 test('forward, forwardSync and backward before ready reject naming the table; after ready they use its weights', async () => {
-  const root = await tmpDir('pretrained-ready');
+  const root = tmpDir('pretrained-ready');
   try {
     const source = new EmbeddingBagCollection({ tables: [TABLE], seed: 1 });
     await source.saveSnapshot(root);

@@ -38,7 +38,7 @@ describe('restoreSnapshot rejects bad snapshots and leaves the module as it was'
   let root: string;
   let n = 0;
   beforeAll(async () => {
-    root = await tmpDir('bad');
+    root = tmpDir('bad');
   });
   afterAll(async () => {
     await fsp.rm(root, { recursive: true, force: true });

@@ -98,7 +98,7 @@ describePython('snapshots in the other torchsnapshot layouts, written from Pytho
   let written: Written;
 
   beforeAll(async () => {
-    root = await tmpDir('ts-layouts');
+    root = tmpDir('ts-layouts');
     written = await python<Written>('snapshots.py', ['write', root]);
   });
   afterAll(async () => {

@@ -62,7 +62,7 @@ type Check = {
 describe('saveSnapshot / restoreSnapshot', () => {
   let root: string;
   beforeAll(async () => {
-    root = await tmpDir('roundtrip');
+    root = tmpDir('roundtrip');
   });
   afterAll(async () => {
     await fsp.rm(root, { recursive: true, force: true });
@@ -151,7 +151,7 @@ describe('saveSnapshot / restoreSnapshot', () => {
 describePython("Node's snapshots through torchsnapshot's reader rules (Python)", () => {
   let root: string;
   beforeAll(async () => {
-    root = await tmpDir('pycheck');
+    root = tmpDir('pycheck');
   });
   afterAll(async () => {
     await fsp.rm(root, { recursive: true, force: true });

@@ -26,7 +26,7 @@ describePython('state dicts written by Python torch.save', () => {
   const file = (name: string): string => path.join(dir, name);
 
   beforeAll(async () => {
-    dir = await tmpDir('sd');
+    dir = tmpDir('sd');
     expected = await python<Summary>('state_dicts.py', ['write', dir]);
   });
 
@@ -51,7 +51,7 @@ describePython('state dicts written by Python torch.save', () => {
 
   test('the same file loads into LargeEmbeddings (ebc. keys) with prefix model.embeddings.', async () => {
     const large = new LargeEmbeddings({ tables: TABLES }, { seed: 5 });
-    await loadStateDict(large.ebc, file('model.pt'), { prefix: 'model.embeddings.', keyPrefix: 'ebc.' });
+    await loadStateDict(large.ebc, file('model.pt'), { prefix: 'model.embeddings.' }, { keyPrefix: 'ebc.' });
     expectTables(large.ebc, 'model.pt', (t) => `model.embeddings.ebc.embedding_bags.${t}.weight`);
   });
 
@@ -197,7 +197,7 @@ type PyRead = {
 describePython('state dicts written by Node, read by Python torch.load', () => {
   let dir: string;
   beforeAll(async () => {
-    dir = await tmpDir('sd-out');
+    dir = tmpDir('sd-out');
   });
   afterAll(async () => {
     await fsp.rm(dir, { recursive: true, force: true });

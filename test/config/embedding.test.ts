@@ -7,7 +7,7 @@ import {
   LearningRate,
   OptimizerConfig,
 } from '../../lib/config';
-import { configError, expectIssue } from './helpers';
+import { configError, expectIssue } from '../helpers/errors';
 
 const base = { name: 't', num_embeddings: 100, embedding_dim: 4 };
 

@@ -14,7 +14,7 @@ import {
   SmallEmbeddingsConfig,
   StratifierConfig,
 } from '../../lib/config';
-import { configError, expectIssue } from './helpers';
+import { configError, expectIssue } from '../helpers/errors';
 
 const CLASSES: [string, new (raw: unknown) => object][] = [
   ['EmbeddingSnapshot', EmbeddingSnapshot],

@@ -1,6 +1,6 @@
 import { TorchrecError } from '../../lib/errors';
 import { LearningRate, computeLearningRate } from '../../lib/config';
-import { configError, expectIssue } from './helpers';
+import { configError, expectIssue } from '../helpers/errors';
 
 describe('LearningRate validation', () => {
   const cases: [string, unknown, string, string][] = [
@@ -25,10 +25,10 @@ describe('LearningRate validation', () => {
       '(2 boundaries need 3 values), got 2',
     ],
     [
-      'repeated boundary',
-      { piecewise_constant: { learning_rate_boundaries: [10, 10], learning_rate_values: [1, 2, 3] } },
-      'piecewise_constant.learning_rate_boundaries[1]',
-      'must be greater than the previous boundary 10, got 10',
+      'decreasing boundary',
+      { piecewise_constant: { learning_rate_boundaries: [10, 20, 15], learning_rate_values: [1, 2, 3, 4] } },
+      'piecewise_constant.learning_rate_boundaries[2]',
+      'must not be less than the previous boundary 20, got 15',
     ],
     [
       'fractional boundary',
@@ -100,6 +100,25 @@ describe('computeLearningRate', () => {
     });
     const got = [0, 9, 10, 11, 19, 20, 1000].map((s) => computeLearningRate(lr, s));
     expect(got).toEqual([1, 1, 0.5, 0.5, 0.5, 0.1, 0.1]);
+  });
+
+  it('accepts repeated boundaries and follows bisect_right over them, as compute_lr does', () => {
+    // Python: bisect.bisect_right([10, 20, 20, 35], s) for s = 0, 9, 10, 19, 20, 21, 34, 35, 100 is
+    // 0, 0, 1, 1, 3, 3, 3, 4, 4: at step 20 both copies of 20 are passed, so values[2] never applies.
+    const lr = new LearningRate({
+      piecewise_constant: { learning_rate_boundaries: [10, 20, 20, 35], learning_rate_values: [5, 4, 3, 2, 1] },
+    });
+    expect(lr.piecewise_constant!.learning_rate_boundaries).toEqual([10, 20, 20, 35]);
+    const got = [0, 9, 10, 19, 20, 21, 34, 35, 100].map((s) => computeLearningRate(lr, s));
+    expect(got).toEqual([5, 5, 4, 4, 2, 2, 2, 1, 1]);
+  });
+
+  it('accepts a schedule whose boundaries are all equal: one switch, straight to the last value', () => {
+    // bisect_right([7, 7, 7], s): 0 below 7, 3 from 7 on.
+    const lr = {
+      piecewise_constant: { learning_rate_boundaries: [7, 7, 7], learning_rate_values: [0.4, 0.3, 0.2, 0.1] },
+    };
+    expect([0, 6, 7, 8].map((s) => computeLearningRate(lr, s))).toEqual([0.4, 0.4, 0.1, 0.1]);
   });
 
   it('treats a piecewise schedule without boundaries as constant', () => {

@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { rmSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { DataType } from '../../lib/enums';
 import { TorchrecError } from '../../lib/errors';
 import { LargeEmbeddingsConfig, OptimizerConfig, computeLearningRate, loadConfig } from '../../lib/config';
-import { configError } from './helpers';
+import { configError } from '../helpers/errors';
+import { tmpDir } from '../helpers/tmp';
 
 // projects/twhin/config/local.yaml from the-algorithm-ml, unchanged.
 const TWHIN = join(__dirname, '..', 'fixtures', 'twhin_local.yaml');
@@ -14,7 +14,7 @@ type Loose = any;
 
 let dir: string;
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'torchrec-config-'));
+  dir = tmpDir('config');
 });
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });

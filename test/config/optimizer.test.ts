@@ -5,7 +5,7 @@ import {
   OptimizerConfig,
   optimizerAlgorithm,
 } from '../../lib/config';
-import { configError, expectIssue } from './helpers';
+import { configError, expectIssue } from '../helpers/errors';
 
 describe('OptimizerConfig defaults', () => {
   it.each([

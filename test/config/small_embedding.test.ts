@@ -1,5 +1,5 @@
 import { SmallEmbeddingBagConfig, SmallEmbeddingsConfig, StratifierConfig } from '../../lib/config';
-import { configError, expectIssue } from './helpers';
+import { configError, expectIssue } from '../helpers/errors';
 
 const bag = { name: 'country', num_embeddings: 250, embedding_dim: 8, index: 3 };
 

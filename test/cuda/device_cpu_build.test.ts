@@ -2,7 +2,8 @@
  * A build without CUDA says so: `device: 'cuda'` is ERR_DEVICE with a message that says how to get a
  * CUDA build. Runs on every CPU-only build (CI); skipped, with the reason in its title, on CUDA builds.
  */
-import { buildInfo, EmbeddingBagCollection, LargeEmbeddings, TorchrecError } from '../../lib';
+import { buildInfo, EmbeddingBagCollection, LargeEmbeddings } from '../../lib';
+import { expectThrows } from '../helpers/errors';
 import { CUDA_BUILD, describeIf } from './helpers';
 
 const tables = [{ name: 't', num_embeddings: 10, embedding_dim: 4, data_type: 'fp32' }];
@@ -14,20 +15,16 @@ describeIf(!CUDA_BUILD, 'CPU-only build', 'this build has CUDA; test/cuda/forwar
 
   test.each(['cuda', 'cuda:0', 'cuda:1'])('device "%s" is ERR_DEVICE saying how to build with CUDA', (device) => {
     const build = () => new EmbeddingBagCollection({ tables, device });
-    expect(build).toThrow(TorchrecError);
-    let error: TorchrecError | undefined;
-    try {
-      build();
-    } catch (e) {
-      error = e as TorchrecError;
-    }
-    expect(error?.code).toBe('ERR_DEVICE');
-    expect(error?.message).toContain(`device "${device}"`);
-    expect(error?.message).toMatch(/no CUDA support/);
-    // How to fix it: rebuild against a CUDA libtorch, from either source.
-    expect(error?.message).toMatch(/Rebuild against a CUDA libtorch/);
-    expect(error?.message).toMatch(/LIBTORCH/);
-    expect(error?.message).toMatch(/PyTorch/);
+    expectThrows(
+      build,
+      'ERR_DEVICE',
+      `device "${device}"`,
+      /no CUDA support/,
+      // How to fix it: rebuild against a CUDA libtorch, from either source.
+      /Rebuild against a CUDA libtorch/,
+      /LIBTORCH/,
+      /PyTorch/,
+    );
   });
 
   test('LargeEmbeddings with device "cuda" is ERR_DEVICE too', () => {

@@ -15,7 +15,7 @@ import {
   NO_GPU_REASON,
   RandomTable,
   randomKjt,
-  rng,
+  Rng,
 } from './helpers';
 
 const FP32_ATOL = 1e-5; // CUDA vs CPU, fp32 tables
@@ -104,7 +104,7 @@ describeIf(GPU, 'CUDA forward', NO_GPU_REASON, () => {
     test.each([1, 7, 64])('B=%i matches CPU', (batch) => {
       const tables = kernelCoverageTables(weighted);
       const { cpu, cuda } = cpuAndCuda(tables, { isWeighted: weighted, seed: batch });
-      const kjt = randomKjt(tables, batch, 9, rng(1000 * batch + (weighted ? 1 : 0) + (int32 ? 2 : 0)), {
+      const kjt = randomKjt(tables, batch, 9, new Rng(1000 * batch + (weighted ? 1 : 0) + (int32 ? 2 : 0)), {
         weighted,
         int32,
       });
@@ -114,7 +114,7 @@ describeIf(GPU, 'CUDA forward', NO_GPU_REASON, () => {
       const dicts = [a.toDict(), b.toDict()];
       const worse: string[] = [];
       for (const t of tables) {
-        const atol = t.data_type === 'FP16' ? FP16_ATOL : FP32_ATOL;
+        const atol = t.data_type === 'fp16' ? FP16_ATOL : FP32_ATOL;
         for (const f of t.feature_names) {
           const key = f in dicts[0] ? f : `${f}@${t.name}`;
           const diff = maxAbsDiff(dicts[1][key], dicts[0][key]);
@@ -131,7 +131,7 @@ describeIf(GPU, 'CUDA forward', NO_GPU_REASON, () => {
         name: 'a',
         num_embeddings: 100000,
         embedding_dim: 64,
-        data_type: 'FP32',
+        data_type: 'fp32',
         pooling: 'SUM',
         feature_names: ['fa'],
       },
@@ -139,14 +139,14 @@ describeIf(GPU, 'CUDA forward', NO_GPU_REASON, () => {
         name: 'b',
         num_embeddings: 50000,
         embedding_dim: 128,
-        data_type: 'FP16',
+        data_type: 'fp16',
         pooling: 'SUM',
         feature_names: ['fb'],
       },
-      { name: 'c', num_embeddings: 1000, embedding_dim: 8, data_type: 'FP32', pooling: 'MEAN', feature_names: ['fc'] },
+      { name: 'c', num_embeddings: 1000, embedding_dim: 8, data_type: 'fp32', pooling: 'MEAN', feature_names: ['fc'] },
     ];
     const { cpu, cuda } = cpuAndCuda(tables);
-    const kjt = randomKjt(tables, 20000, 20, rng(42), { weighted: false, int32: false });
+    const kjt = randomKjt(tables, 20000, 20, new Rng(42), { weighted: false, int32: false });
     expect(maxAbsDiff(cuda.forwardSync(kjt).values(), cpu.forwardSync(kjt).values())).toBeLessThanOrEqual(FP16_ATOL);
   });
 
@@ -154,7 +154,7 @@ describeIf(GPU, 'CUDA forward', NO_GPU_REASON, () => {
     const tables = kernelCoverageTables(false);
     const { cpu, cuda } = cpuAndCuda(tables);
     const kjts = Array.from({ length: 16 }, (_, i) =>
-      randomKjt(tables, 32, 6, rng(i), { weighted: false, int32: i % 2 === 0 }),
+      randomKjt(tables, 32, 6, new Rng(i), { weighted: false, int32: i % 2 === 0 }),
     );
     const outs = await Promise.all(kjts.map((k) => cuda.forward(k)));
     outs.forEach((kt, i) =>

@@ -4,6 +4,8 @@
  * build that silently lost its CUDA path fails there instead of skipping).
  */
 import { buildInfo, EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
+import { Rng } from '../helpers/random';
+import { randomBatch, rowsPerKey, TableCase, toKjt } from '../helpers/random_batch';
 
 export const FORCED = process.env.TORCHREC_TEST_CUDA === '1';
 export const CUDA_BUILD = buildInfo().cuda;
@@ -13,16 +15,10 @@ export const NO_GPU_REASON = 'this build has no CUDA — run scripts/gpu-check.s
 
 export { describeIf } from '../helpers/skip';
 
-export { rng } from '../helpers/random';
+export { Rng } from '../helpers/random';
 
-export interface RandomTable {
-  name: string;
-  num_embeddings: number;
-  embedding_dim: number;
-  data_type: 'FP32' | 'FP16';
-  pooling: 'SUM' | 'MEAN';
-  feature_names: string[];
-}
+/** The random table type of every randomised test. */
+export type RandomTable = TableCase;
 
 /**
  * Tables covering every load path of the CUDA forward kernel: dims that are and are not multiples
@@ -32,8 +28,8 @@ export interface RandomTable {
 export function kernelCoverageTables(weighted: boolean): RandomTable[] {
   const dims = [1, 3, 4, 8, 12, 16, 33, 64, 128, 136, 260];
   const tables: RandomTable[] = dims.flatMap((dim, i) =>
-    (['FP32', 'FP16'] as const).map((data_type, j) => ({
-      name: `t${i}_${data_type.toLowerCase()}`,
+    (['fp32', 'fp16'] as const).map((data_type, j) => ({
+      name: `t${i}_${data_type}`,
       num_embeddings: 50 + 13 * i,
       embedding_dim: dim,
       data_type,
@@ -51,30 +47,18 @@ export function randomKjt(
   tables: RandomTable[],
   batch: number,
   maxLen: number,
-  next: () => number,
+  r: Rng,
   o: { weighted: boolean; int32: boolean },
 ): KeyedJaggedTensor {
-  const rowsOf = new Map<string, number>();
-  for (const t of tables) {
-    for (const f of t.feature_names) rowsOf.set(f, Math.min(rowsOf.get(f) ?? Infinity, t.num_embeddings));
-  }
-  const keys = [...rowsOf.keys()];
-  const lengths: number[] = [];
-  const values: number[] = [];
-  for (const key of keys) {
-    for (let b = 0; b < batch; b++) {
-      const len = Math.floor(next() * (maxLen + 1));
-      lengths.push(len);
-      for (let j = 0; j < len; j++) values.push(Math.floor(next() * (rowsOf.get(key) as number)));
-    }
-  }
-  const weights = o.weighted ? Float32Array.from(values, () => next() * 2 - 1) : undefined;
-  return KeyedJaggedTensor.fromLengths({
-    keys,
-    values: o.int32 ? Int32Array.from(values) : BigInt64Array.from(values.map((v) => BigInt(v))),
-    lengths: o.int32 ? Int32Array.from(lengths) : BigInt64Array.from(lengths.map((v) => BigInt(v))),
-    weights,
+  const rows = rowsPerKey(tables);
+  const b = randomBatch(r, {
+    keys: Object.keys(rows),
+    rows,
+    batch,
+    length: maxLen,
+    weight: o.weighted ? (g) => g.next() * 2 - 1 : undefined,
   });
+  return toKjt(b, { int64: !o.int32 });
 }
 
 /** A CPU and a CUDA collection over the same tables with the same weights. */

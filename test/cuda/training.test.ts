@@ -7,8 +7,8 @@
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
 import { maxAbsDiff } from '../helpers/golden';
-import { checkGoldenSteps, goldenOptimizerCollection, loadOptimizerGolden, randomGrad } from '../training/helpers';
-import { describeIf, GPU, NO_GPU_REASON, RandomTable, randomKjt, rng } from './helpers';
+import { checkGoldenSteps, goldenOptimizerCollection, loadOptimizerGolden, randomGrad } from '../backward/helpers';
+import { describeIf, GPU, NO_GPU_REASON, RandomTable, randomKjt, Rng } from './helpers';
 
 const GOLDEN_ATOL = 1e-6; // OPTIMIZERS.md
 const FP32_ATOL = 1e-5; // CUDA vs CPU after several steps (reduction order, fused multiply-add)
@@ -32,8 +32,8 @@ const OPTIMIZERS: [string, object][] = [
 function trainingTables(optimizer: object, weighted: boolean): RandomTable[] {
   const dims = [4, 12, 64, 136, 260];
   const tables = dims.flatMap((dim, i) =>
-    (['FP32', 'FP16'] as const).map((data_type, j) => ({
-      name: `t${i}_${data_type.toLowerCase()}`,
+    (['fp32', 'fp16'] as const).map((data_type, j) => ({
+      name: `t${i}_${data_type}`,
       num_embeddings: 24 + 5 * i,
       embedding_dim: dim,
       data_type,
@@ -66,17 +66,17 @@ describeIf(GPU, 'CUDA training', NO_GPU_REASON, () => {
       const cpu = new EmbeddingBagCollection({ tables, isWeighted: weighted, seed: 11 });
       const cuda = new EmbeddingBagCollection({ tables, isWeighted: weighted, seed: 11, device: 'cuda' });
       for (const t of tables) cuda.setWeights(t.name, cpu.getWeights(t.name));
-      const next = rng(weighted ? 5 : 6);
-      const width = cpu.forwardSync(randomKjt(tables, 1, 1, rng(0), { weighted, int32: false })).values().length;
+      const r = new Rng(weighted ? 5 : 6);
+      const width = cpu.forwardSync(randomKjt(tables, 1, 1, new Rng(0), { weighted, int32: false })).values().length;
       for (let step = 0; step < 3; step++) {
-        const kjt = randomKjt(tables, 9, 7, next, { weighted, int32: step % 2 === 0 });
-        const grad = randomGrad(9 * width, next);
+        const kjt = randomKjt(tables, 9, 7, r, { weighted, int32: step % 2 === 0 });
+        const grad = randomGrad(9 * width, () => r.next());
         await cpu.backward(kjt, grad);
         await cuda.backward(kjt, grad);
       }
       const worse: string[] = [];
       for (const t of tables) {
-        const atol = t.data_type === 'FP16' ? FP16_ATOL : FP32_ATOL;
+        const atol = t.data_type === 'fp16' ? FP16_ATOL : FP32_ATOL;
         const dw = maxAbsDiff(cuda.getWeights(t.name), cpu.getWeights(t.name));
         if (!(dw <= atol)) worse.push(`${t.name} weights: ${dw}`);
         const a = cpu.optimizerState(t.name);

@@ -7,7 +7,9 @@
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor, KeyedTensor, LargeEmbeddings, TorchrecError } from '../../lib';
 import { Any, idArray, kjtParts, offsetsOf, randomOptions, scribble } from './fuzz_inputs';
-import { DOCUMENTED_CODES, randomBatch, Rng } from './reliability';
+import { DOCUMENTED_CODES } from './errors';
+import { Rng } from './random';
+import { randomBatch } from './random_batch';
 
 export interface FuzzReport {
   seed: number;
@@ -113,7 +115,13 @@ export async function fuzz(seed: number, cases: number): Promise<FuzzReport> {
       ebc.tables.forEach((t) =>
         (t.feature_names ?? [t.name]).forEach((f) => (rowsOf[f] = Math.min(rowsOf[f] ?? Infinity, t.num_embeddings))),
       );
-      const batch = randomBatch(rng, Object.keys(rowsOf), rowsOf, 3, 3);
+      const batch = randomBatch(rng, {
+        keys: Object.keys(rowsOf),
+        rows: rowsOf,
+        batch: 3,
+        length: 3,
+        weight: (g) => g.int(-8, 8) / 4,
+      });
       const kjt = KeyedJaggedTensor.fromLengths(batch);
       check(
         `${what} config+forward ${safeJson(o)}`,

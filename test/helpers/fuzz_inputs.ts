@@ -4,7 +4,7 @@
  * constructor options built from a valid config with a few fields made wrong.
  */
 import { KeyedJaggedTensor } from '../../lib';
-import { Rng } from './reliability';
+import { Rng } from './random';
 
 export type Any = unknown;
 const NAMES = ['t0', 't1', 'user', 'item', 'f', 'a b', 'ü', '@x'];

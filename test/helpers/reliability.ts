@@ -1,89 +1,11 @@
 /**
- * Shared pieces of the reliability and bad-input tests: error assertions, small collections and
- * KJTs, a seeded PRNG, and a runner for child node processes that load lib/ through ts_register.js.
+ * Shared pieces of the reliability and bad-input tests: small collections with deterministic weights,
+ * and a runner for child node processes that load lib/ through ts_register.js. Child processes
+ * require this file outside jest, so it uses no jest globals (error assertions are in errors.ts).
  */
 import { spawn } from 'child_process';
 import * as path from 'path';
-import { EmbeddingBagCollection, KeyedJaggedTensor, TorchrecError } from '../../lib';
-
-/** The codes the public API documents (DESIGN.md) plus ERR_INVALID_ARGUMENT (lib/errors.ts). */
-export const DOCUMENTED_CODES: readonly string[] = [
-  'ERR_INVALID_CONFIG',
-  'ERR_INVALID_KJT',
-  'ERR_INDEX_OUT_OF_RANGE',
-  'ERR_MISSING_FEATURE',
-  'ERR_INVALID_MODE',
-  'ERR_SHAPE',
-  'ERR_DTYPE',
-  'ERR_DEVICE',
-  'ERR_CHECKPOINT',
-  'ERR_DISPOSED',
-  'ERR_INVALID_ARGUMENT',
-  'ERR_NON_FINITE',
-  'ERR_OUT_OF_MEMORY',
-];
-
-function checkError(caught: unknown, code: string, mentions: (string | RegExp)[]): TorchrecError {
-  expect(caught).toBeInstanceOf(TorchrecError);
-  const e = caught as TorchrecError;
-  expect({ code: e.code, message: e.message }).toEqual({ code, message: expect.any(String) });
-  for (const m of mentions) {
-    if (typeof m === 'string') expect(e.message).toContain(m);
-    else expect(e.message).toMatch(m);
-  }
-  // The binding strips libtorch's C++ backtrace; nothing of C++ should reach a user.
-  expect(e.message).not.toMatch(/Exception raised from|frame #\d|c10::/);
-  return e;
-}
-
-/** Runs `fn`, asserts a TorchrecError with `code` whose message contains every one of `mentions`. */
-export function expectThrows(fn: () => unknown, code: string, ...mentions: (string | RegExp)[]): TorchrecError {
-  let caught: unknown = undefined;
-  let threw = false;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-    threw = true;
-  }
-  expect(threw).toBe(true);
-  return checkError(caught, code, mentions);
-}
-
-/** Awaits `p`, asserts it rejected with a TorchrecError with `code` whose message has `mentions`. */
-export async function expectRejects(
-  p: Promise<unknown>,
-  code: string,
-  ...mentions: (string | RegExp)[]
-): Promise<TorchrecError> {
-  // A thenable check, not instanceof: see the realm test in test/api/forward_errors.test.ts.
-  expect(typeof (p as { then?: unknown } | null)?.then).toBe('function');
-  let caught: unknown = undefined;
-  let rejected = false;
-  try {
-    await p;
-  } catch (e) {
-    caught = e;
-    rejected = true;
-  }
-  expect(rejected).toBe(true);
-  return checkError(caught, code, mentions);
-}
-
-/** Both entry points: forward rejects (never throws synchronously) and forwardSync throws. */
-export async function expectForwardFails(
-  ebc: EmbeddingBagCollection,
-  kjt: unknown,
-  code: string,
-  ...mentions: (string | RegExp)[]
-): Promise<void> {
-  let pending: Promise<unknown> | undefined;
-  expect(() => {
-    pending = ebc.forward(kjt as KeyedJaggedTensor);
-  }).not.toThrow();
-  await expectRejects(pending as Promise<unknown>, code, ...mentions);
-  expectThrows(() => ebc.forwardSync(kjt as KeyedJaggedTensor), code, ...mentions);
-}
+import { EmbeddingBagCollection } from '../../lib';
 
 export interface TableDef {
   name: string;
@@ -113,56 +35,6 @@ export const SMALL_TABLES: TableDef[] = [
   { name: 'user', num_embeddings: 10, embedding_dim: 4, feature_names: ['u1', 'u2'] },
   { name: 'item', num_embeddings: 7, embedding_dim: 3, pooling: 'MEAN' },
 ];
-
-/** Mulberry32: small, fast, seeded; failures print their seed and reproduce. */
-export class Rng {
-  private state: number;
-
-  constructor(readonly seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
-  /** Integer in [lo, hi]. */
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.next() * items.length)];
-  }
-}
-
-/** A random valid key-major batch for `features` over tables of `rows` rows: keys, values, lengths. */
-export function randomBatch(
-  rng: Rng,
-  features: string[],
-  rows: Record<string, number>,
-  batch: number,
-  maxLen: number,
-): { keys: string[]; values: Int32Array; lengths: Int32Array; weights: Float32Array } {
-  const lengths = new Int32Array(features.length * batch);
-  const ids: number[] = [];
-  features.forEach((f, k) => {
-    for (let b = 0; b < batch; b++) {
-      const len = rng.int(0, maxLen);
-      lengths[k * batch + b] = len;
-      for (let i = 0; i < len; i++) ids.push(rng.int(0, rows[f] - 1));
-    }
-  });
-  const weights = Float32Array.from(ids, () => rng.int(-8, 8) / 4);
-  return { keys: [...features], values: Int32Array.from(ids), lengths, weights };
-}
 
 /** Bitwise equality of two Float32Arrays (the kernel's summation order is fixed per bag). */
 export function sameBits(a: Float32Array, b: Float32Array): boolean {

@@ -8,20 +8,21 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { setNumThreads, getNumThreads } from '../../lib';
-import { BIG_SEEDS, SMALL_SEEDS, checkCase, randomCase, roundToHalf } from './pooled_lookup_reference';
+import { roundToFp16 } from '../helpers/fp16';
+import { BIG_SEEDS, SMALL_SEEDS, checkCase, randomCase } from './pooled_lookup_reference';
 
 test('the reference rounds to fp16 like IEEE round-half-to-even', () => {
-  expect(roundToHalf(1)).toBe(1);
-  expect(roundToHalf(65504)).toBe(65504);
-  expect(roundToHalf(65519.99)).toBe(65504);
-  expect(roundToHalf(65520)).toBe(Infinity);
-  expect(roundToHalf(-65520)).toBe(-Infinity);
-  expect(roundToHalf(1 + 2 ** -11)).toBe(1); // a tie: to even
-  expect(roundToHalf(1 + 3 * 2 ** -11)).toBe(1 + 2 ** -9); // a tie: to even (up)
-  expect(roundToHalf(2 ** -24)).toBe(2 ** -24); // smallest subnormal
-  expect(roundToHalf(2 ** -25)).toBe(0); // a tie with 0: to even
-  expect(Object.is(roundToHalf(-(2 ** -26)), -0)).toBe(true);
-  expect(roundToHalf(0.1)).toBe(0.0999755859375);
+  expect(roundToFp16(1)).toBe(1);
+  expect(roundToFp16(65504)).toBe(65504);
+  expect(roundToFp16(65519.99)).toBe(65504);
+  expect(roundToFp16(65520)).toBe(Infinity);
+  expect(roundToFp16(-65520)).toBe(-Infinity);
+  expect(roundToFp16(1 + 2 ** -11)).toBe(1); // a tie: to even
+  expect(roundToFp16(1 + 3 * 2 ** -11)).toBe(1 + 2 ** -9); // a tie: to even (up)
+  expect(roundToFp16(2 ** -24)).toBe(2 ** -24); // smallest subnormal
+  expect(roundToFp16(2 ** -25)).toBe(0); // a tie with 0: to even
+  expect(Object.is(roundToFp16(-(2 ** -26)), -0)).toBe(true);
+  expect(roundToFp16(0.1)).toBe(0.0999755859375);
 });
 
 describe('random cases, in this process (default instruction set)', () => {

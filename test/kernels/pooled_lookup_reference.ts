@@ -7,6 +7,7 @@
  * force the portable path or another prefetch distance.
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
+import { roundToFp16 } from '../helpers/fp16';
 import { rng } from '../helpers/random';
 
 export interface TableCase {
@@ -32,24 +33,6 @@ export interface RandomCase {
 }
 
 export { rng };
-
-/** The fp16 value nearest to x (round half to even), as a number: what F16C and c10::Half give. */
-export function roundToHalf(x: number): number {
-  if (!Number.isFinite(x) || x === 0) return x;
-  const sign = x < 0 ? -1 : 1;
-  const a = Math.abs(x);
-  if (a >= 65520) return sign * Infinity; // halfway between 65504 and 2^16 and above
-  let e = Math.floor(Math.log2(a));
-  while (2 ** e > a) e--;
-  while (2 ** (e + 1) <= a) e++;
-  if (e < -14) e = -14; // subnormals share the smallest exponent
-  const ulp = 2 ** (e - 10);
-  const q = a / ulp; // exact: a has at most 24 significant bits, ulp is a power of two
-  let r = Math.floor(q);
-  const frac = q - r;
-  if (frac > 0.5 || (frac === 0.5 && r % 2 === 1)) r += 1;
-  return sign * r * ulp;
-}
 
 /** Pools the case with plain loops over the tables as getWeights() returns them. */
 export function referenceForward(ebc: EmbeddingBagCollection, c: RandomCase): Float32Array {
@@ -77,7 +60,7 @@ export function referenceForward(ebc: EmbeddingBagCollection, c: RandomCase): Fl
             acc = c.isWeighted ? f(acc + f(f(c.weights![i]) * x)) : f(acc + x);
           }
           if (t.pooling === 'MEAN' && end > begin) acc = f(acc * f(1 / (end - begin)));
-          if (t.data_type === 'fp16') acc = roundToHalf(acc);
+          if (t.data_type === 'fp16') acc = roundToFp16(acc);
           out[b * width + column + d] = acc;
         }
       }

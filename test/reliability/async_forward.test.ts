@@ -4,7 +4,9 @@
  * input arrays the moment forward returns.
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor, KeyedTensor } from '../../lib';
-import { patternEbc, randomBatch, Rng, sameBits, TableDef } from '../helpers/reliability';
+import { Rng } from '../helpers/random';
+import { RandomBatch, randomBatch, toKjt } from '../helpers/random_batch';
+import { patternEbc, sameBits, TableDef } from '../helpers/reliability';
 
 const verbose = (...xs: unknown[]) => {
   if (process.env.TORCHREC_TEST_VERBOSE) process.stdout.write(`${xs.join(' ')}\n`);
@@ -61,24 +63,9 @@ const WEIGHTED: TableDef[] = [
 const ROWS = { f1: 500, f2: 50, f3: 50, f4: 300 };
 
 /** A KJT in one of four encodings: int32/int64 ids, lengths/offsets, with weights. */
-function encode(rng: Rng, b: ReturnType<typeof randomBatch>): KeyedJaggedTensor {
-  const wide = rng.chance(0.5);
-  const ids = (xs: Int32Array) => (wide ? BigInt64Array.from(xs, (x) => BigInt(x)) : xs);
-  if (rng.chance(0.5))
-    return KeyedJaggedTensor.fromLengths({
-      keys: b.keys,
-      values: ids(b.values),
-      lengths: ids(b.lengths),
-      weights: b.weights,
-    });
-  const offsets = new Int32Array(b.lengths.length + 1);
-  b.lengths.forEach((l, i) => (offsets[i + 1] = offsets[i] + l));
-  return KeyedJaggedTensor.fromOffsets({
-    keys: b.keys,
-    values: ids(b.values),
-    offsets: ids(offsets),
-    weights: b.weights,
-  });
+function encode(rng: Rng, b: RandomBatch): KeyedJaggedTensor {
+  const int64 = rng.chance(0.5);
+  return toKjt(b, { int64, layout: rng.chance(0.5) ? 'lengths' : 'offsets' });
 }
 
 test.each([
@@ -89,7 +76,16 @@ test.each([
   const rng = new Rng(seed);
   const features = [...new Set(tables.flatMap((t) => t.feature_names ?? [t.name]))];
   const kjts = Array.from({ length: 50 }, () =>
-    encode(rng, randomBatch(rng, features, ROWS, rng.int(1, 64), rng.int(0, 12))),
+    encode(
+      rng,
+      randomBatch(rng, {
+        keys: features,
+        rows: ROWS,
+        batch: rng.int(1, 64),
+        length: rng.int(0, 12),
+        weight: (g) => g.int(-8, 8) / 4,
+      }),
+    ),
   );
   const expected = kjts.map((k) => ebc.forwardSync(k));
 
@@ -115,14 +111,17 @@ describe('mutating the inputs right after forward() does not change its result',
 
   test('lengths layout, int32 ids: values, lengths and weights overwritten before awaiting', async () => {
     const rng = new Rng(11);
-    const batches = Array.from({ length: 20 }, () => randomBatch(rng, features, ROWS, 32, 10));
-    const kjts = batches.map((b) => KeyedJaggedTensor.fromLengths(b));
+    const batches = Array.from({ length: 20 }, () =>
+      randomBatch(rng, { keys: features, rows: ROWS, batch: 32, length: 10, weight: (g) => g.int(-8, 8) / 4 }),
+    );
+    const kjts = batches.map((b) => toKjt(b));
     const expected = kjts.map((k) => ebc.forwardSync(k).values());
-    const pending = kjts.map((k, i) => {
+    const pending = kjts.map((k) => {
       const p = ebc.forward(k);
-      batches[i].values.fill(1 << 30);
-      batches[i].lengths.fill(-7);
-      batches[i].weights.fill(NaN);
+      // The typed arrays the KJT holds (the caller's own, by reference).
+      (k.values() as Int32Array).fill(1 << 30);
+      (k.lengths() as Int32Array).fill(-7);
+      (k.weights() as Float32Array).fill(NaN);
       return p;
     });
     (await Promise.all(pending)).forEach((kt, i) => expect(sameBits(kt.values(), expected[i])).toBe(true));
@@ -130,17 +129,18 @@ describe('mutating the inputs right after forward() does not change its result',
 
   test('offsets layout, int64 ids: arrays overwritten with other valid data', async () => {
     const rng = new Rng(12);
-    const b = randomBatch(rng, features, ROWS, 48, 8);
+    const b = randomBatch(rng, { keys: features, rows: ROWS, batch: 48, length: 8, weight: (g) => g.int(-8, 8) / 4 });
     const values = BigInt64Array.from(b.values, (x) => BigInt(x));
     const offsets = new BigInt64Array(b.lengths.length + 1);
     b.lengths.forEach((l, i) => (offsets[i + 1] = offsets[i] + BigInt(l)));
-    const kjt = KeyedJaggedTensor.fromOffsets({ keys: features, values, offsets, weights: b.weights });
+    const weights = Float32Array.from(b.weights!);
+    const kjt = KeyedJaggedTensor.fromOffsets({ keys: features, values, offsets, weights });
     const expected = ebc.forwardSync(kjt).values();
     const p = ebc.forward(kjt);
     // Valid but different data: were it read late, the result would silently change.
     values.fill(0n);
     offsets.fill(0n, 1, 2);
-    b.weights.fill(100);
+    weights.fill(100);
     expect(sameBits((await p).values(), expected)).toBe(true);
     // The KJT still holds the caller's arrays, so a later call sees the new contents.
     expect(sameBits(ebc.forwardSync(kjt).values(), expected)).toBe(false);

@@ -7,17 +7,9 @@
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { KeyedJaggedTensor } from '../../lib';
-import {
-  ChildResult,
-  CHILDREN_DIR,
-  lastJson,
-  patternEbc,
-  randomBatch,
-  Rng,
-  runChild,
-  sameBits,
-  TableDef,
-} from '../helpers/reliability';
+import { ChildResult, CHILDREN_DIR, lastJson, patternEbc, runChild, sameBits, TableDef } from '../helpers/reliability';
+import { Rng } from '../helpers/random';
+import { RandomBatch, randomBatch } from '../helpers/random_batch';
 
 const TABLES: TableDef[] = [
   { name: 'a', num_embeddings: 2000, embedding_dim: 16, feature_names: ['f1', 'f2'] },
@@ -31,7 +23,7 @@ interface Compared {
   sync: Float32Array[];
 }
 
-function runWorker(batches: ReturnType<typeof randomBatch>[]): Promise<Compared> {
+function runWorker(batches: RandomBatch[]): Promise<Compared> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(path.join(CHILDREN_DIR, 'ebc_worker.js'), {
       workerData: { mode: 'compare', tables: TABLES, isWeighted: false, batches },
@@ -48,7 +40,15 @@ function runWorker(batches: ReturnType<typeof randomBatch>[]): Promise<Compared>
 test('four workers at once, each with its own collection, compute what the main thread computes', async () => {
   const rng = new Rng(21);
   const perWorker = Array.from({ length: 4 }, () =>
-    Array.from({ length: 12 }, () => randomBatch(rng, ['f1', 'f2', 'f3'], ROWS, rng.int(1, 128), rng.int(0, 20))),
+    Array.from({ length: 12 }, () =>
+      randomBatch(rng, {
+        keys: ['f1', 'f2', 'f3'],
+        rows: ROWS,
+        batch: rng.int(1, 128),
+        length: rng.int(0, 20),
+        weight: (g) => g.int(-8, 8) / 4,
+      }),
+    ),
   );
   const main = patternEbc(TABLES);
   // The main thread keeps forwarding while the workers run.

@@ -1,6 +1,4 @@
 /** A tiny planted-community graph and a TwHIN config over it, shared by the TwHIN tests. */
-import { mkdtempSync } from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { TwhinConfig } from '../../examples/twhin/config';
 import { demoConfig, DemoSizes } from '../../examples/twhin/demo_config';
@@ -17,9 +15,7 @@ export const TINY: DemoSizes = {
   lr: 0.5,
 };
 
-export function tmpDir(prefix: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), `twhin-${prefix}-`));
-}
+export { tmpDir } from '../helpers/tmp';
 
 export async function tinyGraph(dir: string): Promise<{ train: string; validation: string }> {
   return generateGraph(path.join(dir, 'data'), {

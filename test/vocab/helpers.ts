@@ -1,12 +1,9 @@
 /** Shared bits of the vocab tests: parquet vocabularies written with hyparquet-writer into temp dirs. */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 
-export function tmpDir(tag: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `torchrec-vocab-${tag}-`));
-}
+export { tmpDir } from '../helpers/tmp';
 
 /** Writes one parquet vocabulary file: columns (names[0] = ids, names[1] = rows), both INT64. */
 export function writeVocab(

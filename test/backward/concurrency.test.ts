@@ -5,7 +5,9 @@
  * Every kernel is deterministic, so any reordering or torn read would show up as a difference.
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
-import { randomGrad, rng } from './helpers';
+import { Rng } from '../helpers/random';
+import { randomBatch, toKjt } from '../helpers/random_batch';
+import { randomGrad } from './helpers';
 
 const TABLES = [
   {
@@ -49,31 +51,24 @@ type Op =
   | { kind: 'getWeights'; table: string }
   | { kind: 'setWeights'; table: string; data: Float32Array };
 
-function randomKjt(next: () => number, batch: number, bad: boolean): KeyedJaggedTensor {
-  const values: number[] = [];
-  const lengths: number[] = [];
-  for (const key of KEYS) {
-    for (let b = 0; b < batch; b++) {
-      const len = Math.floor(next() * 6); // 0..5, empty bags included
-      lengths.push(len);
-      // Skewed ids so rows repeat within and across calls.
-      for (let i = 0; i < len; i++) values.push(Math.floor(ROWS[key] * next() ** 3));
-    }
-  }
-  if (bad && values.length > 0) values[values.length - 1] = 10_000;
-  return KeyedJaggedTensor.fromLengths({ keys: KEYS, values: Int32Array.from(values), lengths });
+function randomKjt(r: Rng, batch: number, bad: boolean): KeyedJaggedTensor {
+  // Bags of 0..5 ids (empty ones included), skewed ids so rows repeat within and across calls.
+  const b = randomBatch(r, { keys: KEYS, rows: ROWS, batch, length: 5, ids: 'skewed' });
+  if (bad && b.values.length > 0) b.values[b.values.length - 1] = 10_000;
+  return toKjt(b);
 }
 
 function plan(count: number, seed: number): Op[] {
-  const next = rng(seed);
+  const rand = new Rng(seed);
+  const next = () => rand.next();
   const ops: Op[] = [];
   for (let i = 0; i < count; i++) {
     const batch = 1 + Math.floor(next() * 48);
     const r = next();
-    if (r < 0.4) ops.push({ kind: 'forward', kjt: randomKjt(next, batch, false) });
+    if (r < 0.4) ops.push({ kind: 'forward', kjt: randomKjt(rand, batch, false) });
     else if (r < 0.75)
-      ops.push({ kind: 'backward', kjt: randomKjt(next, batch, next() < 0.1), grad: randomGrad(batch * WIDTH, next) });
-    else if (r < 0.85) ops.push({ kind: 'forwardSync', kjt: randomKjt(next, batch, false) });
+      ops.push({ kind: 'backward', kjt: randomKjt(rand, batch, next() < 0.1), grad: randomGrad(batch * WIDTH, next) });
+    else if (r < 0.85) ops.push({ kind: 'forwardSync', kjt: randomKjt(rand, batch, false) });
     else if (r < 0.95) ops.push({ kind: 'getWeights', table: TABLES[Math.floor(next() * 3)].name });
     else {
       const t = TABLES[Math.floor(next() * 3)];
@@ -146,8 +141,9 @@ test.each([1, 2, 3])('400 interleaved calls equal sequential application (plan %
 
 test('a forward issued before a backward sees the old weights; one issued after sees the new', async () => {
   const ebc = build();
-  const next = rng(99);
-  const kjt = randomKjt(next, 16, false);
+  const r = new Rng(99);
+  const next = () => r.next();
+  const kjt = randomKjt(r, 16, false);
   const grad = randomGrad(16 * WIDTH, next);
   const before = ebc.forwardSync(kjt).values();
   const [early, , late] = await Promise.all([ebc.forward(kjt), ebc.backward(kjt, grad), ebc.forward(kjt)]);

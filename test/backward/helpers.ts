@@ -1,4 +1,4 @@
-/** Shared bits of the training tests. */
+/** Shared bits of the backward and optimizer tests: golden optimizer steps and random gradients. */
 import * as fs from 'fs';
 import * as path from 'path';
 import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';

@@ -7,6 +7,7 @@
  * tables, and batches large enough that the kernel splits the rows across threads (1 and 2 threads).
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor, getNumThreads, setNumThreads } from '../../lib';
+import { roundToFp16 } from '../helpers/fp16';
 import { rng } from './helpers';
 
 interface Table {
@@ -123,16 +124,6 @@ function referenceGrads(c: Case, grad: Float32Array): { grad: Float32Array; hits
   return out;
 }
 
-/** c10::Half(float): round to nearest even at fp16's spacing (normal and subnormal range). */
-function roundFp16(x: number): number {
-  if (x === 0 || !Number.isFinite(x)) return x;
-  const a = Math.abs(x);
-  const ulp = a < 2 ** -14 ? 2 ** -24 : 2 ** (Math.floor(Math.log2(a)) - 10);
-  const q = x / ulp;
-  const r = Math.abs(q - Math.trunc(q)) === 0.5 ? 2 * Math.round(q / 2) : Math.round(q);
-  return r * ulp;
-}
-
 const LR = f32(0.05);
 const EPS = f32(1e-8);
 
@@ -176,7 +167,7 @@ async function checkCase(c: Case, optimizer: 'sgd' | 'rowwise_adagrad', seed: nu
         if (hits[r] === 0) continue;
         const w = want[ti].subarray(r * dim, (r + 1) * dim);
         updateRow(optimizer, w, g.subarray(r * dim, (r + 1) * dim), state[ti], r);
-        if (c.tables[ti].data_type === 'fp16') w.forEach((x, d) => (w[d] = roundFp16(x)));
+        if (c.tables[ti].data_type === 'fp16') w.forEach((x, d) => (w[d] = roundToFp16(x)));
       }
     });
   }

@@ -5,18 +5,12 @@
  * shared tables, fp16 tables, int32 ids, zero-length features) against TorchRec's autograd.
  */
 import { EmbeddingBagCollection } from '../../lib';
+import { fp16Ulp } from '../helpers/fp16';
 import { GoldenCase, goldenCaseFiles, goldenKjt, goldenTables, loadGolden } from '../helpers/golden';
 
 const cases = goldenCaseFiles()
   .map((f) => [f, loadGolden(f)] as const)
   .filter(([, g]) => g.grad !== null && g.grad !== undefined);
-
-/** fp16's spacing at |x| (normal range; the subnormal spacing below 2^-14). */
-function fp16Ulp(x: number): number {
-  const a = Math.abs(x);
-  if (a < 2 ** -14) return 2 ** -24;
-  return 2 ** (Math.floor(Math.log2(a)) - 10);
-}
 
 /** Rows of `table` that the golden KJT touches, in any feature the table reads. */
 function touchedRows(g: GoldenCase, table: string): Set<number> {

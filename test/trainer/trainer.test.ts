@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'fs';
-import * as os from 'os';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'fs';
+
 import * as path from 'path';
 import { JsonLinesReporter, KeyedJaggedTensor, LargeEmbeddings, LogRecord, train, TrainOptions } from '../../lib';
+import { tmpDir } from '../helpers/tmp';
 
 const ROWS = 6;
 const DIM = 3;
@@ -34,7 +35,7 @@ function capture(): { records: LogRecord[]; reporter: JsonLinesReporter } {
 
 const made: string[] = [];
 function tmp(): string {
-  made.push(mkdtempSync(path.join(os.tmpdir(), 'trainer-')));
+  made.push(tmpDir('trainer'));
   return made[made.length - 1];
 }
 afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
