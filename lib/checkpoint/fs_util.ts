@@ -87,13 +87,13 @@ export async function openRegularFd(file: string, what: string, o: OpenOptions =
   }
 }
 
-/** A whole small text file, opened as openRegularFile does and refused beyond `maxBytes`. */
-export async function readRegularText(
+/** A whole file, opened as openRegularFile does and refused beyond `maxBytes`. */
+export async function readRegularFile(
   file: string,
   what: string,
   maxBytes: number,
   o: OpenOptions = {},
-): Promise<string> {
+): Promise<Buffer> {
   const { fh, size } = await openRegularFile(file, what, o);
   try {
     if (size > maxBytes) throw checkpointError(`${what}: ${file} is ${size} bytes, more than the ${maxBytes} allowed`);
@@ -104,7 +104,7 @@ export async function readRegularText(
       if (bytesRead === 0) break;
       done += bytesRead;
     }
-    return buf.subarray(0, done).toString('utf8');
+    return buf.subarray(0, done);
   } catch (e) {
     throw wrapIoError(e, what);
   } finally {

@@ -16,7 +16,7 @@ import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { checkpointError, numel, shapeText, wrapIoError } from './checkpointable';
 import { decodeFloats, Dtype, elementSize, isFloatDtype, parseTorchDtype } from './dtypes';
-import { RangeReader, readRegularText } from './fs_util';
+import { RangeReader, readRegularFile } from './fs_util';
 import {
   availableEntries,
   Entry,
@@ -63,7 +63,8 @@ export class SnapshotReader {
       throw wrapIoError(e, what);
     }
     await checkInside(root, [METADATA_FILE], what);
-    const text = await readRegularText(path.join(root, METADATA_FILE), what, MAX_METADATA_BYTES, { noFollow: true });
+    const bytes = await readRegularFile(path.join(root, METADATA_FILE), what, MAX_METADATA_BYTES, { noFollow: true });
+    const text = bytes.toString('utf8');
     return new SnapshotReader(dir, root, await parseMetadataOffThread(text, file));
   }
 
