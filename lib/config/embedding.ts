@@ -106,8 +106,9 @@ function readBagFields(v: Validator, raw: unknown, path: string): Fields | undef
     if (bytes > MAX_TABLE_BYTES) {
       v.add(
         at(path, 'num_embeddings'),
-        `num_embeddings x embedding_dim = ${num_embeddings} x ${embedding_dim} is a table of about ` +
-          `${bytes.toPrecision(3)} bytes (${data_type}), more than the ${MAX_TABLE_BYTES} a table can have`,
+        `${name === undefined ? 'this table' : `table ${JSON.stringify(name)}`}: cannot allocate ` +
+          `${num_embeddings} x ${embedding_dim} ${data_type} values (about ${bytes.toPrecision(3)} bytes), ` +
+          `more than the ${MAX_TABLE_BYTES} bytes a table may have`,
       );
     }
   }
