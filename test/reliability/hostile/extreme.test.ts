@@ -10,8 +10,16 @@ import { expectRefused, hostile } from './helpers';
 describe('table sizes', () => {
   test('2^40+1 rows x 2^22 dims is refused by config validation (it segfaulted the constructor)', () => {
     const huge = { name: 'huge', num_embeddings: 2 ** 40 + 1, embedding_dim: 2 ** 22 };
-    expectThrows(() => new EmbeddingBagConfig(huge), 'ERR_INVALID_CONFIG', 'table "huge": cannot allocate 1099511627777 x 4194304');
-    expectThrows(() => new EmbeddingBagCollection({ tables: [huge] }), 'ERR_INVALID_CONFIG', 'tables[0].num_embeddings');
+    expectThrows(
+      () => new EmbeddingBagConfig(huge),
+      'ERR_INVALID_CONFIG',
+      'table "huge": cannot allocate 1099511627777 x 4194304',
+    );
+    expectThrows(
+      () => new EmbeddingBagCollection({ tables: [huge] }),
+      'ERR_INVALID_CONFIG',
+      'tables[0].num_embeddings',
+    );
   });
 
   test('the core checks the byte count on its own: an overflowing spec is an error, not a wrapped mapping', async () => {
