@@ -18,6 +18,7 @@ import { TorchrecError } from './errors';
 import { KeyedJaggedTensor } from './kjt';
 import { KeyedTensor } from './keyed_tensor';
 import { types } from 'util';
+import { constants as bufferConstants } from 'buffer';
 import * as checkpoint from './checkpoint';
 import { describeDuplicate, loadVocab } from './vocab';
 import type { LoadStateDictOptions, RestoredState, SnapshotExtra } from './checkpoint';
@@ -130,7 +131,7 @@ export class EmbeddingBagCollection {
     try {
       const handle = this.live('forward');
       this.checkReady('forward');
-      pending = handle.forward(...checkKjt(kjt, 'forward').nativeArgs());
+      pending = handle.forward(...this.checkOutputSize(checkKjt(kjt, 'forward'), 'forward').nativeArgs());
     } catch (e) {
       return Promise.reject(e);
     }
@@ -141,7 +142,9 @@ export class EmbeddingBagCollection {
   forwardSync(kjt: KeyedJaggedTensor): KeyedTensor {
     const handle = this.live('forwardSync');
     this.checkReady('forwardSync');
-    const values = handle.forwardSync(...checkKjt(kjt, 'forwardSync').nativeArgs());
+    const values = handle.forwardSync(
+      ...this.checkOutputSize(checkKjt(kjt, 'forwardSync'), 'forwardSync').nativeArgs(),
+    );
     return new KeyedTensor(this.keys, this.dims, ownRealm(values), kjt.stride());
   }
 
@@ -376,6 +379,19 @@ export class EmbeddingBagCollection {
           '(batch size x the sum of the output dims, row-major like KeyedTensor.values())',
       );
     }
+  }
+
+  /** The pooled output is one Node buffer, at most buffer.constants.MAX_LENGTH bytes (4 GiB on Node 20). */
+  private checkOutputSize(kjt: KeyedJaggedTensor, method: string): KeyedJaggedTensor {
+    const bytes = kjt.stride() * this.width * Float32Array.BYTES_PER_ELEMENT;
+    if (bytes > bufferConstants.MAX_LENGTH) {
+      throw new TorchrecError(
+        'ERR_SHAPE',
+        `${method}: the output would be [${kjt.stride()}][${this.width}] float32 values, ${bytes} bytes, more than ` +
+          `the ${bufferConstants.MAX_LENGTH} bytes one buffer can hold; split the batch`,
+      );
+    }
+    return kjt;
   }
 
   private checkTableName(table: unknown, method: string): void {

@@ -47,7 +47,8 @@ export class KeyedTensor {
       for (let b = 0; b < this.batchSize; b++) {
         block.set(this.data.subarray(b * width + start, b * width + start + dim), b * dim);
       }
-      out[key] = block;
+      // defineProperty, not assignment: a feature named __proto__ must become a key, not the prototype.
+      Object.defineProperty(out, key, { value: block, enumerable: true, writable: true, configurable: true });
     });
     return out;
   }

@@ -13,12 +13,21 @@
  *
  * Every problem is a TorchrecError ERR_CHECKPOINT naming the file (and the row within it, counted
  * from 0, and the value where there is one).
+ *
+ * The files are untrusted: only regular files are read (a FIFO named x.parquet is refused, not
+ * waited on), and the footer's `num_rows` is never used to size anything before it is checked
+ * against its row groups and against the rows that actually decode (a forged 2^40 or -1 was a
+ * RangeError; an under-declared count silently dropped rows).
  */
 import * as fs from 'fs';
 import * as path from 'path';
 // Loaded on first use: only collections with a vocab need the parquet reader.
 import type { AsyncBuffer } from 'hyparquet';
 import { TorchrecError } from './errors';
+import { readRegularFile } from './checkpoint/fs_util';
+
+/** The largest vocabulary file read (it is read whole): 2^31 bytes, tens of millions of rows. */
+export const MAX_VOCAB_FILE_BYTES = 2 ** 31;
 
 /** The accepted (entity id, row) column-name pairs, in order of preference. */
 export const VOCAB_SCHEMAS: readonly (readonly [string, string])[] = [
@@ -78,7 +87,7 @@ async function readFile(
   const chunks = new Map<string, { rowStart: number; data: ArrayLike<unknown> }[]>();
   try {
     const { parquetMetadataAsync, parquetRead } = await import('hyparquet');
-    const bytes = await fs.promises.readFile(file);
+    const bytes = await readRegularFile(file, `vocabulary of table "${table}"`, MAX_VOCAB_FILE_BYTES);
     if (bytes.byteLength === 0) throw new Error('the file is empty');
     const data = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
     const buffer: AsyncBuffer = { byteLength: data.byteLength, slice: (start, end) => data.slice(start, end) };
@@ -101,7 +110,7 @@ async function readFile(
       }
       chunks.set(name, []);
     }
-    count = Number(metadata.num_rows);
+    count = declaredRows(table, file, metadata.num_rows, metadata.row_groups);
     await parquetRead({
       file: buffer,
       metadata,
@@ -113,10 +122,20 @@ async function readFile(
     throw vocabError(table, `${file} is not a readable parquet file: ${(e as Error).message}`);
   }
   const column = (name: string): BigInt64Array => {
+    // What decoded, not what the footer says, bounds the arrays: compare before allocating.
+    let decoded = 0;
+    for (const { rowStart, data } of chunks.get(name) ?? []) decoded = Math.max(decoded, rowStart + data.length);
+    if (decoded !== count) {
+      throw vocabError(
+        table,
+        `${file}: column ${name} holds ${decoded} rows, but the file declares num_rows ${count}; ` +
+          'the footer is wrong or the file was altered',
+      );
+    }
     const out = new BigInt64Array(count);
     const filled = new Uint8Array(count);
     for (const { rowStart, data } of chunks.get(name) ?? []) {
-      for (let i = 0; i < data.length && rowStart + i < count; i++) {
+      for (let i = 0; i < data.length; i++) {
         const v = toBigInt(data[i]);
         if (v === undefined) throw vocabError(table, `${file} row ${rowStart + i}: ${name} is ${String(data[i])}`);
         out[rowStart + i] = v;
@@ -138,6 +157,29 @@ async function readFile(
     }
   }
   return { ids, rows };
+}
+
+/** The footer's num_rows, checked: a non-negative safe integer equal to the sum over its row groups. */
+function declaredRows(table: string, file: string, numRows: unknown, groups: readonly { num_rows: unknown }[]): number {
+  const asCount = (x: unknown): number | undefined => {
+    const n = typeof x === 'bigint' ? Number(x) : x;
+    return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+  };
+  const total = asCount(numRows);
+  if (total === undefined)
+    throw vocabError(table, `${file}: the footer's num_rows ${String(numRows)} is not a row count`);
+  let sum = 0;
+  for (const [i, g] of groups.entries()) {
+    const n = asCount(g.num_rows);
+    if (n === undefined) {
+      throw vocabError(table, `${file}: row group ${i} declares num_rows ${String(g.num_rows)}, not a row count`);
+    }
+    sum += n;
+  }
+  if (sum !== total) {
+    throw vocabError(table, `${file}: the footer declares num_rows ${total}, but its row groups hold ${sum} rows`);
+  }
+  return total;
 }
 
 /** Reads and checks (rows in range) every file of a table's vocabulary. */

@@ -3,9 +3,114 @@
  * ranged reads, so that big tensors move in bounded pieces and the event loop keeps turning.
  */
 import { randomBytes } from 'crypto';
-import { promises as fsp } from 'fs';
+import { constants as fsConstants, close as closeFd, fstat, open as openFd, promises as fsp, Stats } from 'fs';
 import * as path from 'path';
+import { promisify } from 'util';
 import { checkpointError, wrapIoError } from './checkpointable';
+
+export interface OpenOptions {
+  /** O_NOFOLLOW: refuse a symlink as the last component (links inside a snapshot are refused). */
+  noFollow?: boolean;
+}
+
+/**
+ * O_NONBLOCK: a FIFO opens at once (and is then refused as not a regular file) instead of blocking
+ * a libuv pool thread until a writer appears; four such opens once stalled every async call of the
+ * process. On a regular file the flag changes nothing.
+ */
+function readFlags(o: OpenOptions): number {
+  return fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | (o.noFollow ? fsConstants.O_NOFOLLOW : 0);
+}
+
+function openError(e: unknown, file: string, what: string, o: OpenOptions): Error {
+  if (o.noFollow && (e as NodeJS.ErrnoException)?.code === 'ELOOP') {
+    return checkpointError(`${what}: ${file} is a symbolic link; links inside a snapshot are refused`);
+  }
+  return wrapIoError(e, what);
+}
+
+function checkRegular(st: Stats, file: string, what: string): void {
+  if (!st.isFile()) {
+    const kind = st.isFIFO()
+      ? 'a FIFO'
+      : st.isDirectory()
+        ? 'a directory'
+        : st.isSocket()
+          ? 'a socket'
+          : st.isCharacterDevice() || st.isBlockDevice()
+            ? 'a device'
+            : 'not a file';
+    throw checkpointError(`${what}: ${file} is ${kind}, not a regular file; refusing to read it`);
+  }
+}
+
+/** Opens `file` for reading only if it is a regular file, never blocking (see readFlags). */
+export async function openRegularFile(
+  file: string,
+  what: string,
+  o: OpenOptions = {},
+): Promise<{ fh: fsp.FileHandle; size: number }> {
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(file, readFlags(o));
+  } catch (e) {
+    throw openError(e, file, what, o);
+  }
+  try {
+    const st = await fh.stat();
+    checkRegular(st, file, what);
+    return { fh, size: st.size };
+  } catch (e) {
+    await fh.close();
+    throw wrapIoError(e, what);
+  }
+}
+
+const openFdAsync = promisify(openFd);
+const fstatAsync = promisify(fstat);
+const closeFdAsync = promisify(closeFd);
+
+/** openRegularFile as a raw descriptor, for readers that take ownership of it (yauzl.fromFd). */
+export async function openRegularFd(file: string, what: string, o: OpenOptions = {}): Promise<number> {
+  let fd: number;
+  try {
+    fd = await openFdAsync(file, readFlags(o));
+  } catch (e) {
+    throw openError(e, file, what, o);
+  }
+  try {
+    checkRegular(await fstatAsync(fd), file, what);
+    return fd;
+  } catch (e) {
+    await closeFdAsync(fd);
+    throw wrapIoError(e, what);
+  }
+}
+
+/** A whole file, opened as openRegularFile does and refused beyond `maxBytes`. */
+export async function readRegularFile(
+  file: string,
+  what: string,
+  maxBytes: number,
+  o: OpenOptions = {},
+): Promise<Buffer> {
+  const { fh, size } = await openRegularFile(file, what, o);
+  try {
+    if (size > maxBytes) throw checkpointError(`${what}: ${file} is ${size} bytes, more than the ${maxBytes} allowed`);
+    const buf = Buffer.alloc(size);
+    let done = 0;
+    while (done < size) {
+      const { bytesRead } = await fh.read(buf, done, size - done, done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return buf.subarray(0, done);
+  } catch (e) {
+    throw wrapIoError(e, what);
+  } finally {
+    await fh.close();
+  }
+}
 
 /** Bytes per read/write call: large enough to be fast, small enough to keep the loop responsive. */
 export const IO_CHUNK_BYTES = 16 * 1024 * 1024;
@@ -70,14 +175,9 @@ export class RangeReader {
     readonly size: number,
   ) {}
 
-  static async open(file: string, what: string): Promise<RangeReader> {
-    try {
-      const fh = await fsp.open(file, 'r');
-      const { size } = await fh.stat();
-      return new RangeReader(file, fh, size);
-    } catch (e) {
-      throw wrapIoError(e, what);
-    }
+  static async open(file: string, what: string, o: OpenOptions = {}): Promise<RangeReader> {
+    const { fh, size } = await openRegularFile(file, what, o);
+    return new RangeReader(file, fh, size);
   }
 
   /** Reads exactly target.byteLength bytes at `position` into target. */

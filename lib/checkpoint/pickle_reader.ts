@@ -5,6 +5,11 @@
  * arbitrary globals; this one builds plain values and resolves only an allow-list of globals
  * (OrderedDict, torch._utils._rebuild_tensor_v2 / _rebuild_parameter, torch.*Storage). Anything else
  * is an ERR_CHECKPOINT naming the file and the offending opcode or global, never code execution.
+ *
+ * The pickle is untrusted, so its size (checked by the caller, see MAX_PICKLE_BYTES), the stack and
+ * the memo are bounded: a state dict's pickle keeps a few dozen items on the stack (pickle batches
+ * SETITEMS/APPENDS by 1000) and about ten memo entries per tensor, while a hostile one of ~180M NONE
+ * opcodes once grew the stack until V8 aborted the process.
  */
 import { checkpointError } from './checkpointable';
 import { storageClassDtype } from './dtypes';
@@ -29,6 +34,17 @@ function allowGlobal(module: string, name: string, where: string): PyGlobal {
   );
 }
 
+/**
+ * The largest data.pkl read: a state dict's pickle needs 100-200 bytes per tensor, so this admits
+ * well over 100k tensors, while everything the unpickler builds stays linear in it (at worst one
+ * array slot per byte, ~256 MB).
+ */
+export const MAX_PICKLE_BYTES = 32 * 1024 * 1024;
+/** Stack items (values and MARKs) at once; a state dict's pickle stays in the low thousands. */
+export const MAX_PICKLE_STACK = 1 << 20;
+/** Memo entries; a state dict's pickle memoizes about ten objects per tensor. */
+export const MAX_PICKLE_MEMO = 1 << 21;
+
 const MARK = Symbol('mark');
 type StackItem = PyValue | typeof MARK;
 
@@ -36,6 +52,11 @@ type StackItem = PyValue | typeof MARK;
  * Unpickles `data`. `where` names the file and record for error messages.
  */
 export function unpickle(data: Uint8Array, where: string): PyValue {
+  if (data.byteLength > MAX_PICKLE_BYTES) {
+    throw checkpointError(
+      `${where}: the pickle is ${data.byteLength} bytes, more than the ${MAX_PICKLE_BYTES} a state dict's needs`,
+    );
+  }
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const decoder = new TextDecoder('utf-8', { fatal: true });
   const stack: StackItem[] = [];
@@ -79,8 +100,9 @@ export function unpickle(data: Uint8Array, where: string): PyValue {
     return b;
   };
   const text = (n: number): string => {
+    const b = bytes(n); // outside the try: a length past the end is truncation, not bad UTF-8
     try {
-      return decoder.decode(bytes(n));
+      return decoder.decode(b);
     } catch {
       return fail('invalid UTF-8 in string');
     }
@@ -91,6 +113,18 @@ export function unpickle(data: Uint8Array, where: string): PyValue {
     const s = Buffer.from(data.subarray(pos, end)).toString('latin1');
     pos = end + 1;
     return s;
+  };
+  const push = (v: StackItem): void => {
+    if (stack.length >= MAX_PICKLE_STACK) {
+      fail(`more than ${MAX_PICKLE_STACK} items on the pickle stack; not a state dict (a hostile file?)`);
+    }
+    stack.push(v);
+  };
+  const memoSet = (i: number, v: PyValue): void => {
+    if (memo.size >= MAX_PICKLE_MEMO && !memo.has(i)) {
+      fail(`more than ${MAX_PICKLE_MEMO} memo entries; not a state dict (a hostile file?)`);
+    }
+    memo.set(i, v);
   };
   const pop = (): PyValue => {
     const v = stack.pop();
@@ -131,7 +165,9 @@ export function unpickle(data: Uint8Array, where: string): PyValue {
   };
   const appendItems = (target: PyValue, items: PyValue[]): void => {
     if (!(target instanceof PyList)) fail('APPEND(S) on something that is not a list');
-    (target as PyList).items.push(...items);
+    // One at a time: spreading a hostile APPENDS of millions of items overflows the call stack.
+    const list = (target as PyList).items;
+    for (const item of items) list.push(item);
   };
   const int = (v: PyValue, what: string): number => {
     if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
@@ -195,7 +231,7 @@ export function unpickle(data: Uint8Array, where: string): PyValue {
         if (stack.length !== 1) fail('pickle ended with a malformed stack');
         return pop();
       case 0x28: // MARK
-        stack.push(MARK);
+        push(MARK);
         break;
       case 0x30: // POP
         stack.pop();
@@ -204,27 +240,27 @@ export function unpickle(data: Uint8Array, where: string): PyValue {
         popMark();
         break;
       case 0x32: // DUP
-        stack.push(top());
+        push(top());
         break;
       case 0x4e: // NONE
-        stack.push(null);
+        push(null);
         break;
       case 0x88: // NEWTRUE
-        stack.push(true);
+        push(true);
         break;
       case 0x89: // NEWFALSE
-        stack.push(false);
+        push(false);
         break;
       case 0x4a: // BININT
         need(4);
-        stack.push(view.getInt32(pos, true));
+        push(view.getInt32(pos, true));
         pos += 4;
         break;
       case 0x4b: // BININT1
-        stack.push(u8());
+        push(u8());
         break;
       case 0x4d: // BININT2
-        stack.push(u16());
+        push(u16());
         break;
       case 0x8a: {
         // LONG1: little-endian two's complement
@@ -232,65 +268,65 @@ export function unpickle(data: Uint8Array, where: string): PyValue {
         let v = 0n;
         for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
         if (b.length > 0 && b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
-        stack.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
+        push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
         break;
       }
       case 0x47: // BINFLOAT: big-endian double
         need(8);
-        stack.push(view.getFloat64(pos, false));
+        push(view.getFloat64(pos, false));
         pos += 8;
         break;
       case 0x58: // BINUNICODE
-        stack.push(text(u32()));
+        push(text(u32()));
         break;
       case 0x8c: // SHORT_BINUNICODE
-        stack.push(text(u8()));
+        push(text(u8()));
         break;
       case 0x8d: // BINUNICODE8
-        stack.push(text(u64()));
+        push(text(u64()));
         break;
       case 0x54: // BINSTRING (Python 2 str)
-        stack.push(Buffer.from(bytes(u32())).toString('latin1'));
+        push(Buffer.from(bytes(u32())).toString('latin1'));
         break;
       case 0x55: // SHORT_BINSTRING
-        stack.push(Buffer.from(bytes(u8())).toString('latin1'));
+        push(Buffer.from(bytes(u8())).toString('latin1'));
         break;
       case 0x42: // BINBYTES
-        stack.push(bytes(u32()));
+        push(bytes(u32()));
         break;
       case 0x43: // SHORT_BINBYTES
-        stack.push(bytes(u8()));
+        push(bytes(u8()));
         break;
       case 0x8e: // BINBYTES8
-        stack.push(bytes(u64()));
+        push(bytes(u64()));
         break;
       case 0x29: // EMPTY_TUPLE
-        stack.push(new PyTuple([]));
+        push(new PyTuple([]));
         break;
       case 0x74: // TUPLE
-        stack.push(new PyTuple(popMark()));
+        push(new PyTuple(popMark()));
         break;
       case 0x85: // TUPLE1
-        stack.push(new PyTuple([pop()]));
+        push(new PyTuple([pop()]));
         break;
       case 0x86: {
         // TUPLE2
         const b = pop();
-        stack.push(new PyTuple([pop(), b]));
+        push(new PyTuple([pop(), b]));
         break;
       }
       case 0x87: {
         // TUPLE3
         const c = pop();
         const b = pop();
-        stack.push(new PyTuple([pop(), b, c]));
+        push(new PyTuple([pop(), b, c]));
         break;
       }
       case 0x5d: // EMPTY_LIST
-        stack.push(new PyList([]));
+        push(new PyList([]));
         break;
       case 0x6c: // LIST
-        stack.push(new PyList(popMark()));
+        push(new PyList(popMark()));
         break;
       case 0x61: {
         // APPEND
@@ -305,13 +341,13 @@ export function unpickle(data: Uint8Array, where: string): PyValue {
         break;
       }
       case 0x7d: // EMPTY_DICT
-        stack.push(new PyDict(false));
+        push(new PyDict(false));
         break;
       case 0x64: {
         // DICT
         const d = new PyDict(false);
         setItems(d, popMark());
-        stack.push(d);
+        push(d);
         break;
       }
       case 0x73: {
@@ -330,7 +366,7 @@ export function unpickle(data: Uint8Array, where: string): PyValue {
       case 0x63: {
         // GLOBAL "module\nname\n"
         const module = line();
-        stack.push(allowGlobal(module, line(), where));
+        push(allowGlobal(module, line(), where));
         break;
       }
       case 0x93: {
@@ -338,13 +374,13 @@ export function unpickle(data: Uint8Array, where: string): PyValue {
         const name = pop();
         const module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL without strings');
-        stack.push(allowGlobal(module as string, name as string, where));
+        push(allowGlobal(module as string, name as string, where));
         break;
       }
       case 0x52: {
         // REDUCE
         const args = pop();
-        stack.push(reduce(pop(), args));
+        push(reduce(pop(), args));
         break;
       }
       case 0x62: {
@@ -356,22 +392,22 @@ export function unpickle(data: Uint8Array, where: string): PyValue {
         break;
       }
       case 0x51: // BINPERSID
-        stack.push(persistent(pop()));
+        push(persistent(pop()));
         break;
       case 0x71: // BINPUT
-        memo.set(u8(), top());
+        memoSet(u8(), top());
         break;
       case 0x72: // LONG_BINPUT
-        memo.set(u32(), top());
+        memoSet(u32(), top());
         break;
       case 0x94: // MEMOIZE
-        memo.set(memo.size, top());
+        memoSet(memo.size, top());
         break;
       case 0x68: // BINGET
-        stack.push(memoGet(u8()));
+        push(memoGet(u8()));
         break;
       case 0x6a: // LONG_BINGET
-        stack.push(memoGet(u32()));
+        push(memoGet(u32()));
         break;
       default:
         fail(

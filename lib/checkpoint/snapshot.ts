@@ -7,8 +7,9 @@
  *   extra_state  dict         {step: int, walltime: float}
  *
  * Saving writes a fresh directory and swaps it in (atomic_dir.ts). Restoring checks the whole
- * snapshot against the module (names, shapes, dtypes), reads every tensor, and only then applies
- * them, so a bad snapshot leaves the module exactly as it was.
+ * snapshot against the module (names, shapes, dtypes), reads every tensor, checks the values the
+ * optimizer state must hold (optimizer_state_checks.ts) and the step, and only then applies them,
+ * so a bad snapshot leaves the module exactly as it was.
  */
 import { SnapshotExtra, validateSnapshotExtra } from '../options/checkpoint';
 import { abortReplace, beginReplace, commitReplace, resolveSnapshotDir } from './atomic_dir';
@@ -16,6 +17,7 @@ import {
   Checkpointable,
   checkpointError,
   ModuleKeyOptions,
+  wrapIoError,
   optimizerStateShape,
   readOptimizerState,
   shapeText,
@@ -24,6 +26,7 @@ import {
   weightKey,
 } from './checkpointable';
 import { torchDtypeName } from './dtypes';
+import { optimizerStateIssue } from './optimizer_state_checks';
 import { floatEntry, intEntry, keyToFilename, strEntry } from './snapshot_manifest';
 import { SnapshotReader } from './snapshot_reader';
 import { SnapshotWriter } from './snapshot_writer';
@@ -105,13 +108,24 @@ export async function saveSnapshot(
     await commitReplace(tmp, dir);
   } catch (e) {
     await abortReplace(tmp);
-    throw e;
+    // A full disk (ENOSPC) or a quota is an ERR_CHECKPOINT naming the snapshot, as in saveStateDict.
+    throw wrapIoError(e, `saving a snapshot to ${dir}`);
   }
 }
 
+type Want = (
+  logical: string,
+  shape: number[],
+  dtype: string | undefined,
+  apply: (data: Float32Array) => void,
+  check?: (data: Float32Array) => string | undefined,
+) => void;
+
 interface Planned {
-  apply: () => void;
   read: () => Promise<void>;
+  /** Why the data read cannot be applied, or undefined. */
+  check: () => string | undefined;
+  apply: () => void;
 }
 
 /** Restores weights, optimizer state and step from `dir`; resolves to the saved step and walltime. */
@@ -125,12 +139,7 @@ export async function restoreSnapshot(
   try {
     const issues: string[] = [];
     const plan: Planned[] = [];
-    const want = (
-      logical: string,
-      shape: number[],
-      dtype: string | undefined,
-      apply: (data: Float32Array) => void,
-    ): void => {
+    const want: Want = (logical, shape, dtype, apply, check) => {
       const e = reader.tensorEntry(logical);
       if (!e) {
         issues.push(`${reader.where(logical)} is missing`);
@@ -155,6 +164,10 @@ export async function restoreSnapshot(
       let data: Float32Array | undefined;
       plan.push({
         read: async () => void (data = await reader.readFloat32(logical, shape)),
+        check: () => {
+          const issue = check?.(data!);
+          return issue === undefined ? undefined : `${reader.where(logical)}: ${issue}`;
+        },
         apply: () => apply(data!),
       });
     };
@@ -183,6 +196,13 @@ export async function restoreSnapshot(
     }
 
     for (const p of plan) await p.read();
+    const bad = plan.map((p) => p.check()).filter((x): x is string => x !== undefined);
+    if (bad.length > 0) {
+      throw checkpointError(
+        `snapshot ${reader.dir} cannot be restored, nothing was changed: ${bad.slice(0, 10).join('; ')}` +
+          (bad.length > 10 ? `; and ${bad.length - 10} more` : ''),
+      );
+    }
     // Everything is read and checked; from here on nothing can fail for a reason in the snapshot.
     for (const p of plan) p.apply();
     if (step !== undefined) module.setStep?.(step as number);
@@ -196,7 +216,7 @@ function planOptimizer(
   module: Checkpointable,
   reader: SnapshotReader,
   keyPrefix: string,
-  want: (logical: string, shape: number[], dtype: string | undefined, apply: (d: Float32Array) => void) => void,
+  want: Want,
   issues: string[],
 ): void {
   for (const t of module.tables) {
@@ -217,8 +237,12 @@ function planOptimizer(
         return;
       }
       // Optimizer state is float32 in FBGEMM; other float dtypes are converted.
-      want(optimizerPath(keyPrefix, t.name, name), optimizerStateShape(t, name, current.length), undefined, (d) =>
-        module.setOptimizerState!(t.name, name, d),
+      want(
+        optimizerPath(keyPrefix, t.name, name),
+        optimizerStateShape(t, name, current.length),
+        undefined,
+        (d) => module.setOptimizerState!(t.name, name, d),
+        (d) => optimizerStateIssue(t, name, d),
       );
     }
   }

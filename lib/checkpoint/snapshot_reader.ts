@@ -3,18 +3,27 @@
  * ranges in `batched/` slabs (at any alignment), `torch_save` pieces, ChunkedTensor chunks and
  * ShardedTensor shards (merged over ranks and assembled), fp32/fp16/bf16/fp64. Every size, range and
  * tiling is checked against the manifest before a byte is trusted.
+ *
+ * Files are opened only inside the snapshot directory: the directory itself may be reached through
+ * a symlink (that is the caller's choice of path), but a symlink *inside* it — a tensor file, or a
+ * folder such as `0/model` — is refused rather than resolved and contained. torchsnapshot never
+ * writes links, so one inside a snapshot is either an attack or a hand-assembled snapshot, and
+ * refusing is simpler to state and to check than containment (realpath of every file must equal its
+ * lexical path under the real root; O_NOFOLLOW covers the last component against a late swap).
+ * Only regular files are opened, without blocking (fs_util.ts), so a FIFO cannot hang a restore.
  */
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { checkpointError, numel, shapeText, wrapIoError } from './checkpointable';
 import { decodeFloats, Dtype, elementSize, isFloatDtype, parseTorchDtype } from './dtypes';
-import { RangeReader } from './fs_util';
+import { RangeReader, readRegularFile } from './fs_util';
 import {
   availableEntries,
   Entry,
   isTensorLike,
+  MAX_METADATA_BYTES,
   METADATA_FILE,
-  parseMetadata,
+  parseMetadataOffThread,
   PrimitiveEntry,
   primitiveValue,
   Shard,
@@ -37,6 +46,8 @@ export class SnapshotReader {
 
   private constructor(
     readonly dir: string,
+    /** `dir` with every symlink resolved: files must lie under it by their lexical path. */
+    private readonly root: string,
     readonly metadata: SnapshotMetadata,
   ) {
     this.entries = availableEntries(metadata.manifest, 0);
@@ -44,13 +55,17 @@ export class SnapshotReader {
 
   static async open(dir: string): Promise<SnapshotReader> {
     const file = path.join(dir, METADATA_FILE);
-    let text: string;
+    const what = `${file} (no snapshot at ${dir}, or its save never completed)`;
+    let root: string;
     try {
-      text = await fsp.readFile(file, 'utf8');
+      root = await fsp.realpath(dir);
     } catch (e) {
-      throw wrapIoError(e, `${file} (no snapshot at ${dir}, or its save never completed)`);
+      throw wrapIoError(e, what);
     }
-    return new SnapshotReader(dir, parseMetadata(text, file));
+    await checkInside(root, [METADATA_FILE], what);
+    const bytes = await readRegularFile(path.join(root, METADATA_FILE), what, MAX_METADATA_BYTES, { noFollow: true });
+    const text = bytes.toString('utf8');
+    return new SnapshotReader(dir, root, await parseMetadataOffThread(text, file));
   }
 
   /** Where an entry is, for messages. */
@@ -143,7 +158,7 @@ export class SnapshotReader {
         `${where}: stored shape ${shapeText(t.shape)} differs from its block size ${shapeText(sizes)}`,
       );
     }
-    const file = this.resolve(t.location, where);
+    const file = await this.resolve(t.location, where);
     const n = numel(sizes);
     // Row blocks that span whole rows are one contiguous run of `out`: decode straight into it.
     const direct = sizes.every((s, d) => d === 0 || (offsets[d] === 0 && s === shape[d]));
@@ -151,7 +166,7 @@ export class SnapshotReader {
       ? out.subarray(offsets[0] * rowSize(shape), offsets[0] * rowSize(shape) + n)
       : new Float32Array(n);
     if (t.serializer === 'torch_save') {
-      const archive = await TorchArchive.open(file);
+      const archive = await TorchArchive.open(file, { noFollow: true });
       try {
         target.set(await readArchiveTensor(archive, sizes, where));
       } finally {
@@ -203,19 +218,37 @@ export class SnapshotReader {
   private open(file: string, where: string): Promise<RangeReader> {
     let r = this.files.get(file);
     if (!r) {
-      r = RangeReader.open(file, `${where}: file ${file} named by the manifest`);
+      r = RangeReader.open(file, `${where}: file ${file} named by the manifest`, { noFollow: true });
       this.files.set(file, r);
     }
     return r;
   }
 
-  /** A manifest location, confined to the snapshot directory. */
-  private resolve(location: string, where: string): string {
+  /** A manifest location, confined to the snapshot directory (no `..`, no symlinks; see the file comment). */
+  private async resolve(location: string, where: string): Promise<string> {
     const parts = location.split('/');
-    if (path.isAbsolute(location) || parts.some((p) => p === '..' || p === '')) {
+    if (path.isAbsolute(location) || parts.some((p) => p === '..' || p === '' || p === '.')) {
       throw checkpointError(`${where}: location "${location}" is not a path inside the snapshot`);
     }
-    return path.join(this.dir, ...parts);
+    await checkInside(this.root, parts, `${where}: location "${location}"`);
+    return path.join(this.root, ...parts);
+  }
+}
+
+/** `root/parts` must exist with no symlink on the way (root itself is already real). */
+async function checkInside(root: string, parts: readonly string[], what: string): Promise<void> {
+  const lexical = path.join(root, ...parts);
+  let real: string;
+  try {
+    real = await fsp.realpath(lexical);
+  } catch (e) {
+    throw wrapIoError(e, `${what}: ${lexical}`);
+  }
+  if (real !== lexical) {
+    throw checkpointError(
+      `${what}: ${lexical} is, or lies under, a symbolic link (it resolves to ${real}); ` +
+        'links inside a snapshot are refused',
+    );
   }
 }
 

@@ -69,14 +69,14 @@ export async function loadStateDict(
       if (order !== 'little')
         throw checkpointError(`${file}: storages were written ${order}-endian; only little-endian is supported`);
     }
-    const root = unpickle(await archive.readRecord('data.pkl'), `${file}: ${archive.archiveName}/data.pkl`);
+    const root = unpickle(await archive.readPickle(), `${file}: ${archive.archiveName}/data.pkl`);
     if (!(root instanceof PyDict)) {
       throw checkpointError(`${file}: the saved object is not a state dict (dict or OrderedDict of tensors)`);
     }
     const tensors = new Map<string, TensorRef>();
     for (const [k, v] of root.map) if (typeof k === 'string' && v instanceof TensorRef) tensors.set(k, v);
     const chosen = matchKeys(module, file, [...tensors.keys()], o, k.keyPrefix ?? '');
-    const storages = new Map<string, Float32Array>();
+    const storages = new StorageCache();
     const loaded: [string, Float32Array][] = [];
     for (const [table, key] of chosen) {
       const t = module.tables.find((x) => x.name === table)!;
@@ -155,12 +155,19 @@ export async function readArchiveTensor(
   shape: readonly number[],
   where: string,
 ): Promise<Float32Array> {
-  const root = unpickle(
-    await archive.readRecord('data.pkl'),
-    `${where}: ${archive.file}: ${archive.archiveName}/data.pkl`,
-  );
+  const root = unpickle(await archive.readPickle(), `${where}: ${archive.file}: ${archive.archiveName}/data.pkl`);
   if (!(root instanceof TensorRef)) throw checkpointError(`${where}: ${archive.file} does not hold a single tensor`);
-  return readTensor(archive, `${where}: ${archive.file}`, root, shape, new Map());
+  return readTensor(archive, `${where}: ${archive.file}`, root, shape, new StorageCache());
+}
+
+/**
+ * The storages of one file seen so far: each key's one dtype and size (a hostile pickle once named
+ * one storage as both float and half, and the second view decoded to zeros), and the element range
+ * last decoded from it, so views sharing a storage read it once.
+ */
+class StorageCache {
+  readonly seen = new Map<string, StorageRef>();
+  readonly decoded = new Map<string, { lo: number; data: Float32Array }>();
 }
 
 /** One tensor as float32 row-major, checked for dtype, shape, storage size and bounds. */
@@ -169,7 +176,7 @@ async function readTensor(
   where: string,
   t: TensorRef,
   shape: readonly number[],
-  storages: Map<string, Float32Array>,
+  storages: StorageCache,
 ): Promise<Float32Array> {
   const s = t.storage;
   if (!isFloatDtype(s.dtype)) {
@@ -182,6 +189,14 @@ async function readTensor(
   }
   const record = `data/${s.key}`;
   if (!archive.has(record)) throw checkpointError(`${where}: its storage ${archive.archiveName}/${record} is missing`);
+  const first = storages.seen.get(s.key);
+  if (first && (first.dtype !== s.dtype || first.numel !== s.numel)) {
+    throw checkpointError(
+      `${where}: storage ${archive.archiveName}/${record} is ${s.numel} × ${s.dtype} here but ` +
+        `${first.numel} × ${first.dtype} in another tensor; a storage has one dtype and size`,
+    );
+  }
+  storages.seen.set(s.key, s);
   const bytes = s.numel * elementSize(s.dtype);
   if (archive.size(record) !== bytes) {
     throw checkpointError(
@@ -189,43 +204,53 @@ async function readTensor(
     );
   }
   const n = numel(shape);
+  if (n === 0) return new Float32Array(0);
   let extent = t.offset;
   t.size.forEach((sz, i) => (extent += sz === 0 ? 0 : (sz - 1) * t.stride[i]));
-  if (n > 0 && (t.offset < 0 || t.stride.some((x) => x < 0) || extent >= s.numel)) {
+  if (t.offset < 0 || t.stride.some((x) => x < 0) || extent >= s.numel) {
     throw checkpointError(
       `${where}: offset ${t.offset} and strides ${shapeText(t.stride)} reach outside its storage of ${s.numel} elements`,
     );
   }
   const contiguous = t.stride.every((st, i) => t.size[i] === 1 || st === numel(t.size.slice(i + 1)));
-  if (contiguous && t.offset === 0 && s.numel === n && s.dtype === 'float32' && !storages.has(s.key)) {
+  if (contiguous && t.offset === 0 && s.numel === n && s.dtype === 'float32' && !storages.decoded.has(s.key)) {
     // The common case: stream the record straight into the array the module will take.
     const out = new Float32Array(n);
     await archive.readRecordInto(record, new Uint8Array(out.buffer));
     return out;
   }
-  const storage = await loadStorage(archive, s, record, storages);
+  // Only the elements [offset, extent] the view touches are read: a view of 8×4 behind a storage of
+  // 512 MiB reads 128 bytes, not the storage.
+  const span = await loadSpan(archive, s, record, t.offset, extent, storages);
   const out = new Float32Array(n);
   if (contiguous) {
-    out.set(storage.subarray(t.offset, t.offset + n));
+    out.set(span.data.subarray(t.offset - span.lo, t.offset - span.lo + n));
   } else {
-    gather(storage, t.offset, t.size, t.stride, out);
+    gather(span.data, t.offset - span.lo, t.size, t.stride, out);
   }
   return out;
 }
 
-async function loadStorage(
+/** Elements [lo, hi] of a storage as float32 (a cached span when it covers them). */
+async function loadSpan(
   archive: TorchArchive,
   s: StorageRef,
   record: string,
-  cache: Map<string, Float32Array>,
-): Promise<Float32Array> {
-  const cached = cache.get(s.key);
-  if (cached) return cached;
-  const raw = await archive.readRecord(record);
-  const out = new Float32Array(s.numel);
-  decodeFloats(raw, s.dtype, s.numel, out, 0);
-  cache.set(s.key, out);
-  return out;
+  lo: number,
+  hi: number,
+  cache: StorageCache,
+): Promise<{ lo: number; data: Float32Array }> {
+  const cached = cache.decoded.get(s.key);
+  if (cached && cached.lo <= lo && hi < cached.lo + cached.data.length) return cached;
+  const size = elementSize(s.dtype);
+  const count = hi - lo + 1;
+  const raw = new Uint8Array(count * size);
+  await archive.readRecordRange(record, lo * size, raw);
+  const data = new Float32Array(count);
+  decodeFloats(raw, s.dtype, count, data, 0);
+  const span = { lo, data };
+  cache.decoded.set(s.key, span);
+  return span;
 }
 
 /** Copies a strided view of `src` into row-major `out` (handles transposes and other views). */

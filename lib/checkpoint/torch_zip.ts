@@ -2,13 +2,23 @@
  * The container of `torch.save` (PyTorch ≥ 1.6): a zip whose records all sit under one top-level
  * folder — `<name>/data.pkl` (the pickle), `<name>/data/<key>` (raw little-endian storages) and
  * `<name>/version`. Records are stored uncompressed, as PyTorch writes them, and streamed both ways.
+ *
+ * Reading treats the file as untrusted: only a regular file is opened (never a FIFO, without
+ * blocking), a compressed record is refused (torch.save never compresses, and a 170 KiB deflated
+ * record can expand to gigabytes), a record must fit inside the file before anything is allocated
+ * for it, and data.pkl is bounded (MAX_PICKLE_BYTES).
  */
-import { promises as fsp } from 'fs';
+import { close as closeFd, promises as fsp, read as readFd } from 'fs';
 import * as path from 'path';
 import { Readable } from 'stream';
+import { promisify } from 'util';
 import { checkpointError, wrapIoError } from './checkpointable';
-import { fsyncPath, tempSibling } from './fs_util';
+import { fsyncPath, OpenOptions, openRegularFd, tempSibling } from './fs_util';
+import { MAX_PICKLE_BYTES } from './pickle_reader';
 import { yauzl, yazl, ZipEntry, ZipReader } from './zip';
+
+const readFdAsync = promisify(readFd);
+const closeFdAsync = promisify(closeFd);
 
 // Pickle protocol 2 header of the legacy (pre-1.6) torch.save format: LONG1 magic number 0x1950a86a20f9469cfc6c.
 const LEGACY_MAGIC = Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]);
@@ -22,13 +32,20 @@ export class TorchArchive {
     private readonly records: Map<string, ZipEntry>,
   ) {}
 
-  static async open(file: string): Promise<TorchArchive> {
-    await checkMagic(file);
+  static async open(file: string, o: OpenOptions = {}): Promise<TorchArchive> {
+    const fd = await openRegularFd(file, file, o);
     let zip: ZipReader;
     try {
-      zip = await yauzl.openPromise(file, { lazyEntries: true, autoClose: false, strictFileNames: true });
+      await checkMagic(fd, file);
+      try {
+        // From here on yauzl owns the descriptor: zip.close() closes it.
+        zip = await yauzl.fromFdPromise(fd, { lazyEntries: true, autoClose: false, strictFileNames: true });
+      } catch (e) {
+        throw checkpointError(`${file}: not a readable torch.save zip archive (${(e as Error).message}); truncated?`);
+      }
     } catch (e) {
-      throw checkpointError(`${file}: not a readable torch.save zip archive (${(e as Error).message}); truncated?`);
+      await closeFdAsync(fd).catch(() => undefined);
+      throw e;
     }
     try {
       const all = new Map<string, ZipEntry>();
@@ -66,17 +83,40 @@ export class TorchArchive {
     return out;
   }
 
+  /** data.pkl, refused before it is read when larger than any state dict's pickle. */
+  async readPickle(): Promise<Uint8Array> {
+    const size = this.size('data.pkl');
+    if (size > MAX_PICKLE_BYTES) {
+      throw checkpointError(
+        `${this.file}: record ${this.archiveName}/data.pkl is ${size} bytes, more than the ${MAX_PICKLE_BYTES} ` +
+          "a state dict's pickle needs; refusing to read it",
+      );
+    }
+    return this.readRecord('data.pkl');
+  }
+
   /** Streams a record into `target`, which must be exactly the record's size. */
   async readRecordInto(record: string, target: Uint8Array): Promise<void> {
+    if (this.size(record) !== target.byteLength) {
+      throw checkpointError(
+        `${this.file}: record ${this.archiveName}/${record} holds ${this.size(record)} bytes, expected ${target.byteLength}`,
+      );
+    }
+    await this.readRecordRange(record, 0, target);
+  }
+
+  /** Streams bytes [start, start + target.byteLength) of a record into `target`. */
+  async readRecordRange(record: string, start: number, target: Uint8Array): Promise<void> {
     const entry = this.entry(record);
     const where = `${this.file}: record ${this.archiveName}/${record}`;
-    if (entry.isEncrypted()) throw checkpointError(`${where} is encrypted`);
-    if (entry.uncompressedSize !== target.byteLength) {
-      throw checkpointError(`${where} holds ${entry.uncompressedSize} bytes, expected ${target.byteLength}`);
+    if (start < 0 || start + target.byteLength > entry.uncompressedSize) {
+      throw checkpointError(
+        `${where}: bytes [${start}, ${start + target.byteLength}) lie outside its ${entry.uncompressedSize} bytes`,
+      );
     }
     let offset = 0;
     try {
-      const stream = await this.zip.openReadStreamPromise(entry);
+      const stream = await this.zip.openReadStreamPromise(entry, { start, end: start + target.byteLength });
       for await (const chunk of stream as AsyncIterable<Buffer>) {
         if (offset + chunk.length > target.byteLength) throw checkpointError(`${where} is longer than its header says`);
         target.set(chunk, offset);
@@ -93,24 +133,35 @@ export class TorchArchive {
     this.zip.close();
   }
 
+  /** A record that can be read: present, stored (not compressed, not encrypted) and inside the file. */
   private entry(record: string): ZipEntry {
     const e = this.records.get(record);
-    if (!e) throw checkpointError(`${this.file}: record ${this.archiveName}/${record} is missing from the archive`);
+    const where = `${this.file}: record ${this.archiveName}/${record}`;
+    if (!e) throw checkpointError(`${where} is missing from the archive`);
+    if (e.isEncrypted()) throw checkpointError(`${where} is encrypted`);
+    if (e.compressionMethod !== 0) {
+      throw checkpointError(
+        `${where} is compressed (zip method ${e.compressionMethod}); torch.save stores every record uncompressed, ` +
+          'so this file was not written by torch.save, and it is refused (a small compressed record can expand ' +
+          'to gigabytes)',
+      );
+    }
+    // yauzl checks that a stored record's two sizes agree; this one that it fits in the file, before
+    // any buffer is sized by it.
+    if (e.compressedSize > this.zip.fileSize) {
+      throw checkpointError(
+        `${where} claims ${e.compressedSize} bytes, but the whole archive has ${this.zip.fileSize}; truncated or forged`,
+      );
+    }
     return e;
   }
 }
 
-async function checkMagic(file: string): Promise<void> {
-  let head: Buffer;
+async function checkMagic(fd: number, file: string): Promise<void> {
+  let head = Buffer.alloc(LEGACY_MAGIC.length);
   try {
-    const fh = await fsp.open(file, 'r');
-    try {
-      head = Buffer.alloc(LEGACY_MAGIC.length);
-      const { bytesRead } = await fh.read(head, 0, head.length, 0);
-      head = head.subarray(0, bytesRead);
-    } finally {
-      await fh.close();
-    }
+    const { bytesRead } = await readFdAsync(fd, head, 0, head.length, 0);
+    head = head.subarray(0, bytesRead);
   } catch (e) {
     throw wrapIoError(e, file);
   }

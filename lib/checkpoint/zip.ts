@@ -15,14 +15,18 @@ export interface ZipEntry {
 
 export interface ZipReader {
   entryCount: number;
+  /** Size of the whole archive in bytes. */
+  fileSize: number;
   eachEntry(): AsyncIterable<ZipEntry>;
-  openReadStreamPromise(entry: ZipEntry): Promise<Readable>;
+  /** `start`/`end` (a byte range of the record) only for stored, unencrypted records. */
+  openReadStreamPromise(entry: ZipEntry, options?: { start?: number; end?: number }): Promise<Readable>;
   close(): void;
 }
 
 interface Yauzl {
-  openPromise(
-    path: string,
+  /** Takes the descriptor over: the reader's close() closes it. */
+  fromFdPromise(
+    fd: number,
     options: { lazyEntries: boolean; autoClose: boolean; strictFileNames?: boolean },
   ): Promise<ZipReader>;
 }

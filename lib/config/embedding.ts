@@ -53,6 +53,13 @@ const readSnapshot = instanceReader(EmbeddingSnapshot, readSnapshotFields);
 const DATA_TYPES: Record<string, DataType> = { fp32: DataType.FP32, fp16: DataType.FP16 };
 const POOLINGS: Record<string, PoolingType> = { sum: PoolingType.SUM, mean: PoolingType.MEAN };
 
+/**
+ * The most bytes a table may have: byte counts stay exact in a JS number (2^53, 8 PiB, beyond any
+ * machine). A config past it once wrapped the native byte count (2^40+1 rows x 2^22 dims) into a
+ * 16 MiB mapping that initialisation overran; past it the config is refused here, by name.
+ */
+export const MAX_TABLE_BYTES = 2 ** 53;
+
 const BAG_FIELDS = [
   'name',
   'num_embeddings',
@@ -91,11 +98,25 @@ function readBagFields(v: Validator, raw: unknown, path: string): Fields | undef
   if (!o) return undefined;
   const name = readString(v, o, 'name', path, true);
   const num_embeddings = readNumber(v, o, 'num_embeddings', path, 'positiveInt', true);
+  const embedding_dim = readNumber(v, o, 'embedding_dim', path, 'positiveInt', true);
+  const data_type = readChoice(v, o, 'data_type', path, DATA_TYPES) ?? DataType.FP32;
+  if (num_embeddings !== undefined && embedding_dim !== undefined) {
+    // Values first: their product may already be past 2^53 and inexact, but then it is past the limit too.
+    const bytes = num_embeddings * embedding_dim * (data_type === DataType.FP16 ? 2 : 4);
+    if (bytes > MAX_TABLE_BYTES) {
+      v.add(
+        at(path, 'num_embeddings'),
+        `${name === undefined ? 'this table' : `table ${JSON.stringify(name)}`}: cannot allocate ` +
+          `${num_embeddings} x ${embedding_dim} ${data_type} values (about ${bytes.toPrecision(3)} bytes), ` +
+          `more than the ${MAX_TABLE_BYTES} bytes a table may have`,
+      );
+    }
+  }
   const out: Fields = {
     name,
     num_embeddings,
-    embedding_dim: readNumber(v, o, 'embedding_dim', path, 'positiveInt', true),
-    data_type: readChoice(v, o, 'data_type', path, DATA_TYPES) ?? DataType.FP32,
+    embedding_dim,
+    data_type,
     optimizer: readNested(v, o, 'optimizer', path, readOptimizerConfig),
     pretrained: readNested(v, o, 'pretrained', path, readSnapshot),
     vocab: readString(v, o, 'vocab', path),

@@ -16,6 +16,9 @@ at::Tensor draw_initial_table(const TableSpec& spec, at::Generator& gen) {
     at::Tensor w = kernels::allocate_table(spec.num_embeddings, spec.embedding_dim, spec.dtype);
     kernels::fill_uniform(w, spec.init_min, spec.init_max, gen);
     return w;
+  } catch (const Error& e) {
+    // A size that cannot exist (its byte count overflows): the config's fault, named by table.
+    throw Error(e.code(), message_of("table \"", spec.name, "\": ", e.what()));
   } catch (const c10::Error&) {
   } catch (const std::bad_alloc&) {
   }

@@ -3,7 +3,10 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <limits>
 #include <new>
+
+#include "core/error.h"
 
 namespace torchrec::kernels {
 namespace {
@@ -18,10 +21,28 @@ void unmap(void* ptr, size_t length) {
   munmap(ptr, length);
 }
 
+// rows * dim * element size, or a clear error when it does not fit: a wrapped product once mapped
+// 16 MiB for a 2^40 x 2^22 table and the fill wrote far past it. The limit leaves room for the
+// rounding to 2 MiB and the extra alignment page below, so nothing after this can wrap either.
+size_t table_bytes(int64_t rows, int64_t dim, at::ScalarType dtype) {
+  if (rows < 0 || dim < 0) {
+    fail(ErrorCode::InvalidConfig, "cannot allocate a table of ", rows, " x ", dim, ": negative size");
+  }
+  constexpr size_t kMax = std::numeric_limits<size_t>::max() / 2;
+  const size_t element = c10::elementSize(dtype);
+  const size_t r = static_cast<size_t>(rows);
+  const size_t d = static_cast<size_t>(dim);
+  if (d != 0 && r > kMax / d / element) {
+    fail(ErrorCode::InvalidConfig, "cannot allocate a table of ", rows, " x ", dim, " ", c10::toString(dtype),
+         " values: its size in bytes overflows 64 bits");
+  }
+  return r * d * element;
+}
+
 }  // namespace
 
 at::Tensor allocate_table(int64_t rows, int64_t dim, at::ScalarType dtype) {
-  const size_t bytes = static_cast<size_t>(rows) * static_cast<size_t>(dim) * c10::elementSize(dtype);
+  const size_t bytes = table_bytes(rows, dim, dtype);
   if (bytes < kHugePage) return at::empty({rows, dim}, dtype);
   // Map one extra huge page so the table can start on a 2 MiB boundary, then give back the slack.
   const size_t body = round_up(bytes, kHugePage);

@@ -13,6 +13,8 @@ namespace torchrec::kernels {
 // is an anonymous mapping aligned to 2 MiB and advised MADV_HUGEPAGE (honoured when
 // /sys/kernel/mm/transparent_hugepage/enabled is `always` or `madvise`); smaller tables use at::empty.
 // Pages are committed on first touch, so fill it before timing anything.
+// Throws torchrec::Error (InvalidConfig) when rows * dim * element size overflows, std::bad_alloc when
+// the memory cannot be mapped.
 at::Tensor allocate_table(int64_t rows, int64_t dim, at::ScalarType dtype);
 
 // Advises the 2 MiB-aligned interior of [data, data + bytes) MADV_HUGEPAGE, for big buffers that

@@ -80,7 +80,7 @@ describe('loadConfig environment expansion', () => {
     }
   });
 
-  it('expands variables in the raw text before parsing', () => {
+  it('expands variables inside parsed values, reading unquoted ones again as scalars', () => {
     process.env.TRN_TEST_DIM = '8';
     process.env.TRN_TEST_NAME = 'item';
     const path = file(
