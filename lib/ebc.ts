@@ -22,10 +22,12 @@ import { constants as bufferConstants } from 'buffer';
 import * as checkpoint from './checkpoint';
 import { describeDuplicate, loadVocab } from './vocab';
 import type { LoadStateDictOptions, RestoredState, SnapshotExtra } from './checkpoint';
+import type { StateAccess } from './checkpoint/checkpointable';
 import {
   native,
   NativeEmbeddingBagCollection,
   NativeExportedState,
+  NativeKjtArgs,
   NativeStateInfo,
   NativeStoredWeights,
   ownPromise,
@@ -60,6 +62,8 @@ export class EmbeddingBagCollection {
   private readonly keys: string[];
   private readonly dims: number[];
   private currentMode: Mode = Mode.TRAIN;
+  /** Settles when the work inCallOrder runs has finished; null when none runs. */
+  private gate: Promise<void> | null = null;
   private readonly width: number;
   /** `step` once disposed. */
   private lastStep = 0;
@@ -102,6 +106,7 @@ export class EmbeddingBagCollection {
    */
   setStep(step: number): void {
     const handle = this.live('setStep');
+    this.checkNoLoad('setStep');
     if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0) {
       throw new TorchrecError(
         'ERR_INVALID_ARGUMENT',
@@ -131,7 +136,8 @@ export class EmbeddingBagCollection {
     try {
       const handle = this.live('forward');
       this.checkReady('forward');
-      pending = handle.forward(...this.checkOutputSize(checkKjt(kjt, 'forward'), 'forward').nativeArgs());
+      const args = this.checkOutputSize(checkKjt(kjt, 'forward'), 'forward').nativeArgs();
+      pending = this.afterLoads(args, (a) => handle.forward(...a));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -142,6 +148,7 @@ export class EmbeddingBagCollection {
   forwardSync(kjt: KeyedJaggedTensor): KeyedTensor {
     const handle = this.live('forwardSync');
     this.checkReady('forwardSync');
+    this.checkNoLoad('forwardSync');
     const values = handle.forwardSync(
       ...this.checkOutputSize(checkKjt(kjt, 'forwardSync'), 'forwardSync').nativeArgs(),
     );
@@ -150,7 +157,9 @@ export class EmbeddingBagCollection {
 
   /** A row-major [N][D] float32 copy of a table (fp16 tables widened). */
   getWeights(table: string): Float32Array {
-    return ownRealm(this.live('getWeights').getWeights(table));
+    const handle = this.live('getWeights');
+    this.checkNoLoad('getWeights');
+    return ownRealm(handle.getWeights(table));
   }
 
   /**
@@ -159,6 +168,7 @@ export class EmbeddingBagCollection {
    */
   setWeights(table: string, data: Float32Array | Uint16Array | readonly number[]): void {
     const handle = this.live('setWeights');
+    this.checkNoLoad('setWeights');
     const array = Array.isArray(data) ? Float32Array.from(data as number[]) : data;
     handle.setWeights(table, array as NativeStoredWeights);
   }
@@ -189,7 +199,8 @@ export class EmbeddingBagCollection {
       }
       checkKjt(kjt, 'backward');
       this.checkGradient(kjt, gradOutput);
-      pending = handle.backward(...kjt.nativeArgs(), gradOutput);
+      const grad = this.gate ? gradOutput.slice() : gradOutput;
+      pending = this.afterLoads(kjt.nativeArgs(), (a) => handle.backward(...a, grad));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -207,6 +218,7 @@ export class EmbeddingBagCollection {
    */
   optimizerState(table: string): Record<string, Float32Array> {
     const handle = this.live('optimizerState');
+    this.checkNoLoad('optimizerState');
     this.checkTableName(table, 'optimizerState');
     const state = handle.optimizerState(table);
     const out: Record<string, Float32Array> = {};
@@ -231,7 +243,8 @@ export class EmbeddingBagCollection {
     try {
       const handle = this.live('exportState');
       tables.forEach((n) => this.checkTableName(n, 'exportState'));
-      pending = handle.exportState([...tables]);
+      const names = [...tables];
+      pending = this.whenLoaded(() => handle.exportState(names, true));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -241,6 +254,7 @@ export class EmbeddingBagCollection {
   /** Replaces one state tensor (a name optimizerState returns), e.g. when restoring a checkpoint. */
   setOptimizerState(table: string, name: string, data: Float32Array | readonly number[]): void {
     const handle = this.live('setOptimizerState');
+    this.checkNoLoad('setOptimizerState');
     this.checkTableName(table, 'setOptimizerState');
     if (typeof name !== 'string') {
       throw new TorchrecError('ERR_INVALID_ARGUMENT', `setOptimizerState: name must be a string, got ${typeof name}`);
@@ -267,7 +281,7 @@ export class EmbeddingBagCollection {
       }
       names.forEach((n) => this.checkTableName(n, 'tableNorms'));
       const { sampleRows, seed } = validateTableNormsOptions(o);
-      pending = handle.tableNorms(names, sampleRows, seed);
+      pending = this.whenLoaded(() => handle.tableNorms(names, sampleRows, seed));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -313,6 +327,7 @@ export class EmbeddingBagCollection {
   /** Loads every `pretrained` table from its snapshot; forward and backward wait for it (checkReady). */
   private async loadPretrained(): Promise<void> {
     const what = this.tables.filter((t) => t.pretrained !== undefined).map((t) => `the pretrained table "${t.name}"`);
+    if (what.length === 0) return;
     for (const w of what) this.loading.set(w, null);
     try {
       await checkpoint.loadPretrainedTables(this);
@@ -347,6 +362,59 @@ export class EmbeddingBagCollection {
         }
       }),
     );
+  }
+
+  /**
+   * Runs `work` (a restore, a state-dict load, a save's read) at this point of the call order: async
+   * calls made while it runs are submitted once it has finished, so none overtakes it, and sync
+   * calls are refused (they cannot wait). The checkpoint code calls this (Checkpointable).
+   */
+  inCallOrder<T>(work: (m: StateAccess) => Promise<T>): Promise<T> {
+    const handle = this.live('inCallOrder');
+    const direct: StateAccess = {
+      exportState: (tables, withState) => ownPromise(handle.exportState([...tables], withState)),
+      importState: (tables, step) => ownPromise(handle.importState(tables, step ?? null)),
+    };
+    // Cleared before the caller's `await` resumes, so the caller's next sync call is not refused.
+    const run = this.whenLoaded(() => work(direct)).finally(() => {
+      if (this.gate === gate) this.gate = null;
+    });
+    const gate: Promise<void> = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.gate = gate;
+    return run;
+  }
+
+  /** Submits `submit` now, or after the work inCallOrder is running (and any queued before it). */
+  private whenLoaded<T>(submit: () => Promise<T>): Promise<T> {
+    return this.gate ? this.gate.then(submit) : submit();
+  }
+
+  /** whenLoaded for a KJT call: the arrays are copied when the call waits, so the caller may reuse them. */
+  private afterLoads<T>(args: NativeKjtArgs, submit: (a: NativeKjtArgs) => Promise<T>): Promise<T> {
+    if (!this.gate) return submit(args);
+    const [keys, values, lengths, offsets, weights, stride] = args;
+    const copy: NativeKjtArgs = [
+      [...keys],
+      values.slice(),
+      lengths?.slice() ?? null,
+      offsets?.slice() ?? null,
+      weights?.slice() ?? null,
+      stride,
+    ];
+    return this.whenLoaded(() => submit(copy));
+  }
+
+  private checkNoLoad(method: string): void {
+    if (this.gate) {
+      throw new TorchrecError(
+        'ERR_INVALID_ARGUMENT',
+        `${method}: a restore or load is in progress on this collection; await it before calling ${method} ` +
+          '(async calls such as forward wait for it by themselves)',
+      );
+    }
   }
 
   private checkReady(method: string): void {

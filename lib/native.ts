@@ -70,10 +70,15 @@ export interface NativeModuleOptions {
 export interface NativeStateInfo {
   name: string;
   shape: number[];
+  /** A sum of squares the rule takes a root of: values must be >= 0. */
+  nonNegative: boolean;
 }
 
 /** A table's weights in their stored dtype: float32, or fp16 bits in a Uint16Array. */
 export type NativeStoredWeights = Float32Array | Uint16Array;
+
+/** What importState applies: per table, any of its weights (stored dtype or float32) and state tensors. */
+export type NativeStateImport = Record<string, { weight?: NativeStoredWeights; state?: Record<string, Float32Array> }>;
 
 /** What exportState read under one ticket. */
 export interface NativeExportedState {
@@ -101,7 +106,9 @@ export interface NativeEmbeddingBagCollection {
   setOptimizerState(table: string, name: string, data: Float32Array): void;
   tableNorms(tables: string[], maxRows: number, seed: number): Promise<number[]>;
   /** Weights (stored dtype), optimizer state and step of `tables`, read under one ticket, in call order. */
-  exportState(tables: string[]): Promise<NativeExportedState>;
+  exportState(tables: string[], withState: boolean): Promise<NativeExportedState>;
+  /** Applies weights, state and step (null: keep) in call order under one ticket; all checked before any change. */
+  importState(tables: NativeStateImport, step: number | null): Promise<void>;
   /**
    * Gives a table its vocabulary (entity id ids[i] -> row rows[i]); oovRow -1 drops missing ids. A writer.
    * A repeated id fails with ERR_CHECKPOINT and `details` {id, first, second} (entry positions).

@@ -6,19 +6,27 @@
 import { EmbeddingBagConfig } from '../config/embedding';
 import { DataType } from '../enums';
 import { TorchrecError } from '../errors';
+import type { NativeExportedState, NativeStateImport, NativeStateInfo } from '../native';
+
+/** The module's state calls as a load or save inside inCallOrder makes them (not queued behind itself). */
+export interface StateAccess {
+  /** Weights in their stored dtype, with or without optimizer state, and the step, under one ticket. */
+  exportState(tables: readonly string[], withState: boolean): Promise<NativeExportedState>;
+  /** Applies weights / state / step (undefined: keep), all checked by the core before anything changes. */
+  importState(tables: NativeStateImport, step?: number): Promise<void>;
+}
 
 export interface Checkpointable {
   readonly tables: readonly EmbeddingBagConfig[];
-  /** Row-major [N][D] float32 copy (fp16 tables widened). */
-  getWeights(table: string): Float32Array;
-  /** Row-major [N][D]; fp16 tables round. */
-  setWeights(table: string, data: Float32Array): void;
-  /** FBGEMM-named optimizer state of a table (`momentum1`, `momentum2`); absent: no optimizer state. */
-  optimizerState?(table: string): Record<string, Float32Array>;
-  setOptimizerState?(table: string, name: string, data: Float32Array): void;
   /** Completed optimizer steps. */
   readonly step: number;
-  setStep?(step: number): void;
+  /** The core's layout of a table's optimizer state: names, shapes, value rules ([] without an optimizer). */
+  optimizerStateLayout(table: string): NativeStateInfo[];
+  /**
+   * Runs `work` at this point of the module's call order: calls made while it runs (while a restore
+   * reads its files, say) wait for it instead of overtaking it.
+   */
+  inCallOrder<T>(work: (m: StateAccess) => Promise<T>): Promise<T>;
 }
 
 /** Where the module's own keys live in a state dict: '' for an EBC, 'ebc.' for LargeEmbeddings. */
@@ -39,25 +47,6 @@ export function tableDtype(t: EmbeddingBagConfig): TableDtype {
 
 export function tableShape(t: EmbeddingBagConfig): number[] {
   return [t.num_embeddings, t.embedding_dim];
-}
-
-/**
- * The shape of one optimizer state array: FBGEMM keeps element-wise state as [N][D] and row-wise
- * state (rowwise_adagrad's momentum1, partial_rowwise_adam's momentum2) as [N]. The algorithm
- * decides where it is known (with D = 1 the lengths alone cannot), else the length does.
- */
-export function optimizerStateShape(t: EmbeddingBagConfig, name: string, length: number): number[] {
-  const algo = t.optimizer as Record<string, unknown> | undefined;
-  const rowwise =
-    (algo?.rowwise_adagrad && name === 'momentum1') || (algo?.partial_rowwise_adam && name === 'momentum2');
-  if (!rowwise && length === t.num_embeddings * t.embedding_dim) return [t.num_embeddings, t.embedding_dim];
-  return [length];
-}
-
-/** The module's optimizer state, or undefined when the module keeps none (no optimizer API). */
-export function readOptimizerState(module: Checkpointable, table: string): Record<string, Float32Array> | undefined {
-  if (typeof module.optimizerState !== 'function') return undefined;
-  return module.optimizerState(table);
 }
 
 export function checkpointError(message: string): TorchrecError {

@@ -9,7 +9,7 @@ import * as path from 'path';
 import { fileURLToPath } from 'url';
 import { EmbeddingBagConfig } from '../config/embedding';
 import { resolveSnapshotDir } from './atomic_dir';
-import { Checkpointable, checkpointError, tableShape } from './checkpointable';
+import { Checkpointable, checkpointError, StateAccess, tableShape } from './checkpointable';
 import { isTensorLike, splitPath } from './snapshot_manifest';
 import { SnapshotReader } from './snapshot_reader';
 
@@ -50,9 +50,17 @@ export function selectPretrainedPath(reader: SnapshotReader, embName: string, ta
  * checked before any is set: one bad table leaves the module untouched. Float dtypes convert as
  * torch's copy_ would; the shape must equal the table's.
  */
-export async function loadPretrainedTables(
+export function loadPretrainedTables(
   module: Checkpointable,
   tables: readonly EmbeddingBagConfig[] = module.tables,
+): Promise<void> {
+  return module.inCallOrder((m) => loadInOrder(module, m, tables));
+}
+
+async function loadInOrder(
+  module: Checkpointable,
+  m: StateAccess,
+  tables: readonly EmbeddingBagConfig[],
 ): Promise<void> {
   const readers = new Map<string, Promise<SnapshotReader>>();
   const loaded: [string, Float32Array][] = [];
@@ -78,5 +86,5 @@ export async function loadPretrainedTables(
   } finally {
     for (const r of await Promise.allSettled(readers.values())) if (r.status === 'fulfilled') await r.value.close();
   }
-  for (const [name, data] of loaded) module.setWeights(name, data);
+  if (loaded.length > 0) await m.importState(Object.fromEntries(loaded.map(([name, weight]) => [name, { weight }])));
 }

@@ -11,22 +11,21 @@
  * optimizer state must hold (optimizer_state_checks.ts) and the step, and only then applies them,
  * so a bad snapshot leaves the module exactly as it was.
  */
+import type { NativeStateImport } from '../native';
 import { SnapshotExtra, validateSnapshotExtra } from '../options/checkpoint';
 import { abortReplace, beginReplace, commitReplace, resolveSnapshotDir } from './atomic_dir';
 import {
   Checkpointable,
   checkpointError,
   ModuleKeyOptions,
+  StateAccess,
   wrapIoError,
-  optimizerStateShape,
-  readOptimizerState,
   shapeText,
   tableDtype,
   tableShape,
   weightKey,
 } from './checkpointable';
 import { torchDtypeName } from './dtypes';
-import { optimizerStateIssue } from './optimizer_state_checks';
 import { floatEntry, intEntry, keyToFilename, strEntry } from './snapshot_manifest';
 import { SnapshotReader } from './snapshot_reader';
 import { SnapshotWriter } from './snapshot_writer';
@@ -59,48 +58,37 @@ export async function saveSnapshot(
   o: ModuleKeyOptions = {},
 ): Promise<void> {
   const keyPrefix = o.keyPrefix ?? '';
-  const { step, walltime } = validateSnapshotExtra(extra, module.step);
+  const options = validateSnapshotExtra(extra);
+  // One read in call order: exactly the state after the calls made before this one.
+  const names = module.tables.map((t) => t.name);
+  const state = await module.inCallOrder((m) => m.exportState(names, true));
+  const step = options.step ?? state.step;
+  const walltime = options.walltime;
   const tmp = await beginReplace(dir);
   try {
     const w = new SnapshotWriter(tmp);
     const keys = module.tables.map((t) => weightKey(keyPrefix, t.name));
     w.container(`${RANK}/model`, 'OrderedDict', keys);
-    const withOptimizer = typeof module.optimizerState === 'function';
-    if (withOptimizer) {
-      w.container(`${RANK}/optimizer`, 'dict', ['state', 'param_groups']);
-      w.container(`${RANK}/optimizer/state`, 'dict', keys);
-    }
+    w.container(`${RANK}/optimizer`, 'dict', ['state', 'param_groups']);
+    w.container(`${RANK}/optimizer/state`, 'dict', keys);
     for (const t of module.tables) {
-      await w.tensor(
-        `${RANK}/${modelPath(keyPrefix, t.name)}`,
-        module.getWeights(t.name),
-        tableDtype(t),
-        tableShape(t),
-      );
-      const state = readOptimizerState(module, t.name);
-      if (!state) continue;
-      const names = Object.keys(state);
+      const table = state.tables[t.name];
+      await w.tensor(`${RANK}/${modelPath(keyPrefix, t.name)}`, table.weight, tableDtype(t), tableShape(t));
+      const layout = module.optimizerStateLayout(t.name);
       w.container(
         `${RANK}/optimizer/state/${keyToFilename(weightKey(keyPrefix, t.name))}`,
         'dict',
-        names.map((n) => `${t.name}.${n}`),
+        layout.map((s) => `${t.name}.${s.name}`),
       );
-      for (const n of names) {
-        await w.tensor(
-          `${RANK}/${optimizerPath(keyPrefix, t.name, n)}`,
-          state[n],
-          'float32',
-          optimizerStateShape(t, n, state[n].length),
-        );
+      for (const s of layout) {
+        await w.tensor(`${RANK}/${optimizerPath(keyPrefix, t.name, s.name)}`, table.state[s.name], 'float32', s.shape);
       }
     }
-    if (withOptimizer) {
-      // KeyedOptimizer.state_dict()'s param_groups: the sorted parameter keys.
-      w.container(`${RANK}/optimizer/param_groups`, 'list');
-      w.container(`${RANK}/optimizer/param_groups/0`, 'dict', ['params']);
-      w.container(`${RANK}/optimizer/param_groups/0/params`, 'list');
-      [...keys].sort().forEach((k, i) => w.primitive(`${RANK}/optimizer/param_groups/0/params/${i}`, strEntry(k)));
-    }
+    // KeyedOptimizer.state_dict()'s param_groups: the sorted parameter keys.
+    w.container(`${RANK}/optimizer/param_groups`, 'list');
+    w.container(`${RANK}/optimizer/param_groups/0`, 'dict', ['params']);
+    w.container(`${RANK}/optimizer/param_groups/0/params`, 'list');
+    [...keys].sort().forEach((k, i) => w.primitive(`${RANK}/optimizer/param_groups/0/params/${i}`, strEntry(k)));
     w.container(`${RANK}/extra_state`, 'dict', ['step', 'walltime']);
     w.primitive(`${RANK}/extra_state/step`, intEntry(step));
     w.primitive(`${RANK}/extra_state/walltime`, floatEntry(walltime));
@@ -113,33 +101,25 @@ export async function saveSnapshot(
   }
 }
 
-type Want = (
-  logical: string,
-  shape: number[],
-  dtype: string | undefined,
-  apply: (data: Float32Array) => void,
-  check?: (data: Float32Array) => string | undefined,
-) => void;
-
-interface Planned {
-  read: () => Promise<void>;
-  /** Why the data read cannot be applied, or undefined. */
-  check: () => string | undefined;
-  apply: () => void;
-}
+type Want = (logical: string, shape: number[], dtype: string | undefined, keep: (data: Float32Array) => void) => void;
 
 /** Restores weights, optimizer state and step from `dir`; resolves to the saved step and walltime. */
-export async function restoreSnapshot(
+export function restoreSnapshot(module: Checkpointable, dir: string, o: ModuleKeyOptions = {}): Promise<RestoredState> {
+  return module.inCallOrder((m) => restoreInOrder(module, m, dir, o));
+}
+
+async function restoreInOrder(
   module: Checkpointable,
+  m: StateAccess,
   dir: string,
-  o: ModuleKeyOptions = {},
+  o: ModuleKeyOptions,
 ): Promise<RestoredState> {
   const keyPrefix = o.keyPrefix ?? '';
   const reader = await SnapshotReader.open(await resolveSnapshotDir(dir));
   try {
     const issues: string[] = [];
-    const plan: Planned[] = [];
-    const want: Want = (logical, shape, dtype, apply, check) => {
+    const reads: (() => Promise<void>)[] = [];
+    const want: Want = (logical, shape, dtype, keep) => {
       const e = reader.tensorEntry(logical);
       if (!e) {
         issues.push(`${reader.where(logical)} is missing`);
@@ -161,25 +141,16 @@ export async function restoreSnapshot(
         issues.push(`${reader.where(logical)} has ${bad.join(' and ')}`);
         return;
       }
-      let data: Float32Array | undefined;
-      plan.push({
-        read: async () => void (data = await reader.readFloat32(logical, shape)),
-        check: () => {
-          const issue = check?.(data!);
-          return issue === undefined ? undefined : `${reader.where(logical)}: ${issue}`;
-        },
-        apply: () => apply(data!),
-      });
+      reads.push(async () => keep(await reader.readFloat32(logical, shape)));
     };
 
+    const tables: NativeStateImport = {};
     for (const t of module.tables) {
-      want(modelPath(keyPrefix, t.name), tableShape(t), torchDtypeName(tableDtype(t)), (d) =>
-        module.setWeights(t.name, d),
-      );
+      const table: NativeStateImport[string] = (tables[t.name] = {});
+      want(modelPath(keyPrefix, t.name), tableShape(t), torchDtypeName(tableDtype(t)), (d) => (table.weight = d));
     }
     const hasOptimizer = [...reader.entries.keys()].some((p) => p.startsWith('optimizer/'));
-    if (hasOptimizer && typeof module.optimizerState === 'function')
-      planOptimizer(module, reader, keyPrefix, want, issues);
+    if (hasOptimizer) planOptimizer(module, reader, keyPrefix, want, issues, tables);
 
     const step = reader.primitive('extra_state/step');
     const walltime = reader.primitive('extra_state/walltime') ?? 0;
@@ -195,17 +166,14 @@ export async function restoreSnapshot(
       );
     }
 
-    for (const p of plan) await p.read();
-    const bad = plan.map((p) => p.check()).filter((x): x is string => x !== undefined);
-    if (bad.length > 0) {
-      throw checkpointError(
-        `snapshot ${reader.dir} cannot be restored, nothing was changed: ${bad.slice(0, 10).join('; ')}` +
-          (bad.length > 10 ? `; and ${bad.length - 10} more` : ''),
-      );
+    for (const read of reads) await read();
+    // The core checks every value (finite, state >= 0 where the rule takes its root) before it
+    // changes anything, and applies all of it in this call's place in call order.
+    try {
+      await m.importState(tables, step as number | undefined);
+    } catch (e) {
+      throw checkpointError(`snapshot ${reader.dir} cannot be restored, nothing was changed: ${(e as Error).message}`);
     }
-    // Everything is read and checked; from here on nothing can fail for a reason in the snapshot.
-    for (const p of plan) p.apply();
-    if (step !== undefined) module.setStep?.(step as number);
     return { step: (step as number | undefined) ?? 0, walltime: walltime as number };
   } finally {
     await reader.close();
@@ -218,12 +186,13 @@ function planOptimizer(
   keyPrefix: string,
   want: Want,
   issues: string[],
+  tables: NativeStateImport,
 ): void {
   for (const t of module.tables) {
-    const state = module.optimizerState!(t.name);
+    const layout = module.optimizerStateLayout(t.name);
     const dirPrefix = `optimizer/state/${keyToFilename(weightKey(keyPrefix, t.name))}/`;
     const stored = [...reader.entries.keys()].filter((p) => p.startsWith(dirPrefix));
-    const known = new Set(Object.keys(state).map((n) => optimizerPath(keyPrefix, t.name, n)));
+    const known = new Set(layout.map((s) => optimizerPath(keyPrefix, t.name, s.name)));
     for (const p of stored) {
       if (!known.has(p)) {
         issues.push(
@@ -231,19 +200,10 @@ function planOptimizer(
         );
       }
     }
-    for (const [name, current] of Object.entries(state)) {
-      if (typeof module.setOptimizerState !== 'function') {
-        issues.push(`the module cannot set optimizer state (no setOptimizerState), but the snapshot has it`);
-        return;
-      }
+    const state: Record<string, Float32Array> = (tables[t.name].state = {});
+    for (const s of layout) {
       // Optimizer state is float32 in FBGEMM; other float dtypes are converted.
-      want(
-        optimizerPath(keyPrefix, t.name, name),
-        optimizerStateShape(t, name, current.length),
-        undefined,
-        (d) => module.setOptimizerState!(t.name, name, d),
-        (d) => optimizerStateIssue(t, name, d),
-      );
+      want(optimizerPath(keyPrefix, t.name, s.name), s.shape, undefined, (d) => (state[s.name] = d));
     }
   }
 }

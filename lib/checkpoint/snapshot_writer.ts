@@ -5,6 +5,7 @@
  * `.snapshot_metadata` last — its presence is what marks the directory complete.
  */
 import * as path from 'path';
+import { types } from 'util';
 import { checkpointError, numel } from './checkpointable';
 import { elementSize, encodeFloats, torchDtypeName } from './dtypes';
 import { byteChunks, fsyncPath, IO_CHUNK_BYTES, writeChunks } from './fs_util';
@@ -32,8 +33,16 @@ export class SnapshotWriter {
     this.leaves.set(p, e);
   }
 
-  /** Writes `data` (float32 values) as a `dtype` tensor of `shape` at manifest path `p`, fsync'd. */
-  async tensor(p: string, data: Float32Array, dtype: 'float32' | 'float16', shape: number[]): Promise<void> {
+  /**
+   * Writes `data` as a `dtype` tensor of `shape` at manifest path `p`, fsync'd: float32 values
+   * (narrowed for float16), or a float16 table's own bits (a Uint16Array), written as they are.
+   */
+  async tensor(
+    p: string,
+    data: Float32Array | Uint16Array,
+    dtype: 'float32' | 'float16',
+    shape: number[],
+  ): Promise<void> {
     if (data.length !== numel(shape)) {
       throw checkpointError(`${p}: ${data.length} values for shape [${shape.join(', ')}]`);
     }
@@ -75,7 +84,13 @@ export class SnapshotWriter {
 }
 
 /** fp16 is converted a chunk at a time, so a big table never needs a second full-size copy. */
-function* encodedChunks(data: Float32Array, dtype: 'float32' | 'float16'): Iterable<Uint8Array> {
+function* encodedChunks(data: Float32Array | Uint16Array, dtype: 'float32' | 'float16'): Iterable<Uint8Array> {
+  // types.isUint16Array, not instanceof: the addon's arrays may come from another realm (jest, vm).
+  if (types.isUint16Array(data)) {
+    if (dtype !== 'float16') throw checkpointError(`fp16 bits cannot be written as ${dtype}`);
+    yield* byteChunks(data);
+    return;
+  }
   if (dtype === 'float32') {
     yield* byteChunks(data);
     return;

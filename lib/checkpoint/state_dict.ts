@@ -9,6 +9,7 @@ import {
   checkpointError,
   ModuleKeyOptions,
   numel,
+  StateAccess,
   shapeText,
   tableDtype,
   tableShape,
@@ -19,7 +20,7 @@ import {
   ResolvedLoadStateDictOptions,
   validateLoadStateDictOptions,
 } from '../options/checkpoint';
-import { decodeFloats, elementSize, encodeFloats, isFloatDtype } from './dtypes';
+import { decodeFloats, elementSize, isFloatDtype } from './dtypes';
 import { byteChunks } from './fs_util';
 import { pickleStateDict, PickledTensor } from './pickle_writer';
 import { PyDict, StorageRef, TensorRef, unpickle } from './pickle_reader';
@@ -35,19 +36,17 @@ export async function saveStateDict(module: Checkpointable, file: string, o: Mod
     dtype: tableDtype(t),
     shape: tableShape(t),
   }));
+  // One read in call order, in the tables' stored dtype: written as they are.
+  const state = await module.inCallOrder((m) =>
+    m.exportState(
+      module.tables.map((t) => t.name),
+      false,
+    ),
+  );
   const records: ArchiveRecord[] = module.tables.map((t, i) => ({
     name: `data/${i}`,
     size: numel(tableShape(t)) * elementSize(tableDtype(t)),
-    chunks: () => {
-      // Captured here, when the writer reaches the table: one table's copy in memory at a time.
-      const w = module.getWeights(t.name);
-      if (w.length !== numel(tableShape(t))) {
-        throw checkpointError(
-          `table ${t.name}: getWeights returned ${w.length} values, expected ${numel(tableShape(t))}`,
-        );
-      }
-      return byteChunks(encodeFloats(w, tableDtype(t)));
-    },
+    chunks: () => byteChunks(state.tables[t.name].weight),
   }));
   await writeTorchArchive(file, pickleStateDict(tensors), records);
 }
@@ -59,6 +58,16 @@ export async function loadStateDict(
   k: ModuleKeyOptions = {},
 ): Promise<void> {
   const o = validateLoadStateDictOptions(options);
+  return module.inCallOrder((m) => loadInOrder(module, m, file, o, k));
+}
+
+async function loadInOrder(
+  module: Checkpointable,
+  m: StateAccess,
+  file: string,
+  o: ResolvedLoadStateDictOptions,
+  k: ModuleKeyOptions,
+): Promise<void> {
   const archive = await TorchArchive.open(file);
   try {
     // PyTorch ≥ 2.1 records the writer's byte order; storages are read as little-endian.
@@ -83,8 +92,8 @@ export async function loadStateDict(
       const where = `${file}: entry ${key} (table ${table})`;
       loaded.push([table, await readTensor(archive, where, tensors.get(key)!, tableShape(t), storages)]);
     }
-    // Everything is read and checked: only now touch the module.
-    for (const [table, data] of loaded) module.setWeights(table, data);
+    // Everything is read and checked: only now touch the module, all tables at once.
+    await m.importState(Object.fromEntries(loaded.map(([table, weight]) => [table, { weight }])));
   } finally {
     archive.close();
   }

@@ -17,13 +17,14 @@ export interface LoadStateDictOptions {
 
 /**
  * saveSnapshot's extra with its defaults; ERR_INVALID_ARGUMENT (saveSnapshot's code for its
- * arguments) listing every bad field. `moduleStep` is the default step.
+ * arguments) listing every bad field. Without a step, the snapshot takes the module's step at its
+ * place in call order.
  */
-export function validateSnapshotExtra(raw: unknown, moduleStep: number): Required<SnapshotExtra> {
-  const read = (v: Validator, x: unknown, path: string): Required<SnapshotExtra> | undefined => {
+export function validateSnapshotExtra(raw: unknown): SnapshotExtra & { walltime: number } {
+  const read = (v: Validator, x: unknown, path: string): (SnapshotExtra & { walltime: number }) | undefined => {
     const o = readObject(v, x, path, ['step', 'walltime']);
     if (!o) return undefined;
-    const step = readNumber(v, o, 'step', path, 'nonNegativeInt') ?? moduleStep;
+    const step = readNumber(v, o, 'step', path, 'nonNegativeInt');
     const walltime = readNumber(v, o, 'walltime', path, 'finite') ?? 0;
     return { step, walltime };
   };

@@ -28,6 +28,7 @@ Napi::Function EbcBinding::define(Napi::Env env) {
                          InstanceMethod<&EbcBinding::set_optimizer_state>("setOptimizerState"),
                          InstanceMethod<&EbcBinding::table_norms>("tableNorms"),
                          InstanceMethod<&EbcBinding::export_state>("exportState"),
+                         InstanceMethod<&EbcBinding::import_state>("importState"),
                          InstanceMethod<&EbcBinding::set_vocab>("setVocab"),
                          InstanceMethod<&EbcBinding::vocab_stats>("vocabStats"),
                      });

@@ -35,6 +35,7 @@ class EbcBinding : public Napi::ObjectWrap<EbcBinding> {
   Napi::Value set_optimizer_state(const Napi::CallbackInfo& info);
   Napi::Value table_norms(const Napi::CallbackInfo& info);
   Napi::Value export_state(const Napi::CallbackInfo& info);
+  Napi::Value import_state(const Napi::CallbackInfo& info);
 
   // Vocabularies.
   Napi::Value set_vocab(const Napi::CallbackInfo& info);

@@ -82,6 +82,7 @@ Napi::Value EbcBinding::state_layout(const Napi::CallbackInfo& info) {
         shape.Set(d, Napi::Number::New(info.Env(), static_cast<double>(layout[i].shape[d])));
       }
       entry.Set("shape", shape);
+      entry.Set("nonNegative", Napi::Boolean::New(info.Env(), layout[i].non_negative));
       out.Set(i, entry);
     }
     return out;
@@ -131,7 +132,7 @@ Napi::Value EbcBinding::table_norms(const Napi::CallbackInfo& info) {
   });
 }
 
-// exportState(tables): Promise<{step, tables: {[name]: {weight, state}}}>: every listed table's weights
+// exportState(tables, withState): Promise<{step, tables: {[name]: {weight, state}}}>: every listed table's weights
 // in the stored dtype (Float32Array, or Uint16Array of fp16 bits) and optimizer state, and the step,
 // read under ONE read ticket, so a snapshot holds exactly the state after the calls made before it.
 Napi::Value EbcBinding::export_state(const Napi::CallbackInfo& info) {
@@ -139,12 +140,17 @@ Napi::Value EbcBinding::export_state(const Napi::CallbackInfo& info) {
     auto m = module("exportState");
     std::vector<std::string> tables = to_string_vector(info[0], "tables");
     for (const auto& name : tables) m->plan().table_index(name);
+    const bool with_state = info[1].ToBoolean().Value();
     return ModuleWorker<ExportedState>::start(
         info.Env(), "torchrec.exportState", m, CallSequencer::Kind::Read,
-        [tables](EmbeddingModule& e) {
+        [tables, with_state](EmbeddingModule& e) {
           ExportedState out;
           out.step = e.step();
-          for (const auto& name : tables) out.tables.push_back({name, e.read_weights(name), read_states(e, name)});
+          for (const auto& name : tables) {
+            out.tables.push_back(
+                {name, e.read_weights(name),
+                 with_state ? read_states(e, name) : std::vector<std::pair<std::string, at::Tensor>>{}});
+          }
           return out;
         },
         [](Napi::Env env, ExportedState& state) -> Napi::Value {
@@ -160,6 +166,53 @@ Napi::Value EbcBinding::export_state(const Napi::CallbackInfo& info) {
           out.Set("tables", tables);
           return out;
         });
+  });
+}
+
+// importState(tables: {[name]: {weight?, state?: {[name]: Float32Array}}}, step: number | null): Promise<void>.
+// Applied under one write ticket, in call order, all-or-nothing (core checks everything first). The
+// arrays are the caller's fresh buffers (read from files), kept referenced until the work ends, not copied.
+Napi::Value EbcBinding::import_state(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto m = module("importState");
+    if (!info[0].IsObject()) fail(ErrorCode::InvalidArgument, "importState: tables must be an object");
+    const Napi::Object tables = info[0].As<Napi::Object>();
+    auto held = std::make_shared<std::vector<Napi::Reference<Napi::Value>>>();
+    const auto hold = [&](const Napi::Value& v) { held->push_back(Napi::Persistent(v)); };
+    std::vector<TableImport> imports;
+    const Napi::Array names = tables.GetPropertyNames();
+    for (uint32_t i = 0; i < names.Length(); ++i) {
+      TableImport in;
+      in.table = names.Get(i).As<Napi::String>().Utf8Value();
+      const std::string where = "importState(\"" + in.table + "\")";
+      if (!tables.Get(in.table).IsObject()) fail(ErrorCode::InvalidArgument, where, " must be an object");
+      const Napi::Object entry = tables.Get(in.table).As<Napi::Object>();
+      if (!is_nullish(entry.Get("weight"))) {
+        in.weight = view_float_or_half_array(entry.Get("weight"), (where + ".weight").c_str());
+        hold(entry.Get("weight"));
+      }
+      if (!is_nullish(entry.Get("state"))) {
+        if (!entry.Get("state").IsObject()) fail(ErrorCode::InvalidArgument, where, ".state must be an object");
+        const Napi::Object state = entry.Get("state").As<Napi::Object>();
+        const Napi::Array keys = state.GetPropertyNames();
+        for (uint32_t k = 0; k < keys.Length(); ++k) {
+          const std::string name = keys.Get(k).As<Napi::String>().Utf8Value();
+          in.states.emplace_back(name, view_float_or_half_array(state.Get(name), (where + ".state." + name).c_str()));
+          hold(state.Get(name));
+        }
+      }
+      imports.push_back(std::move(in));
+    }
+    std::optional<int64_t> step;
+    if (!is_nullish(info[1])) step = to_int64(info[1], "step", 0, kMaxSafeInteger);
+    auto work = std::make_shared<std::vector<TableImport>>(std::move(imports));
+    return ModuleWorker<bool>::start(
+        info.Env(), "torchrec.importState", m, CallSequencer::Kind::Write,
+        [work, step](EmbeddingModule& e) {
+          e.import_state(*work, step);
+          return true;
+        },
+        [held](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
   });
 }
 

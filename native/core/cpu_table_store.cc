@@ -126,6 +126,10 @@ void CpuTableStore::write_state(int64_t table, size_t index, const float* data, 
   optimizers_.at(table)->set_state(index, data, numel);
 }
 
+void CpuTableStore::allocate_state(int64_t table) {
+  optimizers_.at(table)->ensure_state();
+}
+
 double CpuTableStore::mean_row_norm(int64_t table, int64_t max_rows, uint64_t seed) const {
   const TableSpec& spec = tables_.at(table);
   return kernels::mean_row_norm(weights_[table].data_ptr(), spec.dtype == at::kHalf, spec.num_embeddings,

@@ -31,6 +31,7 @@ class CpuTableStore final : public TableStore {
   void write_rows(int64_t table, int64_t begin, const at::Tensor& rows) override;
   at::Tensor read_state(int64_t table, size_t index) const override;
   void write_state(int64_t table, size_t index, const float* data, int64_t numel) override;
+  void allocate_state(int64_t table) override;
   double mean_row_norm(int64_t table, int64_t max_rows, uint64_t seed) const override;
 
  private:

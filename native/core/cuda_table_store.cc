@@ -302,6 +302,10 @@ void CudaTableStore::write_rows(int64_t table, int64_t begin, const at::Tensor& 
         "write_rows");
 }
 
+void CudaTableStore::allocate_state(int64_t table) {
+  ensure_state(table);
+}
+
 double CudaTableStore::mean_row_norm(int64_t table, int64_t max_rows, uint64_t seed) const {
   const TableSpec& spec = tables_.at(table);
   const at::Tensor host = read_rows(table, 0, spec.num_embeddings);

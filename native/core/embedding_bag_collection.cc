@@ -43,18 +43,23 @@ at::Tensor EmbeddingBagCollection::read_weights(const std::string& table) const 
   return store_->read_rows(t, 0, plan_.tables()[t].num_embeddings);
 }
 
-void EmbeddingBagCollection::set_weights(const std::string& table, const at::Tensor& values) {
-  const int64_t t = plan_.table_index(table);
+void EmbeddingBagCollection::check_weights(int64_t t, const at::Tensor& values, const char* method) const {
   const TableSpec& spec = plan_.tables()[t];
   if (values.scalar_type() != at::kFloat && values.scalar_type() != spec.dtype) {
-    fail(ErrorCode::Dtype, "setWeights(\"", table, "\"): values must be float32",
+    fail(ErrorCode::Dtype, method, "(\"", spec.name, "\"): values must be float32",
          spec.dtype == at::kHalf ? " or fp16" : "", ", got ", values.scalar_type());
   }
   const int64_t expected = spec.num_embeddings * spec.embedding_dim;
   if (values.numel() != expected) {
-    fail(ErrorCode::Shape, "setWeights(\"", table, "\"): got ", values.numel(), " values, expected ",
+    fail(ErrorCode::Shape, method, "(\"", spec.name, "\"): got ", values.numel(), " values, expected ",
          spec.num_embeddings, " x ", spec.embedding_dim, " = ", expected);
   }
+}
+
+void EmbeddingBagCollection::set_weights(const std::string& table, const at::Tensor& values) {
+  const int64_t t = plan_.table_index(table);
+  check_weights(t, values, "setWeights");
+  const TableSpec& spec = plan_.tables()[t];
   const at::Tensor rows = values.reshape({spec.num_embeddings, spec.embedding_dim});
   std::unique_lock<std::shared_mutex> lock(mutex_);
   store_->write_rows(t, 0, rows);

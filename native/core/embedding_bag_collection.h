@@ -42,6 +42,7 @@ class EmbeddingBagCollection final : public EmbeddingModule {
   at::Tensor optimizer_state(const std::string& table, const std::string& name) const override;
   void set_optimizer_state(const std::string& table, const std::string& name, const float* data,
                            int64_t numel) override;
+  void import_state(const std::vector<TableImport>& tables, std::optional<int64_t> step) override;
   std::vector<double> table_norms(const std::vector<std::string>& tables, int64_t max_rows,
                                   uint64_t seed) const override;
 
@@ -52,6 +53,10 @@ class EmbeddingBagCollection final : public EmbeddingModule {
  private:
   // Index of `name`'s state in table t's layout; ERR_INVALID_ARGUMENT naming the ones it has.
   size_t state_index(int64_t table, const std::string& name, const char* method) const;
+  // ERR_DTYPE / ERR_SHAPE unless `values` can be table t's weights.
+  void check_weights(int64_t table, const at::Tensor& values, const char* method) const;
+  // ERR_SHAPE / ERR_NON_FINITE / ERR_INVALID_ARGUMENT unless `data` can be state `index` of table t.
+  void check_state(int64_t table, size_t index, const float* data, int64_t numel) const;
 
   LookupPlan plan_;
   std::vector<std::optional<OptimizerSpec>> optimizers_;  // per table

@@ -53,8 +53,10 @@ std::vector<StateTensorInfo> EmbeddingBagCollection::state_layout(const std::str
   if (!optimizers_[t]) return out;
   const TableSpec& spec = plan_.tables()[t];
   for (const auto& state : optimizer_state_layout(optimizers_[t]->kind)) {
-    out.push_back({state.name, state.per_element ? std::vector<int64_t>{spec.num_embeddings, spec.embedding_dim}
-                                                 : std::vector<int64_t>{spec.num_embeddings}});
+    out.push_back({state.name,
+                   state.per_element ? std::vector<int64_t>{spec.num_embeddings, spec.embedding_dim}
+                                     : std::vector<int64_t>{spec.num_embeddings},
+                   state.non_negative});
   }
   return out;
 }
@@ -84,16 +86,55 @@ void EmbeddingBagCollection::set_optimizer_state(const std::string& table, const
                                                  int64_t numel) {
   const int64_t t = plan_.table_index(table);
   const size_t index = state_index(t, name, "setOptimizerState");
+  check_state(t, index, data, numel);
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  store_->write_state(t, index, data, numel);
+}
+
+void EmbeddingBagCollection::check_state(int64_t t, size_t index, const float* data, int64_t numel) const {
   const TableSpec& spec = plan_.tables()[t];
   const StateSpec& state = optimizer_state_layout(optimizers_[t]->kind)[index];
   const int64_t expected = state.per_element ? spec.num_embeddings * spec.embedding_dim : spec.num_embeddings;
   if (numel != expected) {
-    fail(ErrorCode::Shape, "optimizer state \"", name, "\" of table \"", table, "\" has ", expected, " values (",
-         state.per_element ? "[num_embeddings][embedding_dim]" : "[num_embeddings]", "), got ", numel);
+    fail(ErrorCode::Shape, "optimizer state \"", state.name, "\" of table \"", spec.name, "\" has ", expected,
+         " values (", state.per_element ? "[num_embeddings][embedding_dim]" : "[num_embeddings]", "), got ", numel);
   }
-  check_state_values(state, data, numel);
+  check_state_values(state, spec.name, data, numel);
+}
+
+void EmbeddingBagCollection::import_state(const std::vector<TableImport>& tables, std::optional<int64_t> step) {
+  if (step && *step < 0) fail(ErrorCode::InvalidArgument, "step must be a non-negative integer, got ", *step);
+  std::vector<int64_t> index;
+  std::vector<std::vector<size_t>> states(tables.size());
+  for (size_t i = 0; i < tables.size(); ++i) {
+    const TableImport& in = tables[i];
+    const int64_t t = plan_.table_index(in.table);
+    index.push_back(t);
+    if (in.weight.defined()) check_weights(t, in.weight, "importState");
+    for (const auto& [name, values] : in.states) {
+      if (values.scalar_type() != at::kFloat) {
+        fail(ErrorCode::Dtype, "importState(\"", in.table, "\"): optimizer state \"", name, "\" must be float32");
+      }
+      states[i].push_back(state_index(t, name, "importState"));
+      check_state(t, states[i].back(), values.data_ptr<float>(), values.numel());
+    }
+  }
   std::unique_lock<std::shared_mutex> lock(mutex_);
-  store_->write_state(t, index, data, numel);
+  for (size_t i = 0; i < tables.size(); ++i) {
+    if (!tables[i].states.empty()) store_->allocate_state(index[i]);
+  }
+  // Everything is checked and allocated: from here on the stores only copy.
+  for (size_t i = 0; i < tables.size(); ++i) {
+    const TableSpec& spec = plan_.tables()[index[i]];
+    if (tables[i].weight.defined()) {
+      store_->write_rows(index[i], 0, tables[i].weight.reshape({spec.num_embeddings, spec.embedding_dim}));
+    }
+    for (size_t k = 0; k < tables[i].states.size(); ++k) {
+      const at::Tensor& values = tables[i].states[k].second;
+      store_->write_state(index[i], states[i][k], values.data_ptr<float>(), values.numel());
+    }
+  }
+  if (step) step_.store(*step);
 }
 
 std::vector<double> EmbeddingBagCollection::table_norms(const std::vector<std::string>& tables, int64_t max_rows,

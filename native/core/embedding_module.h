@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,10 +18,20 @@
 
 namespace torchrec {
 
-// One optimizer-state tensor of a table: its FBGEMM name and shape ([N][D] or [N]).
+// One optimizer-state tensor of a table: its FBGEMM name, shape ([N][D] or [N]) and whether its
+// values must be >= 0 (sums of squares).
 struct StateTensorInfo {
   std::string name;
   std::vector<int64_t> shape;
+  bool non_negative = false;
+};
+
+// What import_state applies to one table: its weights (undefined: keep them; float32 or the stored
+// dtype, [N][D] values) and any of its optimizer-state tensors by name (float32, the layout's size).
+struct TableImport {
+  std::string table;
+  at::Tensor weight;
+  std::vector<std::pair<std::string, at::Tensor>> states;
 };
 
 class EmbeddingModule {
@@ -47,6 +58,11 @@ class EmbeddingModule {
   virtual at::Tensor optimizer_state(const std::string& table, const std::string& name) const = 0;
   virtual void set_optimizer_state(const std::string& table, const std::string& name, const float* data,
                                    int64_t numel) = 0;
+  // Replaces weights, optimizer state and (when given) the step of several tables at once: everything
+  // is checked (names, dtypes, sizes, finite and non-negative state) and allocated before the first
+  // value changes, so a failure leaves the module as it was. Restores and state-dict loads use it.
+  virtual void import_state(const std::vector<TableImport>& tables, std::optional<int64_t> step) = 0;
+
   virtual std::vector<double> table_norms(const std::vector<std::string>& tables, int64_t max_rows,
                                           uint64_t seed) const = 0;
 

@@ -54,14 +54,15 @@ const std::vector<StateSpec>& optimizer_state_layout(OptimizerKind kind) {
   return none;
 }
 
-void check_state_values(const StateSpec& spec, const float* data, int64_t numel) {
+void check_state_values(const StateSpec& spec, const std::string& table, const float* data, int64_t numel) {
   for (int64_t i = 0; i < numel; ++i) {
     if (!std::isfinite(data[i])) {
-      fail(ErrorCode::NonFinite, "optimizer state \"", spec.name, "\"[", i, "] is not finite (", data[i], ")");
+      fail(ErrorCode::NonFinite, "optimizer state ", spec.name, " of table ", table, ": element ", i,
+           " is not finite (", data[i], ")");
     }
     if (spec.non_negative && data[i] < 0) {
-      fail(ErrorCode::InvalidArgument, "optimizer state \"", spec.name, "\"[", i, "] is ", data[i],
-           "; it is a sum of squares and cannot be negative");
+      fail(ErrorCode::InvalidArgument, "optimizer state ", spec.name, " of table ", table, ": element ", i, " is ",
+           data[i], ", but it accumulates squared gradients and must be >= 0");
     }
   }
 }

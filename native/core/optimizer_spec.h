@@ -50,7 +50,8 @@ const std::vector<StateSpec>& optimizer_state_layout(OptimizerKind kind);
 
 // Throws (ERR_NON_FINITE, ERR_INVALID_ARGUMENT) naming the index of the first value of a state tensor
 // the rule cannot continue from; every store checks state it is given with this.
-void check_state_values(const StateSpec& spec, const float* data, int64_t numel);
+// `table` names the table in the message.
+void check_state_values(const StateSpec& spec, const std::string& table, const float* data, int64_t numel);
 
 // Per-step constants, computed once before the rows are updated. 1 - beta and the bias corrections
 // 1 - beta^t are evaluated in double and rounded once to float, as torch's float32 arithmetic does

@@ -46,6 +46,9 @@ class TableStore {
   // ([N*D] or [N]), zeros if never allocated; and its replacement (already checked by the caller).
   virtual at::Tensor read_state(int64_t table, size_t index) const = 0;
   virtual void write_state(int64_t table, size_t index, const float* data, int64_t numel) = 0;
+  // Allocates table t's optimizer state now (zero) if it is not yet: lets a caller that writes
+  // several tables fail on memory before it changes any.
+  virtual void allocate_state(int64_t table) = 0;
 
   // the-algorithm-ml's log_ebc_norms of table t (kernels/table_norms_cpu.h).
   virtual double mean_row_norm(int64_t table, int64_t max_rows, uint64_t seed) const = 0;

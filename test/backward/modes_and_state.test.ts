@@ -161,13 +161,16 @@ describe('optimizer state', () => {
       expect.objectContaining({ code: 'ERR_SHAPE', message: expect.stringContaining(`${N} values`) }),
     );
     expect(() => ebc.setOptimizerState('t', 'momentum1', Float32Array.from([NaN, ...m1.subarray(1)]))).toThrow(
-      expect.objectContaining({ code: 'ERR_NON_FINITE', message: expect.stringContaining('"momentum1"[0]') }),
+      expect.objectContaining({
+        code: 'ERR_NON_FINITE',
+        message: expect.stringContaining('momentum1 of table t: element 0 is not finite'),
+      }),
     );
     // momentum2 is a sum of squares (Adam's denominator takes its root): a negative value would give NaN rows.
     expect(() => ebc.setOptimizerState('t', 'momentum2', Float32Array.from([1, -0.5, ...m2.subarray(2)]))).toThrow(
       expect.objectContaining({
         code: 'ERR_INVALID_ARGUMENT',
-        message: expect.stringContaining('"momentum2"[1] is -0.5'),
+        message: expect.stringContaining('momentum2 of table t: element 1 is -0.5'),
       }),
     );
     // momentum1 of Adam is a signed average and may be negative.

@@ -7,7 +7,6 @@ import { createHash } from 'crypto';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { EmbeddingBagCollection, TorchrecError } from '../../lib';
-import type { Checkpointable } from '../../lib/checkpoint';
 import { floatToHalf } from '../../lib/checkpoint/dtypes';
 import { describeIf } from '../helpers/skip';
 import { expectRejects } from '../helpers/errors';
@@ -73,13 +72,16 @@ export function storedBytes(w: Float32Array, dtype: 'torch.float32' | 'torch.flo
 }
 
 /** Everything restore may touch: weights, optimizer state and step, for "left exactly as it was". */
-export function moduleState(m: Checkpointable): { weights: Record<string, string>; optimizer: unknown; step: number } {
+export function moduleState(m: EmbeddingBagCollection): {
+  weights: Record<string, string>;
+  optimizer: unknown;
+  step: number;
+} {
   const hash = (r: Record<string, Float32Array>): Record<string, string> =>
     Object.fromEntries(Object.entries(r).map(([k, v]) => [k, sha256(v)]));
-  const state = typeof m.optimizerState === 'function' ? m.optimizerState.bind(m) : () => ({});
   return {
     weights: Object.fromEntries(m.tables.map((t) => [t.name, sha256(m.getWeights(t.name))])),
-    optimizer: Object.fromEntries(m.tables.map((t) => [t.name, hash(state(t.name))])),
+    optimizer: Object.fromEntries(m.tables.map((t) => [t.name, hash(m.optimizerState(t.name))])),
     step: m.step,
   };
 }
@@ -97,42 +99,4 @@ export function randomFloats(n: number, seed: number, scale = 1): Float32Array {
 
 export async function copyDir(from: string, to: string): Promise<void> {
   await fsp.cp(from, to, { recursive: true });
-}
-
-export type StateApi = {
-  optimizerState?: (t: string) => Record<string, Float32Array>;
-  setOptimizerState?: (t: string, n: string, d: Float32Array) => void;
-  setStep?: (n: number) => void;
-};
-
-/**
- * The module as the checkpoint code sees it. The EBC's own optimizer state API is used when this
- * build has it; otherwise the state is supplied through the interface (weights stay the module's).
- */
-export function checkpointable(ebc: EmbeddingBagCollection): Checkpointable {
-  const api = ebc as unknown as StateApi;
-  if (typeof api.optimizerState === 'function' && typeof api.setOptimizerState === 'function')
-    return ebc as Checkpointable;
-  const states = new Map<string, Record<string, Float32Array>>();
-  for (const t of ebc.tables) {
-    const n = t.num_embeddings * t.embedding_dim;
-    const o = (t.optimizer ?? {}) as Record<string, unknown>;
-    const rows = t.num_embeddings;
-    if (o.adam || o.lamb) states.set(t.name, { momentum1: new Float32Array(n), momentum2: new Float32Array(n) });
-    else if (o.partial_rowwise_adam)
-      states.set(t.name, { momentum1: new Float32Array(n), momentum2: new Float32Array(rows) });
-    else if (o.adagrad) states.set(t.name, { momentum1: new Float32Array(n) });
-    else if (o.rowwise_adagrad) states.set(t.name, { momentum1: new Float32Array(rows) });
-    else states.set(t.name, {});
-  }
-  return {
-    tables: ebc.tables,
-    getWeights: (t) => ebc.getWeights(t),
-    setWeights: (t, d) => ebc.setWeights(t, d),
-    optimizerState: (t) => Object.fromEntries(Object.entries(states.get(t)!).map(([k, v]) => [k, v.slice()])),
-    setOptimizerState: (t, name, d) => void (states.get(t)![name] = d.slice()),
-    get step() {
-      return ebc.step;
-    },
-  };
 }

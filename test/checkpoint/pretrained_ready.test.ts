@@ -45,9 +45,5 @@ test('a pretrained load that fails keeps every later call failing with its reaso
   const pretrained = { emb_name: 'user', embedding_snapshot_uri: '/nonexistent/snapshot' };
   const ebc = new EmbeddingBagCollection({ tables: [{ ...TABLE, pretrained }], seed: 2 });
   await expect(ebc.ready).rejects.toMatchObject({ code: 'ERR_CHECKPOINT' });
-  expectThrows(
-    () => ebc.forwardSync(kjt()),
-    'ERR_INVALID_ARGUMENT',
-    'the pretrained table "user" failed to load',
-  );
+  expectThrows(() => ebc.forwardSync(kjt()), 'ERR_INVALID_ARGUMENT', 'the pretrained table "user" failed to load');
 });

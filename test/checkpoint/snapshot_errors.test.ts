@@ -5,31 +5,21 @@
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { EmbeddingBagCollection } from '../../lib';
-import { Checkpointable, restoreSnapshot, saveSnapshot } from '../../lib/checkpoint';
-import {
-  checkpointable,
-  copyDir,
-  expectCheckpointError,
-  moduleState,
-  randomFloats,
-  SNAPSHOT_FIXTURES,
-  tmpDir,
-} from './helpers';
+import { restoreSnapshot, saveSnapshot } from '../../lib/checkpoint';
+import { copyDir, expectCheckpointError, moduleState, randomFloats, SNAPSHOT_FIXTURES, tmpDir } from './helpers';
 
 const GOLDEN = path.join(SNAPSHOT_FIXTURES, 'ebc_snapshot');
 const USER = '0/model/ebc.embedding_bags.user.weight';
 const TWEET = '0/model/ebc.embedding_bags.tweet.weight';
 
-function golden(tables?: object[]): Checkpointable {
-  return checkpointable(
-    new EmbeddingBagCollection({
-      tables: tables ?? [
-        { name: 'user', num_embeddings: 1000, embedding_dim: 16, optimizer: { adagrad: { lr: 0.1 } } },
-        { name: 'tweet', num_embeddings: 500, embedding_dim: 8 },
-      ],
-      seed: 21,
-    }),
-  );
+function golden(tables?: object[]): EmbeddingBagCollection {
+  return new EmbeddingBagCollection({
+    tables: tables ?? [
+      { name: 'user', num_embeddings: 1000, embedding_dim: 16, optimizer: { adagrad: { lr: 0.1 } } },
+      { name: 'tweet', num_embeddings: 500, embedding_dim: 8 },
+    ],
+    seed: 21,
+  });
 }
 
 type Manifest = { manifest: Record<string, Record<string, unknown>> };

@@ -7,6 +7,7 @@ import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { EmbeddingBagCollection, LargeEmbeddings } from '../../lib';
 import { loadStateDict, saveStateDict } from '../../lib/checkpoint';
+import type { Checkpointable } from '../../lib/checkpoint';
 import { describePython, expectCheckpointError, moduleState, python, randomFloats, sha256, tmpDir } from './helpers';
 
 type Summary = Record<string, Record<string, { sha256_f32: string; shape: number[]; dtype: string }>>;
@@ -243,14 +244,26 @@ describePython('state dicts written by Node, read by Python torch.load', () => {
     const out = path.join(dir, 'kept.pt');
     await saveStateDict(m, out);
     const before = await fsp.readFile(out);
-    const failing = {
+    // The module's export, with the second table failing when the writer reaches it.
+    const failing: Checkpointable = {
       tables: m.tables,
-      getWeights: (t: string) => {
-        if (t === 'tweet') throw new Error('lost the device while copying tweet');
-        return m.getWeights(t);
-      },
-      setWeights: (t: string, d: Float32Array) => m.setWeights(t, d),
       step: 0,
+      optimizerStateLayout: (t) => m.optimizerStateLayout(t),
+      inCallOrder: (work) =>
+        m.inCallOrder((access) =>
+          work({
+            ...access,
+            exportState: async (tables, withState) => {
+              const state = await access.exportState(tables, withState);
+              Object.defineProperty(state.tables.tweet, 'weight', {
+                get: () => {
+                  throw new Error('lost the device while copying tweet');
+                },
+              });
+              return state;
+            },
+          }),
+        ),
     };
     await expect(saveStateDict(failing, out)).rejects.toThrow('lost the device');
     expect((await fsp.readFile(out)).equals(before)).toBe(true);

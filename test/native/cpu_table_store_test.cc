@@ -109,7 +109,7 @@ TEST(EmbeddingBagCollection, StateLayoutComesFromTheOptimizerAndStateIsChecked) 
   EXPECT_EQ(layout[1].shape, (std::vector<int64_t>{3}));
   const std::vector<float> negative{0, -1, 0};
   expect_error([&] { ebc.set_optimizer_state("a", "momentum2", negative.data(), 3); }, ErrorCode::InvalidArgument,
-               "\"momentum2\"[1] is -1");
+               "momentum2 of table a: element 1 is -1");
   EXPECT_EQ(ebc.optimizer_state("a", "momentum2").abs().sum().item<float>(), 0.f);
 }
 
