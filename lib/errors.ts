@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'ERR_DEVICE'
   | 'ERR_CHECKPOINT'
   | 'ERR_DISPOSED'
+  | 'ERR_DISTRIBUTED'
   | 'ERR_DATA'
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_NATIVE_LOAD'

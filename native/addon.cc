@@ -8,6 +8,7 @@
 #include "binding/addon_data.h"
 #include "binding/ebc_binding.h"
 #include "binding/errors.h"
+#include "binding/process_group_binding.h"
 #include "core/error.h"
 #include "kernels/cpu_parallel.h"
 
@@ -63,6 +64,7 @@ Napi::Object register_addon(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumThreads", Napi::Function::New(env, get_num_threads));
   exports.Set("buildInfo", build_info(env));
   exports.Set("NativeEmbeddingBagCollection", ebc);
+  tb::ProcessGroupBinding::define(env, exports);
   return exports;
 }
 

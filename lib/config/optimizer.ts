@@ -165,6 +165,28 @@ function readOptimizerFields(v: Validator, raw: unknown, path: string): Fields |
 
 export const readOptimizerConfig = instanceReader(OptimizerConfig, readOptimizerFields);
 
+/**
+ * The state each fused optimizer keeps per table, as FBGEMM names it (native/core/optimizer_*.cc):
+ * `perElement` state is fp32 [N][D], the rest fp32 [N] (one value per row).
+ */
+export const OPTIMIZER_STATE: Readonly<Record<OptimizerAlgorithm, readonly { name: string; perElement: boolean }[]>> = {
+  sgd: [],
+  adagrad: [{ name: 'momentum1', perElement: true }],
+  adam: [
+    { name: 'momentum1', perElement: true },
+    { name: 'momentum2', perElement: true },
+  ],
+  rowwise_adagrad: [{ name: 'momentum1', perElement: false }],
+  partial_rowwise_adam: [
+    { name: 'momentum1', perElement: true },
+    { name: 'momentum2', perElement: false },
+  ],
+  lamb: [
+    { name: 'momentum1', perElement: true },
+    { name: 'momentum2', perElement: true },
+  ],
+};
+
 /** Which algorithm a validated OptimizerConfig selects (the-algorithm-ml's get_optimizer_algorithm_config). */
 export function optimizerAlgorithm(cfg: OptimizerConfig): OptimizerAlgorithm {
   const name = OPTIMIZER_ALGORITHMS.find((n) => cfg[n] !== undefined);

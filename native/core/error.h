@@ -20,6 +20,7 @@ enum class ErrorCode {
   Device,
   Checkpoint,
   Disposed,
+  Distributed,  // communication between ranks failed (native/distributed)
   InvalidArgument,
   Internal,
 };

@@ -18,6 +18,7 @@ export const DOCUMENTED_CODES: readonly string[] = [
   'ERR_DEVICE',
   'ERR_CHECKPOINT',
   'ERR_DISPOSED',
+  'ERR_DISTRIBUTED',
   'ERR_INVALID_ARGUMENT',
 ];
 
