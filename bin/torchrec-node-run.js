@@ -55,6 +55,7 @@ function parseArgs(argv) {
     if (value === undefined) throw new UsageError(`option --${name} needs a value`);
     o[key] = value;
   }
+  if (o.nprocPerNode === undefined) throw new UsageError('--nproc-per-node is required');
   if (i >= argv.length) throw new UsageError('no script given');
   const int = (key, flag, min) => {
     const n = /^\d+$/.test(o[key] ?? '') ? Number(o[key]) : NaN;
@@ -62,7 +63,6 @@ function parseArgs(argv) {
       throw new UsageError(`--${flag} must be an integer >= ${min}, got ${o[key]}`);
     return n;
   };
-  if (o.nprocPerNode === undefined) throw new UsageError('--nproc-per-node is required');
   const parsed = {
     nprocPerNode: int('nprocPerNode', 'nproc-per-node', 1),
     nnodes: int('nnodes', 'nnodes', 1),

@@ -10,8 +10,10 @@
 #define USE_C10D_GLOO 1
 #include <torch/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <stdexcept>
 #include <thread>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -31,6 +33,17 @@ using GlooBase = c10d::ProcessGroup;
 #endif
 
 namespace {
+
+// Rethrows the exception in flight as a plain runtime_error saying which step of init it came from.
+[[noreturn]] void rethrow_at_stage(const char* stage) {
+  try {
+    throw;
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(std::string(stage) + ": " + e.msg());
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string(stage) + ": " + e.what());
+  }
+}
 
 bool is_loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
@@ -149,8 +162,14 @@ std::unique_ptr<Transport> connect_gloo(const ProcessGroupOptions& o) {
   // 1.13's server-side wait for the workers gives up silently at the timeout; Gloo's rendezvous
   // below waits for every rank's address anyway and fails loudly, within the same timeout.
   store_options.waitWorkers = false;
-  store_options.timeout = timeout;
-  auto tcp = c10::make_intrusive<c10d::TCPStore>(o.master_addr, store_options);
+  // 1.13 truncates the client's connect timeout to whole seconds: under 1 s it would not wait at all.
+  store_options.timeout = std::max(timeout, std::chrono::milliseconds(1000));
+  c10::intrusive_ptr<c10d::TCPStore> tcp;
+  try {
+    tcp = c10::make_intrusive<c10d::TCPStore>(o.master_addr, store_options);
+  } catch (...) {
+    rethrow_at_stage(store_options.isServer ? "serving the store" : "connecting to the store");
+  }
   c10::intrusive_ptr<c10d::Store> store = tcp;
   // torchrun's agent store: the same prefix torch.distributed's rendezvous uses for its workers.
   if (o.agent_store) {
@@ -160,7 +179,12 @@ std::unique_ptr<Transport> connect_gloo(const ProcessGroupOptions& o) {
 
   auto options = c10d::ProcessGroupGloo::Options::create(timeout);
   options->devices.push_back(make_device(o.master_addr));
-  auto gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(store, o.rank, o.world_size, options);
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+  try {
+    gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(store, o.rank, o.world_size, options);
+  } catch (...) {
+    rethrow_at_stage(("waiting for all " + std::to_string(o.world_size) + " ranks to join").c_str());
+  }
   return std::make_unique<GlooTransport>(o, std::move(tcp), std::move(store), std::move(gloo));
 }
 
