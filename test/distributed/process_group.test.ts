@@ -6,6 +6,8 @@
  */
 import { ProcessGroup } from '../../lib';
 import * as c from '../../lib/distributed/collectives';
+import { spawn } from 'child_process';
+import { PYTHON, describePython } from '../checkpoint/helpers';
 import { expectRejects } from '../helpers/reliability';
 import { freePort, lastJson, startRank, startRanks } from './helpers';
 
@@ -120,6 +122,39 @@ describe('ProcessGroup across processes', () => {
     expect(got.waited.ok).toBe(true);
     // Rank 1 arrives ~1.5 s late; a blocked JS thread would have let the 10 ms timer fire at most once.
     expect(got.ticks).toBeGreaterThan(20);
+  });
+});
+
+// What torchrun's agent does: serve the store itself, the workers all being clients under
+// "/worker/attempt_<TORCHELASTIC_RESTART_COUNT>". Were rank 0 to serve as well, it would find the
+// port taken and fail, so success shows the agent path was used.
+describePython("torchrun's agent store", () => {
+  test('with TORCHELASTIC_USE_AGENT_STORE=True every rank is a client of the agent (Python) store', async () => {
+    const port = await freePort();
+    const agent = spawn(PYTHON, [
+      '-c',
+      'import datetime, sys, time, torch.distributed as d\n' +
+        `s = d.TCPStore("127.0.0.1", ${port}, 3, True, datetime.timedelta(seconds=30), wait_for_workers=False)\n` +
+        'print("ready", flush=True)\ntime.sleep(60)\n',
+    ]);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        agent.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+        agent.on('exit', (code) => reject(new Error(`the Python store exited early (${code})`)));
+      });
+      const env = (rank: number) => ({
+        RANK: String(rank),
+        WORLD_SIZE: '2',
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: String(port),
+        TORCHELASTIC_USE_AGENT_STORE: 'True',
+        TORCHELASTIC_RESTART_COUNT: '3',
+      });
+      const results = await Promise.all([0, 1].map((r) => startRank('info', env(r), { timeoutMs: TIMEOUT_MS }).done));
+      expect(results.map((r) => lastJson<{ rank: number }>(r).rank)).toEqual([0, 1]);
+    } finally {
+      agent.kill('SIGKILL');
+    }
   });
 });
 
