@@ -7,7 +7,10 @@
 
 #ifdef TORCHREC_HAVE_GLOO
 
+// Debian's TorchConfig already puts -DUSE_C10D_GLOO on every target; other libtorch builds may not.
+#ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO 1
+#endif
 #include <torch/version.h>
 
 #include <algorithm>
