@@ -171,8 +171,14 @@ describe('ProcessGroup in this process', () => {
       const a2a = await c.alltoall(pg, Int32Array.of(4, 5, 6), [3]);
       expect({ data: Array.from(a2a.data), splits: a2a.splits }).toEqual({ data: [4, 5, 6], splits: [3] });
       expect((await c.allgatherv(pg, new Float32Array(0))).map((a) => a.length)).toEqual([0]);
+      // A call queued right before destroy() settles either way (ran, or ERR_DISPOSED); it never hangs.
+      const queued = pg.barrier().then(
+        () => 'ran',
+        (e: { code: string }) => e.code,
+      );
       pg.destroy();
       pg.destroy(); // idempotent
+      expect(['ran', 'ERR_DISPOSED']).toContain(await queued);
       await expectRejects(pg.barrier(), 'ERR_DISPOSED', 'barrier', 'destroyed');
       await expectRejects(c.allreduce(pg, Float32Array.of(1)), 'ERR_DISPOSED', 'allreduce');
     } finally {
