@@ -77,7 +77,15 @@ export function alltoall<T extends CollectiveArray>(
 
 /** Every rank passes an array of the same length; resolves with root's. */
 export function broadcast<T extends CollectiveArray>(pg: ProcessGroup, data: T, root: number): Promise<T> {
-  return call(async () => like(data, await ownPromise(nativeGroup(pg, 'broadcast').broadcast(data, root))));
+  return call(async () => {
+    if (!Number.isSafeInteger(root) || root < 0 || root >= pg.worldSize) {
+      throw new TorchrecError(
+        'ERR_INVALID_ARGUMENT',
+        `broadcast: root must be a rank in [0, ${pg.worldSize}), got ${root}`,
+      );
+    }
+    return like(data, await ownPromise(nativeGroup(pg, 'broadcast').broadcast(data, root)));
+  });
 }
 
 /** The first failure of the group (what made it unusable), or null. */

@@ -1,6 +1,8 @@
 #include "binding/process_group_binding.h"
 
 #include <atomic>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 
@@ -113,16 +115,21 @@ Napi::Value to_typed_array(Napi::Env env, const at::Tensor& tensor, napi_typedar
   return Napi::Value(env, out);
 }
 
+// A non-negative safe integer (checked before any cast: casting NaN or 1e300 is undefined).
+int64_t to_count(const Napi::Value& value, const std::string& name) {
+  const double x = to_number(value, name.c_str());
+  if (!(x >= 0 && x <= 9007199254740991.0) || x != std::floor(x)) {
+    fail(ErrorCode::InvalidArgument, name, " must be a non-negative integer, got ", x);
+  }
+  return static_cast<int64_t>(x);
+}
+
 std::vector<int64_t> to_splits(const Napi::Value& value, const char* name) {
   if (!value.IsArray()) fail(ErrorCode::InvalidArgument, name, " must be an array of row counts");
   auto array = value.As<Napi::Array>();
   std::vector<int64_t> out;
   for (uint32_t i = 0; i < array.Length(); ++i) {
-    const double x = to_number(array.Get(i), name);
-    if (!(x >= 0) || x != static_cast<double>(static_cast<int64_t>(x))) {
-      fail(ErrorCode::InvalidArgument, name, "[", i, "] must be a non-negative integer, got ", x);
-    }
-    out.push_back(static_cast<int64_t>(x));
+    out.push_back(to_count(array.Get(i), std::string(name) + "[" + std::to_string(i) + "]"));
   }
   return out;
 }
@@ -135,7 +142,7 @@ Napi::Value number_array(Napi::Env env, const std::vector<int64_t>& v) {
 
 int64_t row_elems_arg(const Napi::CallbackInfo& info, size_t i) {
   if (i >= info.Length() || is_nullish(info[i])) return 1;
-  return static_cast<int64_t>(to_number(info[i], "rowElems"));
+  return to_count(info[i], "rowElems");
 }
 
 }  // namespace
@@ -195,13 +202,18 @@ ProcessGroupBinding::ProcessGroupBinding(const Napi::CallbackInfo& info) : Napi:
   guard(env, [&]() -> Napi::Value {
     if (!info[0].IsObject()) fail(ErrorCode::InvalidArgument, "NativeProcessGroup expects an options object");
     Napi::Object o = info[0].As<Napi::Object>();
-    options_.rank = static_cast<int>(to_number(o.Get("rank"), "rank"));
-    options_.world_size = static_cast<int>(to_number(o.Get("worldSize"), "worldSize"));
+    auto small = [&](const char* key) {
+      const int64_t x = to_count(o.Get(key), key);
+      if (x > INT32_MAX) fail(ErrorCode::InvalidArgument, key, " is too large (", x, ")");
+      return static_cast<int>(x);
+    };
+    options_.rank = small("rank");
+    options_.world_size = small("worldSize");
     options_.master_addr = to_string(o.Get("masterAddr"), "masterAddr");
-    options_.master_port = static_cast<int>(to_number(o.Get("masterPort"), "masterPort"));
-    options_.timeout_ms = static_cast<int64_t>(to_number(o.Get("timeoutMs"), "timeoutMs"));
+    options_.master_port = small("masterPort");
+    options_.timeout_ms = to_count(o.Get("timeoutMs"), "timeoutMs");
     options_.agent_store = o.Get("agentStore").ToBoolean().Value();
-    options_.restart_count = static_cast<int64_t>(to_number(o.Get("restartCount"), "restartCount"));
+    options_.restart_count = to_count(o.Get("restartCount"), "restartCount");
     return env.Undefined();
   });
   state_ = std::make_shared<PgState>();
@@ -360,8 +372,10 @@ Napi::Value ProcessGroupBinding::broadcast(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     auto op = std::make_unique<PgOp>(info.Env(), PgOp::Result::Array);
     op->tensor = copy_typed_array(info[0], "data", 1, &op->type).view({-1});
-    const int root = static_cast<int>(to_number(info[1], "root"));
-    return submit(info.Env(), std::move(op), [root](PgOp& o, PgState& s) { s.connected().broadcast(o.tensor, root); });
+    const int64_t root = to_count(info[1], "root");
+    if (root > INT32_MAX) fail(ErrorCode::InvalidArgument, "broadcast: root must be a rank, got ", root);
+    return submit(info.Env(), std::move(op),
+                  [root](PgOp& o, PgState& s) { s.connected().broadcast(o.tensor, static_cast<int>(root)); });
   });
 }
 

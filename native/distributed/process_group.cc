@@ -172,7 +172,15 @@ at::Tensor ProcessGroup::alltoall_base(const at::Tensor& input, const std::vecto
 
 at::Tensor ProcessGroup::alltoall(const at::Tensor& input, const std::vector<int64_t>& input_splits,
                                   std::vector<int64_t>* output_splits) {
+  // Everything alltoall_base checks locally, checked before the counts go out: a rank that fails
+  // between the two collectives would leave its peers waiting in the second one.
+  check_cpu("alltoall", input);
+  if (input.dim() < 1) fail(ErrorCode::InvalidArgument, "alltoall: the input must have at least one dimension");
   check_splits("alltoall", "input splits", input_splits, world_size());
+  if (sum(input_splits) != input.size(0)) {
+    fail(ErrorCode::InvalidArgument, "alltoall: input splits sum to ", sum(input_splits), " rows, the input has ",
+         input.size(0));
+  }
   const std::vector<int64_t> ones(static_cast<size_t>(world_size()), 1);
   at::Tensor counts = alltoall_base(at::tensor(input_splits, at::kLong), ones, ones);
   std::vector<int64_t> received(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + counts.numel());

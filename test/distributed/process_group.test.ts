@@ -202,6 +202,14 @@ describe('ProcessGroup in this process', () => {
         'row size 2',
       );
       await expectRejects(c.broadcast(pg, Float32Array.of(1), 1), 'ERR_INVALID_ARGUMENT', 'root', 'got 1');
+      await expectRejects(c.broadcast(pg, Float32Array.of(1), NaN), 'ERR_INVALID_ARGUMENT', 'root', 'got NaN');
+      await expectRejects(c.alltoall(pg, Float32Array.of(1), [0.5]), 'ERR_INVALID_ARGUMENT', 'inputSplits[0]', '0.5');
+      await expectRejects(c.alltoall(pg, Float32Array.of(1), [-1]), 'ERR_INVALID_ARGUMENT', 'inputSplits[0]');
+      await expectRejects(
+        c.alltoall(pg, Float32Array.of(1), [1], { outputSplits: [Infinity] }),
+        'ERR_INVALID_ARGUMENT',
+        'outputSplits[0]',
+      );
       await expectRejects(c.allreduce(pg, [1, 2] as unknown as Float32Array), 'ERR_INVALID_ARGUMENT', 'typed array');
       await expectRejects(
         c.allreduce(pg, new Uint32Array(2) as unknown as Float32Array),
