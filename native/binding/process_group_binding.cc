@@ -8,6 +8,7 @@
 
 #include "binding/convert.h"
 #include "binding/errors.h"
+#include "binding/typed_arrays.h"
 #include "core/error.h"
 
 namespace torchrec::binding {
@@ -70,75 +71,8 @@ struct PgBridge {
 
 namespace {
 
-at::ScalarType dtype_of(napi_typedarray_type type, const char* name) {
-  switch (type) {
-    case napi_float32_array: return at::kFloat;
-    case napi_float64_array: return at::kDouble;
-    case napi_int32_array: return at::kInt;
-    case napi_bigint64_array: return at::kLong;
-    case napi_int8_array: return at::kChar;
-    case napi_uint8_array: return at::kByte;
-    case napi_uint16_array: return at::kHalf;  // float16 bits (Node has no Float16Array yet)
-    default:
-      fail(ErrorCode::InvalidArgument, name,
-           " must be a Float32Array, Float64Array, Int32Array, BigInt64Array, Int8Array, Uint8Array or "
-           "Uint16Array (float16 bits)");
-  }
-}
-
-// A copy of a typed array as a [length / row_elems, row_elems] tensor of its dtype.
-at::Tensor copy_typed_array(const Napi::Value& value, const char* name, int64_t row_elems, napi_typedarray_type* type) {
-  if (!value.IsTypedArray()) fail(ErrorCode::InvalidArgument, name, " must be a typed array");
-  auto array = value.As<Napi::TypedArray>();
-  *type = array.TypedArrayType();
-  const at::ScalarType dtype = dtype_of(*type, name);
-  const auto length = static_cast<int64_t>(array.ElementLength());
-  if (row_elems < 1 || length % row_elems != 0) {
-    fail(ErrorCode::InvalidArgument, name, " has ", length, " elements, not a multiple of the row size ", row_elems);
-  }
-  at::Tensor out = at::empty({length / row_elems, row_elems}, dtype);
-  if (length > 0) {
-    const auto* bytes = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
-    std::memcpy(out.data_ptr(), bytes, array.ByteLength());
-  }
-  return out;
-}
-
-Napi::Value to_typed_array(Napi::Env env, const at::Tensor& tensor, napi_typedarray_type type) {
-  at::Tensor c = tensor.contiguous();
-  const size_t bytes = static_cast<size_t>(c.numel()) * c.element_size();
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, bytes);
-  if (bytes > 0) std::memcpy(buffer.Data(), c.data_ptr(), bytes);
-  napi_value out;
-  NAPI_THROW_IF_FAILED(env, napi_create_typedarray(env, type, static_cast<size_t>(c.numel()), buffer, 0, &out),
-                       Napi::Value());
-  return Napi::Value(env, out);
-}
-
-// A non-negative safe integer (checked before any cast: casting NaN or 1e300 is undefined).
-int64_t to_count(const Napi::Value& value, const std::string& name) {
-  const double x = to_number(value, name.c_str());
-  if (!(x >= 0 && x <= 9007199254740991.0) || x != std::floor(x)) {
-    fail(ErrorCode::InvalidArgument, name, " must be a non-negative integer, got ", x);
-  }
-  return static_cast<int64_t>(x);
-}
-
-std::vector<int64_t> to_splits(const Napi::Value& value, const char* name) {
-  if (!value.IsArray()) fail(ErrorCode::InvalidArgument, name, " must be an array of row counts");
-  auto array = value.As<Napi::Array>();
-  std::vector<int64_t> out;
-  for (uint32_t i = 0; i < array.Length(); ++i) {
-    out.push_back(to_count(array.Get(i), std::string(name) + "[" + std::to_string(i) + "]"));
-  }
-  return out;
-}
-
-Napi::Value number_array(Napi::Env env, const std::vector<int64_t>& v) {
-  Napi::Array out = Napi::Array::New(env, v.size());
-  for (size_t i = 0; i < v.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, v[i]));
-  return out;
-}
+// Marks NativeProcessGroup objects, so that group_of can unwrap safely (N-API 8 type tags).
+constexpr napi_type_tag kProcessGroupTag = {0x7a1c3e5d9b2f4a61ULL, 0x8e4d2c6b1f3a5e97ULL};
 
 int64_t row_elems_arg(const Napi::CallbackInfo& info, size_t i) {
   if (i >= info.Length() || is_nullish(info[i])) return 1;
@@ -216,6 +150,7 @@ ProcessGroupBinding::ProcessGroupBinding(const Napi::CallbackInfo& info) : Napi:
     options_.restart_count = to_count(o.Get("restartCount"), "restartCount");
     return env.Undefined();
   });
+  info.This().As<Napi::Object>().TypeTag(&kProcessGroupTag);
   state_ = std::make_shared<PgState>();
   bridge_ = std::make_shared<PgBridge>();
   bridge_->owner = this;
@@ -256,6 +191,17 @@ ProcessGroupBinding::~ProcessGroupBinding() {
   }
   close_group();
   thread_.reset();  // runs the close, joins
+}
+
+std::shared_ptr<dist::ProcessGroup> ProcessGroupBinding::group_of(const Napi::Value& value, const char* name) {
+  if (!value.IsObject() || !value.As<Napi::Object>().CheckTypeTag(&kProcessGroupTag)) {
+    fail(ErrorCode::InvalidArgument, name, " must be a ProcessGroup");
+  }
+  ProcessGroupBinding* binding = Unwrap(value.As<Napi::Object>());
+  if (binding->destroyed_) fail(ErrorCode::Disposed, name, ": the process group was destroyed");
+  std::shared_ptr<dist::ProcessGroup> group = binding->state_->get();
+  if (!group) fail(ErrorCode::Distributed, name, ": the process group has not finished its init");
+  return group;
 }
 
 void ProcessGroupBinding::settled(Napi::Env env) {

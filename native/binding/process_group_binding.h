@@ -29,6 +29,12 @@ class ProcessGroupBinding : public Napi::ObjectWrap<ProcessGroupBinding> {
   // JS thread: a call's promise was settled.
   void settled(Napi::Env env);
 
+  // For other bindings (the sharded collection): the connected group behind a NativeProcessGroup
+  // object. ERR_INVALID_ARGUMENT for anything else, ERR_DISPOSED once destroyed, ERR_DISTRIBUTED
+  // before init has finished. The C++ group serialises calls, but the order of collectives across
+  // callers is theirs to keep identical on every rank.
+  static std::shared_ptr<distributed::ProcessGroup> group_of(const Napi::Value& value, const char* name);
+
  private:
   Napi::Value connect(const Napi::CallbackInfo& info);
   Napi::Value barrier(const Napi::CallbackInfo& info);
