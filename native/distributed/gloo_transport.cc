@@ -203,9 +203,9 @@ bool gloo_available() {
 
 std::unique_ptr<Transport> connect_gloo(const ProcessGroupOptions&) {
   fail(ErrorCode::Distributed,
-       "this build of torchrec-node has no distributed support: the gloo headers (gloo/config.h) were not "
-       "found when the addon was built. Install libgloo-dev (Debian/Ubuntu: apt-get install libgloo-dev) and "
-       "rebuild the addon (npm rebuild torchrec-node)");
+       "this build of torchrec-node has no distributed support: it was built without c10d's Gloo backend (the "
+       "gloo headers, gloo/config.h, were not found, or TORCHREC_DISTRIBUTED was OFF). Install libgloo-dev "
+       "(Debian/Ubuntu: apt-get install libgloo-dev) and rebuild the addon (npm rebuild torchrec-node)");
 }
 
 }  // namespace torchrec::distributed
