@@ -26,11 +26,11 @@ export function readPlanTables(what: string, tables: unknown): EmbeddingBagConfi
   return read;
 }
 
-/** Bytes of one row of a table: its weights plus its optimizer's fp32 state. */
-export function rowBytes(t: EmbeddingBagConfig): number {
-  const weights = t.embedding_dim * (t.data_type === DataType.FP16 ? 2 : 4);
+/** Bytes of one row of a table (or of `dim` of its columns): weights plus the optimizer's fp32 state. */
+export function rowBytes(t: EmbeddingBagConfig, dim: number = t.embedding_dim): number {
+  const weights = dim * (t.data_type === DataType.FP16 ? 2 : 4);
   const states = t.optimizer === undefined ? [] : OPTIMIZER_STATE[optimizerAlgorithm(t.optimizer)];
-  return weights + states.reduce((sum, s) => sum + (s.perElement ? t.embedding_dim * 4 : 4), 0);
+  return weights + states.reduce((sum, s) => sum + (s.perElement ? dim * 4 : 4), 0);
 }
 
 export function tableBytes(t: EmbeddingBagConfig): number {
@@ -52,8 +52,8 @@ export function shardBytes(t: EmbeddingBagConfig, placed: PlacedTable): number[]
     case 'table_wise':
       return [tableBytes(t)];
     case 'column_wise':
-      // Row-wise optimizer state is kept whole by every column shard (documented in DESIGN's CW note).
-      return placed.ranks.map(() => Math.ceil(tableBytes(t) / n));
+      // Each shard has dim / n columns; row-wise optimizer state is one value per row on every shard.
+      return placed.ranks.map(() => t.num_embeddings * rowBytes(t, t.embedding_dim / n));
     default:
       return placed.ranks.map((_, i) => rowWiseRows(t.num_embeddings, n, i) * rowBytes(t));
   }

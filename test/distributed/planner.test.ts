@@ -57,6 +57,12 @@ describe('planSharding', () => {
     ]);
   });
 
+  test('column_wise shards split the columns; row-wise optimizer state stays one value per row on each', () => {
+    const t = table('t', 1000, 8, { optimizer: { rowwise_adagrad: { lr: 0.1 } } });
+    const got = planSharding([t], { worldSize: 2, plan: { t: 'column_wise' } });
+    expect(got.ranks.map((r) => r.bytes)).toEqual([1000 * (4 * 4 + 4), 1000 * (4 * 4 + 4)]);
+  });
+
   test('several nodes: a table too big for a rank goes table_row_wise on the least loaded node', () => {
     const tables = [table('a', 100000, 16), table('b', 100000, 16)]; // 6.4 MB each
     const got = planSharding(tables, { worldSize: 4, localWorldSize: 2, memoryPerRankBytes: 5 * MiB });
