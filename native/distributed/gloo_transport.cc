@@ -69,7 +69,7 @@ class GlooTransport final : public Transport {
                 c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo)
       : rank_(o.rank),
         size_(o.world_size),
-        store_host_(o.agent_store ? "torchrun's agent" : "rank 0"),
+        agent_store_(o.agent_store),
         tcp_(std::move(tcp)),
         store_(std::move(store)),
         gloo_(std::move(gloo)) {}
@@ -125,7 +125,8 @@ class GlooTransport final : public Transport {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
     } catch (...) {
-      return "the store (served by " + store_host_ + ") does not answer either";
+      return agent_store_ ? "the store, served by torchrun's agent, does not answer either"
+                          : "peer rank 0, which serves the store, does not answer";
     }
     std::string missing;
     int count = 0;
@@ -143,7 +144,7 @@ class GlooTransport final : public Transport {
 
   const int rank_;
   const int size_;
-  const std::string store_host_;
+  const bool agent_store_;
   // Declared first, destroyed last: the process group goes before the store it rendezvoused on.
   c10::intrusive_ptr<c10d::TCPStore> tcp_;
   c10::intrusive_ptr<c10d::Store> store_;

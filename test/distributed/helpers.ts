@@ -75,13 +75,18 @@ export function startRank(scenario: string, env: Record<string, string>, initOpt
   return start(['-r', TS_REGISTER, CHILD, scenario, JSON.stringify(initOptions)], cleanEnv(env));
 }
 
-/** `worldSize` ranks of `scenario` with torchrun's variables set (and `initOptions` on top). */
-export async function startRanks(scenario: string, worldSize: number, initOptions: object = {}): Promise<Running[]> {
+/** `worldSize` ranks of `scenario` with torchrun's variables set (plus `env`, and `initOptions` on top). */
+export async function startRanks(
+  scenario: string,
+  worldSize: number,
+  initOptions: object = {},
+  env: Record<string, string> = {},
+): Promise<Running[]> {
   const port = await freePort();
   return Array.from({ length: worldSize }, (_, r) =>
     startRank(
       scenario,
-      { RANK: String(r), WORLD_SIZE: String(worldSize), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
+      { ...env, RANK: String(r), WORLD_SIZE: String(worldSize), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
       initOptions,
     ),
   );

@@ -91,10 +91,10 @@ const scenarios = {
     return { ticks, waited };
   },
 
-  // Rank 1 dies (kill -9) or stops (SIGSTOP) right after a first collective; the others go on.
-  async lose_rank1(pg, signal) {
+  // Rank VICTIM (default 1) dies (kill -9) or stops (SIGSTOP) after a first collective; the others go on.
+  async lose_rank(pg, signal) {
     await c.allreduce(pg, Float32Array.of(1));
-    if (pg.rank === 1) {
+    if (pg.rank === Number(process.env.VICTIM ?? 1)) {
       process.kill(process.pid, signal);
       await sleep(60000);
     }
@@ -104,8 +104,8 @@ const scenarios = {
     return { first, later, laterA2a, failure: c.failure(pg) };
   },
 };
-scenarios.kill = (pg) => scenarios.lose_rank1(pg, 'SIGKILL');
-scenarios.stop = (pg) => scenarios.lose_rank1(pg, 'SIGSTOP');
+scenarios.kill = (pg) => scenarios.lose_rank(pg, 'SIGKILL');
+scenarios.stop = (pg) => scenarios.lose_rank(pg, 'SIGSTOP');
 
 (async () => {
   const init = await timed(ProcessGroup.init(initOptions));
