@@ -8,7 +8,7 @@
     {
       "target_name": "torchrec_node",
       "sources": [
-        "<!@(node -e \"const g=require('fs').readdirSync;for(const d of ['native/core','native/kernels','native/binding'])for(const f of g(d))if(f.endsWith('.cc'))console.log(d+'/'+f)\")",
+        "<!@(node -e \"const g=require('fs').readdirSync;for(const d of ['native/core','native/kernels','native/distributed','native/binding'])for(const f of g(d))if(f.endsWith('.cc'))console.log(d+'/'+f)\")",
         "native/addon.cc"
       ],
       "include_dirs": [

@@ -13,6 +13,8 @@ export const ERROR_CODES = [
   'ERR_DEVICE',
   'ERR_CHECKPOINT',
   'ERR_DISPOSED',
+  /** A process group's communication failed: a peer died, stopped answering, or the group is broken. */
+  'ERR_DISTRIBUTED',
   'ERR_DATA',
   'ERR_INVALID_ARGUMENT',
   /** A NaN or infinity where finite values are needed: KJT weights, gradients, optimizer state. */

@@ -15,3 +15,4 @@ export type { DenseIds, SmallEmbeddingsOptions } from './small_embeddings';
 export { setNumThreads, getNumThreads, buildInfo } from './runtime';
 export type { SnapshotExtra, RestoredState, LoadStateDictOptions } from './checkpoint';
 export * from './train';
+export * from './distributed';

@@ -131,6 +131,10 @@ export interface NativeAddon {
   buildInfo: NativeBuildInfo;
   /** The core's rate for updates firstStep .. firstStep + count - 1 (1-based), as backward uses them. */
   learningRates(optimizer: NativeOptimizerSpec, firstStep: number, count: number): Float64Array;
+  /** The core's layout of an algorithm's state: per-element ([N][D]) or row-wise ([N]) fp32 tensors. */
+  optimizerStateLayout(
+    algorithm: NativeOptimizerSpec['algorithm'],
+  ): { name: string; perElement: boolean; nonNegative: boolean }[];
   NativeEmbeddingBagCollection: new (options: NativeModuleOptions) => NativeEmbeddingBagCollection;
 }
 

@@ -3,6 +3,7 @@
 
 #include "binding/addon_data.h"
 #include "binding/ebc_binding.h"
+#include "binding/process_group_binding.h"
 #include "binding/runtime_functions.h"
 
 namespace tb = torchrec::binding;
@@ -13,6 +14,7 @@ Napi::Object register_addon(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<tb::AddonData>(new tb::AddonData());
   tb::define_runtime_functions(env, exports);
   exports.Set("NativeEmbeddingBagCollection", tb::EbcBinding::define(env));
+  tb::ProcessGroupBinding::define(env, exports);
   return exports;
 }
 

@@ -5,6 +5,8 @@
 //   node scripts/find-libtorch.js include | libdir | libs | defines | summary
 // With no argument it prints the whole description as JSON.
 'use strict';
+const fs = require('fs');
+const path = require('path');
 const { locateLibtorch, notFoundMessage, isSupported, unsupportedMessage, summary } = require('./libtorch-locate');
 
 const { found, tried } = locateLibtorch();
@@ -18,6 +20,12 @@ if (!isSupported(found.version)) {
 }
 const libs = ['-ltorch', '-ltorch_cpu', '-lc10', ...(found.cuda ? ['-ltorch_cuda', '-lc10_cuda'] : [])];
 const defines = found.cxx11Abi === null ? [] : [`_GLIBCXX_USE_CXX11_ABI=${found.cxx11Abi}`];
+// c10d's Gloo backend (native/distributed) needs the gloo headers (Debian: libgloo-dev), as
+// cmake/GlooForAddon.cmake checks; without them the addon builds without distributed support.
+const glooHeaders = [...found.includeDirs, '/usr/include', '/usr/local/include'].some((d) =>
+  fs.existsSync(path.join(d, 'gloo', 'config.h')),
+);
+if (glooHeaders) defines.push('TORCHREC_HAVE_GLOO');
 const what = process.argv[2];
 if (what === 'include') console.log(found.includeDirs.join(' '));
 else if (what === 'libdir') console.log(found.libDir);

@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 
-packages=(cmake ninja-build g++ libtorch-dev libgtest-dev python3-torch clang-format git)
+# libgloo-dev: the gloo headers c10d's ProcessGroupGloo needs (ProcessGroup, native/distributed).
+# libgtest-dev: GoogleTest for the C++ tests of the core (test/native).
+packages=(cmake ninja-build g++ libtorch-dev libgloo-dev libgtest-dev python3-torch clang-format git)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

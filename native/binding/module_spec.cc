@@ -83,13 +83,7 @@ std::optional<OptimizerSpec> read_optimizer(const Napi::Value& value, const std:
   if (is_nullish(value)) return std::nullopt;
   const Napi::Object obj = as_object(value, where);
   OptimizerSpec spec;
-  spec.kind = to_enum<OptimizerKind>(obj.Get("algorithm"), field(where, "algorithm").c_str(),
-                                     {{"sgd", OptimizerKind::Sgd},
-                                      {"adagrad", OptimizerKind::Adagrad},
-                                      {"rowwise_adagrad", OptimizerKind::RowwiseAdagrad},
-                                      {"adam", OptimizerKind::Adam},
-                                      {"partial_rowwise_adam", OptimizerKind::PartialRowwiseAdam},
-                                      {"lamb", OptimizerKind::Lamb}});
+  spec.kind = read_optimizer_kind(obj.Get("algorithm"), field(where, "algorithm"));
   spec.lr = to_number(obj.Get("lr"), field(where, "lr").c_str());
   if (!is_nullish(obj.Get("schedule"))) {
     spec.schedule = read_schedule(as_object(obj.Get("schedule"), field(where, "schedule")), field(where, "schedule"));
@@ -105,6 +99,16 @@ std::optional<OptimizerSpec> read_optimizer(const Napi::Value& value, const std:
 }
 
 }  // namespace
+
+OptimizerKind read_optimizer_kind(const Napi::Value& value, const std::string& where) {
+  return to_enum<OptimizerKind>(value, where.c_str(),
+                                {{"sgd", OptimizerKind::Sgd},
+                                 {"adagrad", OptimizerKind::Adagrad},
+                                 {"rowwise_adagrad", OptimizerKind::RowwiseAdagrad},
+                                 {"adam", OptimizerKind::Adam},
+                                 {"partial_rowwise_adam", OptimizerKind::PartialRowwiseAdam},
+                                 {"lamb", OptimizerKind::Lamb}});
+}
 
 OptimizerSpec read_optimizer_spec(const Napi::Value& value, const std::string& where) {
   if (is_nullish(value)) fail(ErrorCode::InvalidArgument, where, " must be an object");

@@ -24,6 +24,9 @@ struct ModuleSpec {
 
 ModuleSpec read_module_spec(const Napi::Value& options);
 
+// An optimizer algorithm name ("sgd", "rowwise_adagrad", ...) as its kind.
+OptimizerKind read_optimizer_kind(const Napi::Value& value, const std::string& where);
+
 // One table's `optimizer` ({algorithm, lr, schedule, eps, beta1, beta2, weightDecay, weightDecayMode}).
 OptimizerSpec read_optimizer_spec(const Napi::Value& value, const std::string& where);
 

@@ -51,6 +51,22 @@ Napi::Value learning_rates(const Napi::CallbackInfo& info) {
   });
 }
 
+// optimizerStateLayout(algorithm): [{name, perElement, nonNegative}], the core's layout of the rule's state.
+Napi::Value optimizer_state_layout_of(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    const auto& layout = optimizer_state_layout(read_optimizer_kind(info[0], "algorithm"));
+    Napi::Array out = Napi::Array::New(info.Env(), layout.size());
+    for (size_t i = 0; i < layout.size(); ++i) {
+      Napi::Object entry = Napi::Object::New(info.Env());
+      entry.Set("name", layout[i].name);
+      entry.Set("perElement", Napi::Boolean::New(info.Env(), layout[i].per_element));
+      entry.Set("nonNegative", Napi::Boolean::New(info.Env(), layout[i].non_negative));
+      out.Set(static_cast<uint32_t>(i), entry);
+    }
+    return out;
+  });
+}
+
 Napi::Object build_info(Napi::Env env) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("torchVersion", TORCH_VERSION);
@@ -71,6 +87,7 @@ void define_runtime_functions(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, set_num_threads));
   exports.Set("getNumThreads", Napi::Function::New(env, get_num_threads));
   exports.Set("learningRates", Napi::Function::New(env, learning_rates));
+  exports.Set("optimizerStateLayout", Napi::Function::New(env, optimizer_state_layout_of));
   exports.Set("buildInfo", build_info(env));
 }
 

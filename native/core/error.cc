@@ -14,6 +14,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::Device: return "ERR_DEVICE";
     case ErrorCode::Checkpoint: return "ERR_CHECKPOINT";
     case ErrorCode::Disposed: return "ERR_DISPOSED";
+    case ErrorCode::Distributed: return "ERR_DISTRIBUTED";
     case ErrorCode::InvalidArgument: return "ERR_INVALID_ARGUMENT";
     case ErrorCode::NonFinite: return "ERR_NON_FINITE";
     case ErrorCode::OutOfMemory: return "ERR_OUT_OF_MEMORY";

@@ -22,6 +22,7 @@ enum class ErrorCode {
   Device,
   Checkpoint,
   Disposed,
+  Distributed,  // communication between ranks failed (native/distributed)
   InvalidArgument,
   NonFinite,    // a NaN or infinity where the math needs finite values (gradients, optimizer state)
   OutOfMemory,  // a table, state or buffer that cannot be allocated, on any device

@@ -21,7 +21,7 @@ function findNodedir(): string | null {
 /** The .cc files CMakeLists.txt compiles into the addon (its globs), relative to the tree. */
 function cmakeSources(root: string): string[] {
   const out = ['native/addon.cc'];
-  for (const d of ['native/core', 'native/kernels', 'native/binding']) {
+  for (const d of ['native/core', 'native/kernels', 'native/distributed', 'native/binding']) {
     for (const f of fs.readdirSync(path.join(root, d))) if (f.endsWith('.cc')) out.push(`${d}/${f}`);
   }
   return out.sort();
