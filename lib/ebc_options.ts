@@ -4,7 +4,7 @@
  */
 import { EmbeddingBagConfig, readEmbeddingBagConfig, readTables } from './config/embedding';
 import { EmbeddingOptimizerConfig, readEmbeddingOptimizerConfig } from './config/optimizer';
-import { at, Fields, readNested, readObject, validateRoot, Validator } from './config/validate';
+import { at, readNested, readObject, validateRoot, Validator } from './config/validate';
 import { PoolingType } from './enums';
 
 export interface EmbeddingBagCollectionOptions {
@@ -36,7 +36,9 @@ export interface ResolvedEbcOptions {
 
 const OPTION_FIELDS = ['tables', 'isWeighted', 'device', 'seed', 'optimizer', 'vocabOov'];
 
-function readOptions(v: Validator, raw: unknown, path: string): Fields | undefined {
+// Returns undefined or a value with unchecked fields only when `v` holds issues, and then
+// validateRoot throws instead of returning it.
+function readOptions(v: Validator, raw: unknown, path: string): ResolvedEbcOptions | undefined {
   const o = readObject(v, raw, path, OPTION_FIELDS);
   if (!o) return undefined;
   const { tables } = readTables(v, o, path, readEmbeddingBagConfig);
@@ -58,11 +60,12 @@ function readOptions(v: Validator, raw: unknown, path: string): Fields | undefin
   });
   const vocabOov = readVocabOov(v, o.vocabOov, at(path, 'vocabOov'), tables);
   return {
-    tables,
-    isWeighted,
-    device,
-    seed,
-    optimizer: readNested(v, o, 'optimizer', path, readEmbeddingOptimizerConfig),
+    tables: tables ?? [],
+    isWeighted: isWeighted as boolean,
+    device: device as string,
+    seed: seed as number,
+    optimizer: readNested(v, o, 'optimizer', path, readEmbeddingOptimizerConfig) as
+      EmbeddingOptimizerConfig | undefined,
     vocabOov,
   };
 }
@@ -101,5 +104,5 @@ function readVocabOov(
 }
 
 export function resolveEbcOptions(raw: unknown): ResolvedEbcOptions {
-  return validateRoot('EmbeddingBagCollection options', raw, readOptions) as unknown as ResolvedEbcOptions;
+  return validateRoot('EmbeddingBagCollection options', raw, readOptions);
 }

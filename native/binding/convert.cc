@@ -137,7 +137,8 @@ Napi::Float32Array new_float32_array(Napi::Env env, size_t length, float** data)
   // external memory, is freed by V8 itself when the array is collected.
   Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, length * sizeof(float));
   *data = reinterpret_cast<float*>(buffer.Data());
-  kernels::advise_huge_pages(buffer.Data(), length * sizeof(float));  // M: ~5% of a forward was page faults
+  // Fresh heap pages fault one 4 KiB page at a time (bench/results/design-measurements.md).
+  kernels::advise_huge_pages(buffer.Data(), length * sizeof(float));
   return Napi::Float32Array::New(env, length, buffer.ArrayBuffer(), buffer.ByteOffset());
 }
 

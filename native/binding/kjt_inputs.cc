@@ -218,15 +218,6 @@ KeyedJaggedTensor build_kjt(const KjtInputs& in) {
   return KeyedJaggedTensor::from_offsets(in.keys, in.values, in.offsets, in.weights, in.stride);
 }
 
-KeyedJaggedTensor build_kjt(KjtInputs&& in) {
-  if (in.lengths.defined()) {
-    return KeyedJaggedTensor::from_lengths(std::move(in.keys), std::move(in.values), in.lengths, std::move(in.weights),
-                                           in.stride);
-  }
-  return KeyedJaggedTensor::from_offsets(std::move(in.keys), std::move(in.values), in.offsets, std::move(in.weights),
-                                         in.stride);
-}
-
 int64_t batch_size_hint(const KjtInputs& in) {
   if (in.stride > 0) return in.stride;
   const int64_t keys = static_cast<int64_t>(in.keys.size());

@@ -29,8 +29,6 @@ KjtInputs read_kjt_inputs(const Napi::CallbackInfo& info, size_t first);
 KjtInputs view_kjt_inputs(const Napi::CallbackInfo& info, size_t first);
 
 KeyedJaggedTensor build_kjt(const KjtInputs& inputs);
-// The same, taking over the inputs' keys and tensors (for inputs used once).
-KeyedJaggedTensor build_kjt(KjtInputs&& inputs);
 
 // forwardSync's result: the collection pools `kjt` straight into the memory of a new Float32Array
 // (memory V8 owns and frees when the array is collected), with no intermediate tensor and no copy.

@@ -120,14 +120,14 @@ using detail::LookupPlan;
 constexpr int64_t kParallelWork = 1 << 16;
 // Chunks per thread: taken dynamically, so a core slowed by a neighbour gets less of the work.
 constexpr int64_t kChunksPerThread = 16;
-// find_out_of_range splits a key's ids across threads from this many on (32 Ki int64 ids: ~15 us of scan).
+// find_out_of_range splits a key's ids across threads from this many on (about the scan that pays
+// for a thread; bench/results/design-measurements.md).
 constexpr int64_t kParallelIds = 1 << 15;
 // Software prefetch of upcoming rows (prefetch_row): `prefetch_rows()` rows ahead within a run of one
-// feature's bags, and only when the call's tables (summed) are far larger than the caches. Measured in
-// single-thread CPU time on the bench's tables (on transparent huge pages), where out-of-order
-// execution already keeps many independent rows in flight, it is a small win: M (D=64 fp32) 24.9 ms
-// without, 23.8-24.5 ms at 8-24 rows ahead; H (D=128 fp16) 38 ms without, 35.6-38 ms. A prefetcher
-// that walked bag and feature boundaries cost more instructions than it saved (27-28 ms at M).
+// feature's bags, and only when the call's tables (summed) are far larger than the caches. Out-of-order
+// execution already keeps many independent rows in flight, so it is a small win, and a prefetcher
+// that walked bag and feature boundaries cost more instructions than it saved (the figures:
+// bench/results/design-measurements.md).
 // TORCHREC_PREFETCH_ROWS=n overrides the distance (0: off).
 constexpr int64_t kPrefetchTableBytes = int64_t{8} << 20;
 constexpr int kPrefetchRows = 16;

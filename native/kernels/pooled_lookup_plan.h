@@ -41,8 +41,8 @@ int64_t first_bad_id_avx2(const void* ids, bool ids_int64, int64_t begin, int64_
 // Software prefetch of rows `plan.prefetch_rows` ahead, within a run of one feature's bags (whose ids
 // are contiguous in the KJT's values): every cache line of the row is requested. Header-only and
 // always inlined into each path, so every instruction set gets its own copy. Rows of whole cache lines
-// (D = 16/32/64/128 fp32, 32/64/128/256 fp16) take an unrolled path: the general line loop cost ~4%
-// of a memory-bound M forward (torchrec_bench --impl kernel: 12.1 -> 11.6 ms).
+// (D = 16/32/64/128 fp32, 32/64/128/256 fp16) take an unrolled path: the general line loop measured
+// slower on a memory-bound forward (bench/results/design-measurements.md).
 template <typename Id>
 __attribute__((always_inline)) inline void prefetch_row(const FeaturePlan& f, const Id* ids, int64_t at) {
   const uintptr_t row = reinterpret_cast<uintptr_t>(f.rows) + static_cast<uintptr_t>(ids[at]) * f.row_bytes;

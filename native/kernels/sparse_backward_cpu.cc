@@ -25,7 +25,8 @@ int64_t occurrences(const BackwardTable& table, const BackwardBatch& batch) {
 
 // One thread's working memory for grouping a table, sized for the largest table before the threads
 // start, so that nothing allocates (and nothing can throw) inside the parallel region. Left
-// uninitialised: every slot is written before it is read, and zero-filling it each step cost ~4%.
+// uninitialised: every slot is written before it is read, and zero-filling it each step measured
+// slower (bench/results/design-measurements.md).
 struct SortScratch {
   std::unique_ptr<int64_t[]> key[2];  // rows, in CSR order, then partially sorted
   std::unique_ptr<int64_t[]> idx[2];  // the occurrence each key came from
