@@ -9,7 +9,11 @@
 namespace torchrec {
 
 bool cuda_store_compiled() {
-  return TORCHREC_WITH_CUDA != 0;
+#if TORCHREC_WITH_CUDA  // undefined (the node-gyp build) counts as 0
+  return true;
+#else
+  return false;
+#endif
 }
 
 std::unique_ptr<TableStore> make_table_store(const std::string& device, const std::vector<TableSpec>& tables,
