@@ -35,6 +35,17 @@ std::vector<std::pair<std::string, at::Tensor>> read_states(const EmbeddingModul
   return out;
 }
 
+// A checkpoint holds only state a restore accepts: training that has diverged (Adam's momentum2
+// overflowing to +Inf after a huge gradient, say) fails the save with the core's own message.
+void check_exportable(const EmbeddingModule& m, const std::string& table,
+                      const std::vector<std::pair<std::string, at::Tensor>>& states) {
+  const auto layout = m.state_layout(table);
+  for (size_t i = 0; i < states.size(); ++i) {
+    StateSpec spec{layout[i].name, layout[i].shape.size() == 2, layout[i].non_negative};
+    check_state_values(spec, table, states[i].second.data_ptr<float>(), states[i].second.numel());
+  }
+}
+
 }  // namespace
 
 // backward(keys, values, lengths, offsets, weights, stride, gradOutput): Promise<number>, the step this
@@ -147,9 +158,9 @@ Napi::Value EbcBinding::export_state(const Napi::CallbackInfo& info) {
           ExportedState out;
           out.step = e.step();
           for (const auto& name : tables) {
-            out.tables.push_back(
-                {name, e.read_weights(name),
-                 with_state ? read_states(e, name) : std::vector<std::pair<std::string, at::Tensor>>{}});
+            auto states = with_state ? read_states(e, name) : std::vector<std::pair<std::string, at::Tensor>>{};
+            check_exportable(e, name, states);
+            out.tables.push_back({name, e.read_weights(name), std::move(states)});
           }
           return out;
         },

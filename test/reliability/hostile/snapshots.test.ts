@@ -110,14 +110,28 @@ describe('optimizer state is checked before anything changes', () => {
   const ADAM = [{ ...TABLE, optimizer: { adam: { lr: 0.01 } } }];
   const ADAGRAD = [{ ...TABLE, optimizer: { adagrad: { lr: 0.1 } } }];
 
-  test('non-finite state (Adam momentum2 = +Inf after a huge gradient) is refused with weights untouched', async () => {
+  test('non-finite state (Adam momentum2 = +Inf after a huge gradient) is neither saved nor restored', async () => {
     const ebc = new EmbeddingBagCollection({ tables: ADAM, seed: 5 });
+    const snap = path.join(dir, 'adam_inf');
+    await ebc.saveSnapshot(snap);
     const kjt = KeyedJaggedTensor.fromLengths({ keys: ['t'], values: [1], lengths: [1] });
     await ebc.backward(kjt, new Float32Array(TABLE.embedding_dim).fill(1e30));
     expect(ebc.optimizerState('t').momentum2).toContain(Infinity);
-    const snap = path.join(dir, 'adam_inf');
-    await ebc.saveSnapshot(snap);
+    // Training has diverged: the save says so instead of writing a snapshot no restore would take.
+    await expect(ebc.saveSnapshot(snap)).rejects.toMatchObject({
+      code: 'ERR_NON_FINITE',
+      message: expect.stringContaining('momentum2 of table t: element 4 is not finite'),
+    });
     ebc.dispose();
+    // A snapshot edited to hold Inf (by another tool, say) is refused by the restore, weights untouched.
+    let location = '';
+    await editManifest(snap, (m: Manifest) => {
+      location = Object.entries(m).find(([p, e]) => p.endsWith('momentum2') && e.type === 'Tensor')![1]
+        .location as string;
+    });
+    const inf = new Float32Array(N);
+    inf[4] = Infinity;
+    await fsp.writeFile(path.join(snap, ...location.split('/')), f32(inf));
     expectRefused(await restore(snap, ADAM), 'ERR_CHECKPOINT', 'momentum2 of table t: element 4 is not finite');
   });
 
