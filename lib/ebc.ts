@@ -34,6 +34,8 @@ import {
   ownRealm,
 } from './native';
 import { nativeTableSpec } from './native_spec';
+import { resolveSharding } from './distributed/sharded';
+import type { ProcessGroup } from './distributed/process_group';
 
 export type { EmbeddingBagCollectionOptions } from './ebc_options';
 
@@ -46,6 +48,8 @@ export class EmbeddingBagCollection {
   readonly isWeighted: boolean;
   readonly device: string;
   readonly optimizer?: EmbeddingOptimizerConfig;
+  /** The group the tables are sharded across; undefined for a collection of this process only. */
+  readonly processGroup?: ProcessGroup;
   /**
    * Resolves once every `pretrained` table is loaded from its snapshot and every table with a `vocab`
    * has its vocabulary loaded (at once when there are none); rejects with the first failure.
@@ -74,12 +78,15 @@ export class EmbeddingBagCollection {
     this.isWeighted = o.isWeighted;
     this.device = o.device;
     this.optimizer = o.optimizer;
+    this.processGroup = o.processGroup;
+    const sharding = o.processGroup && resolveSharding(o.tables, o.processGroup, o.plan, o.gradientDivision);
     // A table without any optimizer is allowed (inference users build without one); backward names it.
     this.handle = new (native().NativeEmbeddingBagCollection)({
       tables: o.tables.map((t) => nativeTableSpec(t, o.optimizer)),
       isWeighted: o.isWeighted,
       seed: o.seed,
       device: o.device,
+      ...sharding,
     });
     this.keys = this.handle.outputKeys();
     this.dims = this.handle.outputDims();
@@ -155,11 +162,28 @@ export class EmbeddingBagCollection {
     return new KeyedTensor(this.keys, this.dims, ownRealm(values), kjt.stride());
   }
 
-  /** A row-major [N][D] float32 copy of a table (fp16 tables widened). */
+  /**
+   * A row-major [N][D] float32 copy of a table (fp16 tables widened). On a sharded collection it is a
+   * collective (every rank calls it, in the same order) and returns a Promise of the whole table.
+   */
   getWeights(table: string): Float32Array {
+    if (this.processGroup) return this.getWeightsAsync(table) as unknown as Float32Array;
     const handle = this.live('getWeights');
     this.checkNoLoad('getWeights');
     return ownRealm(handle.getWeights(table));
+  }
+
+  /** getWeights off the JS thread, in call order; the form a sharded collection's getWeights returns. */
+  getWeightsAsync(table: string): Promise<Float32Array> {
+    let pending: Promise<Float32Array>;
+    try {
+      const handle = this.live('getWeights');
+      this.checkTableName(table, 'getWeights');
+      pending = this.whenLoaded(() => handle.getWeightsAsync(table));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return ownPromise(pending).then(ownRealm);
   }
 
   /**
@@ -217,6 +241,7 @@ export class EmbeddingBagCollection {
    * All states start at 0.
    */
   optimizerState(table: string): Record<string, Float32Array> {
+    if (this.processGroup) return this.optimizerStateAsync(table) as unknown as Record<string, Float32Array>;
     const handle = this.live('optimizerState');
     this.checkNoLoad('optimizerState');
     this.checkTableName(table, 'optimizerState');
@@ -224,6 +249,21 @@ export class EmbeddingBagCollection {
     const out: Record<string, Float32Array> = {};
     for (const [name, data] of Object.entries(state)) out[name] = ownRealm(data);
     return out;
+  }
+
+  /** optimizerState off the JS thread, in call order; the form a sharded collection's optimizerState returns. */
+  optimizerStateAsync(table: string): Promise<Record<string, Float32Array>> {
+    let pending: Promise<Record<string, Float32Array>>;
+    try {
+      const handle = this.live('optimizerState');
+      this.checkTableName(table, 'optimizerState');
+      pending = this.whenLoaded(() => handle.optimizerStateAsync(table));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return ownPromise(pending).then((state) =>
+      Object.fromEntries(Object.entries(state).map(([name, data]) => [name, ownRealm(data)])),
+    );
   }
 
   /** The table's optimizer-state tensors in order, with their shapes ([N, D] or [N]); [] without an optimizer. */

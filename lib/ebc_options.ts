@@ -6,6 +6,8 @@ import { EmbeddingBagConfig, readEmbeddingBagConfig, readTables } from './config
 import { EmbeddingOptimizerConfig, readEmbeddingOptimizerConfig } from './config/optimizer';
 import { at, readNested, readObject, validateRoot, Validator } from './config/validate';
 import { PoolingType } from './enums';
+import { ProcessGroup } from './distributed/process_group';
+import type { ShardingPlan } from './distributed/plan';
 
 export interface EmbeddingBagCollectionOptions {
   tables: (EmbeddingBagConfig | object)[];
@@ -22,6 +24,12 @@ export interface EmbeddingBagCollectionOptions {
    * Either way vocabStats() counts them as missing.
    */
   vocabOov?: Record<string, number | 'skip'>;
+  /** Shards the tables across this group's ranks; every rank builds the same collection (DESIGN.md). */
+  processGroup?: ProcessGroup;
+  /** Per table: its sharding type (and ranks); tables it leaves out are placed by planSharding. */
+  plan?: ShardingPlan;
+  /** Default true (TorchRec's): backward divides gradOutput by the world size. */
+  gradientDivision?: boolean;
 }
 
 export interface ResolvedEbcOptions {
@@ -32,9 +40,22 @@ export interface ResolvedEbcOptions {
   optimizer?: EmbeddingOptimizerConfig;
   /** Per table with a vocab: the OOV row, or -1 to skip missing ids. */
   vocabOov: Record<string, number>;
+  processGroup?: ProcessGroup;
+  plan?: ShardingPlan;
+  gradientDivision: boolean;
 }
 
-const OPTION_FIELDS = ['tables', 'isWeighted', 'device', 'seed', 'optimizer', 'vocabOov'];
+const OPTION_FIELDS = [
+  'tables',
+  'isWeighted',
+  'device',
+  'seed',
+  'optimizer',
+  'vocabOov',
+  'processGroup',
+  'plan',
+  'gradientDivision',
+];
 
 // Returns undefined or a value with unchecked fields only when `v` holds issues, and then
 // validateRoot throws instead of returning it.
@@ -59,7 +80,28 @@ function readOptions(v: Validator, raw: unknown, path: string): ResolvedEbcOptio
     }
   });
   const vocabOov = readVocabOov(v, o.vocabOov, at(path, 'vocabOov'), tables);
+  const processGroup = o.processGroup;
+  if (processGroup !== undefined && !(processGroup instanceof ProcessGroup)) {
+    v.add(at(path, 'processGroup'), 'must be a ProcessGroup (from ProcessGroup.init)');
+  }
+  if (o.plan !== undefined && processGroup === undefined) {
+    v.add(at(path, 'plan'), 'a sharding plan needs a processGroup');
+  }
+  const gradientDivision = o.gradientDivision ?? true;
+  if (typeof gradientDivision !== 'boolean') v.add(at(path, 'gradientDivision'), 'must be a boolean');
+  if (processGroup !== undefined) {
+    tables?.forEach((t, i) => {
+      for (const field of ['vocab', 'pretrained'] as const) {
+        if (t[field] !== undefined) {
+          v.add(at(at(at(path, 'tables'), i), field), 'is not supported on a sharded collection yet');
+        }
+      }
+    });
+  }
   return {
+    processGroup: processGroup as ProcessGroup | undefined,
+    plan: o.plan as ShardingPlan | undefined,
+    gradientDivision: gradientDivision as boolean,
     tables: tables ?? [],
     isWeighted: isWeighted as boolean,
     device: device as string,

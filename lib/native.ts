@@ -64,6 +64,10 @@ export interface NativeModuleOptions {
   isWeighted: boolean;
   seed: number;
   device: string;
+  /** A sharded collection (lib/distributed/sharded.ts): the native group, placements in table order. */
+  processGroup?: unknown;
+  placement?: { kind: string; ranks: number[] }[];
+  gradientDivision?: boolean;
 }
 
 /** One optimizer-state tensor of a table, as the core lays it out. */
@@ -94,6 +98,8 @@ export interface NativeEmbeddingBagCollection {
   forwardSync(...kjt: NativeKjtArgs): Float32Array;
   forward(...kjt: NativeKjtArgs): Promise<Float32Array>;
   getWeights(table: string): Float32Array;
+  /** The same off the JS thread; a collective on a sharded collection. */
+  getWeightsAsync(table: string): Promise<Float32Array>;
   setWeights(table: string, data: NativeStoredWeights): void;
   dispose(): void;
   /** One fused optimizer step; resolves with the step number this update became. */
@@ -103,6 +109,7 @@ export interface NativeEmbeddingBagCollection {
   /** The table's optimizer-state tensors, in order, with their shapes ([] without an optimizer). */
   stateLayout(table: string): NativeStateInfo[];
   optimizerState(table: string): Record<string, Float32Array>;
+  optimizerStateAsync(table: string): Promise<Record<string, Float32Array>>;
   setOptimizerState(table: string, name: string, data: Float32Array): void;
   tableNorms(tables: string[], maxRows: number, seed: number): Promise<number[]>;
   /** Weights (stored dtype), optimizer state and step of `tables`, read under one ticket, in call order. */

@@ -5,6 +5,7 @@
 #include "binding/kjt_inputs.h"
 #include "binding/module_spec.h"
 #include "binding/module_worker.h"
+#include "binding/sharded_spec.h"
 #include "core/embedding_bag_collection.h"
 
 namespace torchrec::binding {
@@ -18,6 +19,7 @@ Napi::Function EbcBinding::define(Napi::Env env) {
                          InstanceMethod<&EbcBinding::forward_sync>("forwardSync"),
                          InstanceMethod<&EbcBinding::forward>("forward"),
                          InstanceMethod<&EbcBinding::get_weights>("getWeights"),
+                         InstanceMethod<&EbcBinding::get_weights_async>("getWeightsAsync"),
                          InstanceMethod<&EbcBinding::set_weights>("setWeights"),
                          InstanceMethod<&EbcBinding::dispose>("dispose"),
                          InstanceMethod<&EbcBinding::backward>("backward"),
@@ -25,6 +27,7 @@ Napi::Function EbcBinding::define(Napi::Env env) {
                          InstanceMethod<&EbcBinding::set_step>("setStep"),
                          InstanceMethod<&EbcBinding::state_layout>("stateLayout"),
                          InstanceMethod<&EbcBinding::optimizer_state>("optimizerState"),
+                         InstanceMethod<&EbcBinding::optimizer_state_async>("optimizerStateAsync"),
                          InstanceMethod<&EbcBinding::set_optimizer_state>("setOptimizerState"),
                          InstanceMethod<&EbcBinding::table_norms>("tableNorms"),
                          InstanceMethod<&EbcBinding::export_state>("exportState"),
@@ -35,9 +38,14 @@ Napi::Function EbcBinding::define(Napi::Env env) {
 }
 
 // new NativeEmbeddingBagCollection({tables, isWeighted, seed, device}); each table may carry an `optimizer`.
+// With a processGroup (and placement, gradientDivision): the sharded collection (sharded_spec.h).
 EbcBinding::EbcBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EbcBinding>(info) {
   guard(info.Env(), [&]() -> Napi::Value {
     ModuleSpec spec = read_module_spec(info[0]);
+    if (wants_sharding(info[0].As<Napi::Object>())) {
+      module_ = make_sharded_module(info[0].As<Napi::Object>(), std::move(spec));
+      return info.Env().Undefined();
+    }
     module_ = std::make_shared<EmbeddingBagCollection>(std::move(spec.tables), spec.is_weighted, spec.seed,
                                                        std::move(spec.optimizers), spec.device);
     return info.Env().Undefined();
@@ -47,6 +55,21 @@ EbcBinding::EbcBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EbcBin
 std::shared_ptr<EmbeddingModule> EbcBinding::module(const char* method) const {
   if (!module_) fail(ErrorCode::Disposed, method, "() called on a disposed EmbeddingBagCollection");
   return module_;
+}
+
+std::shared_ptr<EmbeddingModule> EbcBinding::local_module(const char* method) const {
+  auto m = module(method);
+  if (m->collective()) {
+    fail(ErrorCode::InvalidArgument, method, "() would block the JS thread on the other ranks: on a sharded ",
+         "EmbeddingBagCollection use its async form (every rank calls it, in the same order)");
+  }
+  return m;
+}
+
+CallSequencer::Kind EbcBinding::reader_kind(const EmbeddingModule& m) {
+  // A collective reader runs alone, in call order, so that every rank issues the same collectives
+  // in the same order.
+  return m.collective() ? CallSequencer::Kind::Write : CallSequencer::Kind::Read;
 }
 
 Napi::Value EbcBinding::output_keys(const Napi::CallbackInfo& info) {
@@ -77,7 +100,7 @@ Napi::Value EbcBinding::device(const Napi::CallbackInfo& info) {
 // forwards (see core/call_sequencer.h).
 Napi::Value EbcBinding::forward_sync(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    auto m = module("forwardSync");
+    auto m = local_module("forwardSync");
     KeyedJaggedTensor kjt = build_kjt(view_kjt_inputs(info, 0));  // no copy: done before JS runs again
     auto turn = m->sequencer().enter(CallSequencer::Kind::Read);
     return forward_into_float32_array(info.Env(), *m, kjt);  // pools straight into the result's memory
@@ -97,7 +120,7 @@ Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
     const int64_t length = batch * width;
     if (batch <= 0 || length <= 0) {
       return ModuleWorker<at::Tensor>::start(
-          info.Env(), "torchrec.forward", m, CallSequencer::Kind::Read,
+          info.Env(), "torchrec.forward", m, reader_kind(*m),
           [inputs](EmbeddingModule& e) {
             const KeyedJaggedTensor kjt = build_kjt(*inputs);
             at::Tensor out = at::empty({kjt.stride(), e.plan().output_width()}, at::kFloat);
@@ -110,7 +133,7 @@ Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
     Napi::Float32Array out = new_float32_array(info.Env(), static_cast<size_t>(length), &data);
     auto result = std::make_shared<Napi::Reference<Napi::Float32Array>>(Napi::Persistent(out));
     return ModuleWorker<bool>::start(
-        info.Env(), "torchrec.forward", m, CallSequencer::Kind::Read,
+        info.Env(), "torchrec.forward", m, reader_kind(*m),
         [inputs, data, length, width](EmbeddingModule& e) {
           const KeyedJaggedTensor kjt = build_kjt(*inputs);
           if (kjt.stride() * width != length) {
@@ -126,10 +149,23 @@ Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
 
 Napi::Value EbcBinding::get_weights(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    auto m = module("getWeights");
+    auto m = local_module("getWeights");
     const std::string table = to_string(info[0], "table");
     auto turn = m->sequencer().enter(CallSequencer::Kind::Read);
     return to_float32_array(info.Env(), m->get_weights(table));
+  });
+}
+
+// getWeightsAsync(table): Promise<Float32Array>, off the JS thread; a collective on a sharded collection.
+Napi::Value EbcBinding::get_weights_async(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto m = module("getWeights");
+    const std::string table = to_string(info[0], "table");
+    m->plan().table_index(table);  // an unknown name fails now, on every rank alike
+    return ModuleWorker<at::Tensor>::start(
+        info.Env(), "torchrec.getWeights", m, reader_kind(*m),
+        [table](EmbeddingModule& e) { return e.get_weights(table); },
+        [](Napi::Env env, at::Tensor& out) -> Napi::Value { return to_float32_array(env, std::move(out)); });
   });
 }
 

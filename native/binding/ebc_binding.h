@@ -23,6 +23,7 @@ class EbcBinding : public Napi::ObjectWrap<EbcBinding> {
   Napi::Value forward_sync(const Napi::CallbackInfo& info);
   Napi::Value forward(const Napi::CallbackInfo& info);
   Napi::Value get_weights(const Napi::CallbackInfo& info);
+  Napi::Value get_weights_async(const Napi::CallbackInfo& info);
   Napi::Value set_weights(const Napi::CallbackInfo& info);
   Napi::Value dispose(const Napi::CallbackInfo& info);
 
@@ -32,6 +33,7 @@ class EbcBinding : public Napi::ObjectWrap<EbcBinding> {
   Napi::Value set_step(const Napi::CallbackInfo& info);
   Napi::Value state_layout(const Napi::CallbackInfo& info);
   Napi::Value optimizer_state(const Napi::CallbackInfo& info);
+  Napi::Value optimizer_state_async(const Napi::CallbackInfo& info);
   Napi::Value set_optimizer_state(const Napi::CallbackInfo& info);
   Napi::Value table_norms(const Napi::CallbackInfo& info);
   Napi::Value export_state(const Napi::CallbackInfo& info);
@@ -43,6 +45,10 @@ class EbcBinding : public Napi::ObjectWrap<EbcBinding> {
 
   // The module, or ERR_DISPOSED naming `method`.
   std::shared_ptr<EmbeddingModule> module(const char* method) const;
+  // The same, refusing a collective module (a call that would wait for other ranks on the JS thread).
+  std::shared_ptr<EmbeddingModule> local_module(const char* method) const;
+  // The sequencer kind of a reading call: a reader, or a writer on a collective module.
+  static CallSequencer::Kind reader_kind(const EmbeddingModule& m);
 
   std::shared_ptr<EmbeddingModule> module_;
 };

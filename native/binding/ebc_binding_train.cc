@@ -102,12 +102,26 @@ Napi::Value EbcBinding::state_layout(const Napi::CallbackInfo& info) {
 
 Napi::Value EbcBinding::optimizer_state(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    auto m = module("optimizerState");
+    auto m = local_module("optimizerState");
     const std::string table = to_string(info[0], "table");
     auto turn = m->sequencer().enter(CallSequencer::Kind::Read);
     auto states = read_states(*m, table);
     turn.release();
     return state_record(info.Env(), states);
+  });
+}
+
+// optimizerStateAsync(table): Promise<{[name]: Float32Array}>; a collective on a sharded collection.
+Napi::Value EbcBinding::optimizer_state_async(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto m = module("optimizerState");
+    const std::string table = to_string(info[0], "table");
+    m->plan().table_index(table);
+    using States = std::vector<std::pair<std::string, at::Tensor>>;
+    return ModuleWorker<States>::start(
+        info.Env(), "torchrec.optimizerState", m, reader_kind(*m),
+        [table](EmbeddingModule& e) { return read_states(e, table); },
+        [](Napi::Env env, States& states) -> Napi::Value { return state_record(env, states); });
   });
 }
 
@@ -133,7 +147,7 @@ Napi::Value EbcBinding::table_norms(const Napi::CallbackInfo& info) {
     const int64_t max_rows = to_int64(info[1], "maxRows", 1, kMaxSafeInteger);
     const uint64_t seed = static_cast<uint64_t>(to_int64(info[2], "seed", 0, kMaxSafeInteger));
     return ModuleWorker<std::vector<double>>::start(
-        info.Env(), "torchrec.tableNorms", m, CallSequencer::Kind::Read,
+        info.Env(), "torchrec.tableNorms", m, reader_kind(*m),
         [tables, max_rows, seed](EmbeddingModule& e) { return e.table_norms(tables, max_rows, seed); },
         [](Napi::Env env, std::vector<double>& norms) -> Napi::Value {
           Napi::Array out = Napi::Array::New(env, norms.size());
@@ -153,7 +167,7 @@ Napi::Value EbcBinding::export_state(const Napi::CallbackInfo& info) {
     for (const auto& name : tables) m->plan().table_index(name);
     const bool with_state = info[1].ToBoolean().Value();
     return ModuleWorker<ExportedState>::start(
-        info.Env(), "torchrec.exportState", m, CallSequencer::Kind::Read,
+        info.Env(), "torchrec.exportState", m, reader_kind(*m),
         [tables, with_state](EmbeddingModule& e) {
           ExportedState out;
           out.step = e.step();

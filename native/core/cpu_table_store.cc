@@ -1,7 +1,5 @@
 #include "core/cpu_table_store.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include "core/error.h"
 #include "kernels/cpu_parallel.h"
 #include "kernels/pooled_lookup_cpu.h"
@@ -11,10 +9,10 @@
 
 namespace torchrec {
 
-at::Tensor draw_initial_table(const TableSpec& spec, at::Generator& gen) {
+at::Tensor draw_initial_table(const TableSpec& spec, uint64_t seed, TableOrigin origin) {
   try {
     at::Tensor w = kernels::allocate_table(spec.num_embeddings, spec.embedding_dim, spec.dtype);
-    kernels::fill_uniform(w, spec.init_min, spec.init_max, gen);
+    kernels::fill_hashed(w, spec.init_min, spec.init_max, seed, origin.table, origin.first_row);
     return w;
   } catch (const Error& e) {
     // A size that cannot exist (its byte count overflows): the config's fault, named by table.
@@ -27,10 +25,13 @@ at::Tensor draw_initial_table(const TableSpec& spec, at::Generator& gen) {
 }
 
 CpuTableStore::CpuTableStore(const std::vector<TableSpec>& tables,
-                             const std::vector<std::optional<OptimizerSpec>>& optimizers, uint64_t seed)
+                             const std::vector<std::optional<OptimizerSpec>>& optimizers, uint64_t seed,
+                             const std::vector<TableOrigin>& origins)
     : tables_(tables) {
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  for (const auto& spec : tables_) weights_.push_back(draw_initial_table(spec, gen));
+  for (size_t t = 0; t < tables_.size(); ++t) {
+    const TableOrigin origin = t < origins.size() ? origins[t] : TableOrigin{static_cast<int64_t>(t), 0};
+    weights_.push_back(draw_initial_table(tables_[t], seed, origin));
+  }
   optimizers_.resize(tables_.size());
   for (size_t t = 0; t < optimizers.size() && t < tables_.size(); ++t) {
     if (optimizers[t]) {

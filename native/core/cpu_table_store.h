@@ -11,17 +11,26 @@
 
 namespace torchrec {
 
-// Table `spec`'s initial weights on the CPU: uniform in [init_min, init_max], drawn from `gen` (tables
-// draw in order from one generator). ERR_OUT_OF_MEMORY naming the table when it cannot be allocated.
-at::Tensor draw_initial_table(const TableSpec& spec, at::Generator& gen);
+// Where a store's table sits in the whole collection: its index among the collection's tables and
+// its first row (a row-wise shard of table `table` starts at `first_row`). Initial weights depend
+// only on (seed, table, row, column), so a shard starts as that part of the whole table.
+struct TableOrigin {
+  int64_t table = 0;
+  int64_t first_row = 0;
+};
+
+// Table `spec`'s initial weights on the CPU: uniform in [init_min, init_max] (kernels::fill_hashed of
+// (seed, origin.table, origin.first_row + row, column)). ERR_OUT_OF_MEMORY naming the table when it
+// cannot be allocated.
+at::Tensor draw_initial_table(const TableSpec& spec, uint64_t seed, TableOrigin origin);
 
 class CpuTableStore final : public TableStore {
  public:
-  // Weights drawn uniformly in [init_min, init_max] from one generator seeded with `seed`, tables in
-  // order. optimizers[t]: table t's optimizer, or nullopt. ERR_OUT_OF_MEMORY naming the table when
-  // one cannot be allocated.
+  // Weights drawn by draw_initial_table; origins[t] places table t in the whole collection (empty:
+  // table t is the collection's table t, whole). optimizers[t]: table t's optimizer, or nullopt.
+  // ERR_OUT_OF_MEMORY naming the table when one cannot be allocated.
   CpuTableStore(const std::vector<TableSpec>& tables, const std::vector<std::optional<OptimizerSpec>>& optimizers,
-                uint64_t seed);
+                uint64_t seed, const std::vector<TableOrigin>& origins = {});
 
   std::string device() const override { return "cpu"; }
   void forward(const LookupPlan& plan, const PlannedBatch& batch, float* out) const override;

@@ -99,9 +99,8 @@ CudaTableStore::CudaTableStore(const std::vector<TableSpec>& tables,
   }
   optimizers_.resize(tables_.size());
   c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_));
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   for (size_t t = 0; t < tables_.size(); ++t) {
-    const at::Tensor host = draw_initial_table(tables_[t], gen);
+    const at::Tensor host = draw_initial_table(tables_[t], seed, TableOrigin{static_cast<int64_t>(t), 0});
     try {
       weights_.push_back(host.to(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device_))));
     } catch (const c10::Error& e) {

@@ -38,6 +38,11 @@ class EmbeddingModule {
  public:
   virtual ~EmbeddingModule() = default;
 
+  // True when every call that reads or moves rows is a collective across processes (the sharded
+  // collection): the binding then runs forwards as writers too, one at a time in call order, and
+  // refuses the calls that would block the JS thread.
+  virtual bool collective() const { return false; }
+
   virtual const LookupPlan& plan() const = 0;
   virtual std::string device() const = 0;
 

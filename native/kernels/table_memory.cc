@@ -1,5 +1,6 @@
 #include "kernels/table_memory.h"
 
+#include <ATen/Parallel.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -86,6 +87,44 @@ void fill_uniform(const at::Tensor& table, double lo, double hi, at::Generator& 
     part.uniform_(lo, hi, gen);
     flat.narrow(0, start, len).copy_(part);  // same rounding as .to(kHalf)
   }
+}
+
+namespace {
+inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+inline uint64_t row_key(uint64_t seed, int64_t table_index, int64_t row) {
+  return splitmix64(splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(table_index)) ^ static_cast<uint64_t>(row));
+}
+inline float from_key(uint64_t key, int64_t col, double lo, double hi) {
+  const double u = static_cast<double>(splitmix64(key ^ static_cast<uint64_t>(col)) >> 40) * 0x1.0p-24;
+  return static_cast<float>(lo + (hi - lo) * u);
+}
+}  // namespace
+
+float hashed_uniform(uint64_t seed, int64_t table_index, int64_t row, int64_t col, double lo, double hi) {
+  return from_key(row_key(seed, table_index, row), col, lo, hi);
+}
+
+void fill_hashed(const at::Tensor& table, double lo, double hi, uint64_t seed, int64_t table_index, int64_t first_row) {
+  const int64_t rows = table.size(0), dim = table.size(1);
+  const bool half = table.scalar_type() == at::kHalf;
+  void* base = table.data_ptr();
+  at::parallel_for(0, rows, 1024, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const uint64_t key = row_key(seed, table_index, first_row + r);
+      if (half) {
+        c10::Half* out = static_cast<c10::Half*>(base) + r * dim;
+        for (int64_t c = 0; c < dim; ++c) out[c] = c10::Half(from_key(key, c, lo, hi));
+      } else {
+        float* out = static_cast<float*>(base) + r * dim;
+        for (int64_t c = 0; c < dim; ++c) out[c] = from_key(key, c, lo, hi);
+      }
+    }
+  });
 }
 
 }  // namespace torchrec::kernels

@@ -1,0 +1,125 @@
+// TorchRec's sharded EmbeddingBagCollection across the ranks of a ProcessGroup. Every rank holds the
+// same LookupPlan (the global tables: validation, output blocks) and a CpuTableStore over ITS shards
+// only; a shard is a TableSpec with the shard's rows, ids rebased to its first row. Every call that
+// reads or moves rows is a collective: ranks must make them in the same order (the binding sequences
+// them as writers), each with its own local batch (any size, 0 included).
+//
+//   table_wise:    one owner holds the table; ids go to it, pooled rows come back.
+//   row_wise:      TorchRec's block = ceil(N / S) rows per shard (the last ones short or empty); each
+//                  id goes to its row's owner, every owner returns partial sums, the requester adds
+//                  them and divides MEAN bags by their GLOBAL length.
+//   data_parallel: every rank holds the whole table and pools its own bags; backward sends every
+//                  rank's ids and gradients to every replica, which all apply the same fused step
+//                  over the global batch.
+// Backward equals the unsharded backward of the global batch (the ranks' batches in rank order, the
+// gradient divided by the world size when gradient_division). Not synchronised against concurrent
+// callers: the binding's sequencer runs one call at a time (collective() is true).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/embedding_module.h"
+#include "core/table_store.h"
+#include "distributed/process_group.h"
+
+namespace torchrec::distributed {
+
+enum class ShardingKind { TableWise, RowWise, DataParallel };
+
+// Where one table lives: TableWise one rank; RowWise the ranks holding shards 0, 1, ... in order;
+// DataParallel every rank. Ranks must be distinct and inside the group (ERR_INVALID_CONFIG).
+struct TablePlacement {
+  ShardingKind kind = ShardingKind::TableWise;
+  std::vector<int> ranks;
+};
+
+// One non-empty part of a table, on one rank.
+struct Shard {
+  int64_t table = 0;
+  int rank = 0;
+  int64_t first_row = 0;
+  int64_t rows = 0;
+};
+
+class ShardedEmbeddingBagCollection final : public EmbeddingModule {
+ public:
+  ShardedEmbeddingBagCollection(std::vector<TableSpec> tables, bool is_weighted, uint64_t seed,
+                                std::vector<std::optional<OptimizerSpec>> optimizers,
+                                std::vector<TablePlacement> placement, std::shared_ptr<ProcessGroup> group,
+                                bool gradient_division);
+
+  bool collective() const override { return true; }
+  const LookupPlan& plan() const override { return plan_; }
+  std::string device() const override { return "cpu"; }
+
+  void forward(const KeyedJaggedTensor& kjt, float* out) const override;
+  int64_t backward(const KeyedJaggedTensor& kjt, const float* grad, int64_t grad_numel) override;
+  int64_t step() const override { return step_; }
+  void set_step(int64_t step) override;
+
+  // Collective: every rank gets the whole table (shards gathered in row order).
+  at::Tensor get_weights(const std::string& table) const override;
+  at::Tensor read_weights(const std::string& table) const override;
+  // Local: every rank passes the whole table and keeps its part.
+  void set_weights(const std::string& table, const at::Tensor& values) override;
+
+  std::vector<StateTensorInfo> state_layout(const std::string& table) const override;
+  at::Tensor optimizer_state(const std::string& table, const std::string& name) const override;  // collective
+  void set_optimizer_state(const std::string& table, const std::string& name, const float* data,
+                           int64_t numel) override;  // local, whole tensor
+  void import_state(const std::vector<TableImport>& tables, std::optional<int64_t> step) override;  // local
+  std::vector<double> table_norms(const std::vector<std::string>& tables, int64_t max_rows,
+                                  uint64_t seed) const override;
+
+  void set_vocab(const std::string& table, const int64_t* ids, const int64_t* rows, int64_t n,
+                 int64_t oov_row) override;
+  std::vector<LookupPlan::VocabStats> vocab_stats() const override { return {}; }
+
+  // The exchange of one call (shard_exchange.cc): what this rank received for its local lookup.
+  struct Received {
+    std::vector<int64_t> batch_sizes;      // every rank's local batch size
+    std::vector<int64_t> sample_offset;    // first local-KJT sample of each source rank
+    int64_t total = 0;                     // samples in the local KJT (the sum of batch_sizes)
+    std::optional<KeyedJaggedTensor> kjt;  // over local_plan_'s features
+  };
+
+ private:
+  // Does source rank `source` send the bags of a block of shard `s` to its owner? (data_parallel
+  // replicas get only their own rank's bags in forward, everyone's in backward.)
+  bool sends(int source, const Shard& s, bool backward) const;
+  // Validates on every rank, then exchanges batch sizes and verdicts: a rank whose input is bad
+  // throws its own error, the others ERR_INVALID_ARGUMENT naming it, so no rank is left waiting.
+  std::vector<int64_t> agree(int64_t batch_size, const std::exception_ptr& error, const char* method) const;
+  // Sends the global-batch `batch`'s ids of every block to the shards' owners (lengths, ids, weights).
+  Received distribute_ids(const PlannedBatch& batch, std::vector<int64_t> batch_sizes, bool backward) const;
+  // Table t whole on every rank, [N][width]: `mine` is this rank's part ([rows][width] or [rows * width],
+  // none: 0 rows); the parts are gathered and laid out in row order. data_parallel: `mine` itself.
+  at::Tensor gather_rows(int64_t table, at::Tensor mine, int64_t width) const;
+  size_t state_index(int64_t table, const std::string& name, const char* method) const;
+  // The local shard of table t on this rank (index into local_), or -1.
+  int64_t local_shard(int64_t table) const;
+  void write_table_part(int64_t table, const at::Tensor& whole);          // [N][D] (weights)
+  void write_state_part(int64_t table, size_t index, const float* data);  // whole state tensor
+
+  LookupPlan plan_;
+  std::vector<std::optional<OptimizerSpec>> optimizers_;
+  std::vector<TablePlacement> placement_;
+  std::shared_ptr<ProcessGroup> group_;
+  bool gradient_division_;
+  int rank_ = 0;
+  int world_ = 1;
+  std::vector<Shard> shards_;  // every non-empty shard, table by table, in shard order
+  std::vector<size_t> local_;  // indices into shards_ of this rank's shards, in that order
+  // This rank's lookup: one table per local shard, one feature per block of its table, named by the
+  // global block index; local_blocks_[i] is the global block of local output block i.
+  std::unique_ptr<LookupPlan> local_plan_;
+  std::vector<int64_t> local_blocks_;
+  std::vector<size_t> local_block_shard_;  // index into shards_ of local output block i
+  std::unique_ptr<TableStore> store_;
+  int64_t step_ = 0;
+};
+
+}  // namespace torchrec::distributed

@@ -1,0 +1,138 @@
+// Weights and optimizer state of the sharded collection. Reads are collective (every rank gets the
+// whole tensor: each rank's part gathered, then laid out in row order); writes are local (every rank
+// passes the whole tensor and keeps its part), so no write ever waits on a peer.
+#include "core/error.h"
+#include "distributed/sharded_collection.h"
+
+namespace torchrec::distributed {
+
+int64_t ShardedEmbeddingBagCollection::local_shard(int64_t table) const {
+  for (size_t j = 0; j < local_.size(); ++j) {
+    if (shards_[local_[j]].table == table) return static_cast<int64_t>(j);
+  }
+  return -1;
+}
+
+at::Tensor ShardedEmbeddingBagCollection::gather_rows(int64_t table, at::Tensor mine, int64_t width) const {
+  const TableSpec& spec = plan_.tables()[table];
+  if (placement_[table].kind == ShardingKind::DataParallel) return mine;  // every rank has it whole
+  const bool half = mine.scalar_type() == at::kHalf;
+  if (half) mine = mine.view(at::kShort);  // moved as bytes
+  std::vector<int64_t> counts;
+  const at::Tensor all = group_->allgather_variable(mine.reshape({-1, width}).contiguous(), &counts);
+  std::vector<int64_t> first(world_, 0);
+  for (int r = 1; r < world_; ++r) first[r] = first[r - 1] + counts[r - 1];
+  std::vector<at::Tensor> parts;
+  for (const Shard& s : shards_) {
+    if (s.table == table) parts.push_back(all.narrow(0, first[s.rank], counts[s.rank]));
+  }
+  at::Tensor out = at::cat(parts, 0);
+  if (out.size(0) != spec.num_embeddings) {
+    fail(ErrorCode::Internal, "table \"", spec.name, "\": gathered ", out.size(0), " rows, expected ",
+         spec.num_embeddings);
+  }
+  return half ? out.view(at::kHalf) : out;
+}
+
+at::Tensor ShardedEmbeddingBagCollection::read_weights(const std::string& table) const {
+  const int64_t t = plan_.table_index(table);
+  const TableSpec& spec = plan_.tables()[t];
+  const int64_t j = local_shard(t);
+  at::Tensor mine =
+      j >= 0 ? store_->read_rows(j, 0, shards_[local_[j]].rows) : at::empty({0, spec.embedding_dim}, spec.dtype);
+  return gather_rows(t, mine, spec.embedding_dim);
+}
+
+at::Tensor ShardedEmbeddingBagCollection::get_weights(const std::string& table) const {
+  return read_weights(table).to(at::kFloat);
+}
+
+void ShardedEmbeddingBagCollection::write_table_part(int64_t t, const at::Tensor& whole) {
+  const int64_t j = local_shard(t);
+  if (j < 0) return;
+  const Shard& s = shards_[local_[j]];
+  store_->write_rows(j, 0, whole.narrow(0, s.first_row, s.rows));
+}
+
+void ShardedEmbeddingBagCollection::set_weights(const std::string& table, const at::Tensor& values) {
+  const int64_t t = plan_.table_index(table);
+  const TableSpec& spec = plan_.tables()[t];
+  if (values.scalar_type() != at::kFloat && values.scalar_type() != spec.dtype) {
+    fail(ErrorCode::Dtype, "setWeights(\"", spec.name, "\"): values must be float32",
+         spec.dtype == at::kHalf ? " or fp16" : "", ", got ", values.scalar_type());
+  }
+  if (values.numel() != spec.num_embeddings * spec.embedding_dim) {
+    fail(ErrorCode::Shape, "setWeights(\"", spec.name, "\"): got ", values.numel(), " values, expected ",
+         spec.num_embeddings, " x ", spec.embedding_dim, " = ", spec.num_embeddings * spec.embedding_dim);
+  }
+  write_table_part(t, values.reshape({spec.num_embeddings, spec.embedding_dim}));
+}
+
+std::vector<StateTensorInfo> ShardedEmbeddingBagCollection::state_layout(const std::string& table) const {
+  const int64_t t = plan_.table_index(table);
+  std::vector<StateTensorInfo> out;
+  if (!optimizers_[t]) return out;
+  const TableSpec& spec = plan_.tables()[t];
+  for (const auto& state : optimizer_state_layout(optimizers_[t]->kind)) {
+    out.push_back({state.name,
+                   state.per_element ? std::vector<int64_t>{spec.num_embeddings, spec.embedding_dim}
+                                     : std::vector<int64_t>{spec.num_embeddings},
+                   state.non_negative});
+  }
+  return out;
+}
+
+size_t ShardedEmbeddingBagCollection::state_index(int64_t t, const std::string& name, const char* method) const {
+  std::string known;
+  if (optimizers_[t]) {
+    const auto& layout = optimizer_state_layout(optimizers_[t]->kind);
+    for (size_t i = 0; i < layout.size(); ++i) {
+      if (layout[i].name == name) return i;
+      known += (known.empty() ? "" : ", ") + layout[i].name;
+    }
+  }
+  const std::string& table = plan_.tables()[t].name;
+  fail(ErrorCode::InvalidArgument, method, "(\"", table, "\", \"", name, "\"): table \"", table,
+       "\" has no optimizer state named \"", name, "\" (it has: ", known.empty() ? "none" : known, ")");
+}
+
+at::Tensor ShardedEmbeddingBagCollection::optimizer_state(const std::string& table, const std::string& name) const {
+  const int64_t t = plan_.table_index(table);
+  const size_t index = state_index(t, name, "optimizerState");
+  const int64_t width =
+      optimizer_state_layout(optimizers_[t]->kind)[index].per_element ? plan_.tables()[t].embedding_dim : 1;
+  const int64_t j = local_shard(t);
+  at::Tensor mine = j >= 0 ? store_->read_state(j, index) : at::empty({0}, at::kFloat);
+  return gather_rows(t, mine, width).reshape({-1});
+}
+
+void ShardedEmbeddingBagCollection::write_state_part(int64_t t, size_t index, const float* data) {
+  const int64_t j = local_shard(t);
+  if (j < 0) return;
+  const Shard& s = shards_[local_[j]];
+  const int64_t width =
+      optimizer_state_layout(optimizers_[t]->kind)[index].per_element ? plan_.tables()[t].embedding_dim : 1;
+  store_->write_state(j, index, data + s.first_row * width, s.rows * width);
+}
+
+void ShardedEmbeddingBagCollection::set_optimizer_state(const std::string& table, const std::string& name,
+                                                        const float* data, int64_t numel) {
+  const int64_t t = plan_.table_index(table);
+  const size_t index = state_index(t, name, "setOptimizerState");
+  const TableSpec& spec = plan_.tables()[t];
+  const StateSpec& state = optimizer_state_layout(optimizers_[t]->kind)[index];
+  const int64_t expected = state.per_element ? spec.num_embeddings * spec.embedding_dim : spec.num_embeddings;
+  if (numel != expected) {
+    fail(ErrorCode::Shape, "optimizer state \"", state.name, "\" of table \"", spec.name, "\" has ", expected,
+         " values, got ", numel);
+  }
+  check_state_values(state, spec.name, data, numel);
+  write_state_part(t, index, data);
+}
+
+void ShardedEmbeddingBagCollection::import_state(const std::vector<TableImport>&, std::optional<int64_t>) {
+  fail(ErrorCode::InvalidConfig,
+       "restoring snapshots or state dicts into a sharded EmbeddingBagCollection is not supported yet");
+}
+
+}  // namespace torchrec::distributed

@@ -1,0 +1,208 @@
+/**
+ * One rank of a sharded-collection scenario: `node sharded_child.js <scenario> <JSON args>`, rank and
+ * world from torchrun's variables. Every rank's local batch of step k is a pure function of (case,
+ * rank, k), so each rank also builds the GLOBAL batch (the ranks' batches concatenated in rank order)
+ * and runs it through an unsharded collection with the same seed: the reference. It reports how far
+ * the sharded results are from it; the test asserts on those numbers. Prints one JSON line last.
+ */
+'use strict';
+require('../../helpers/ts_register.js');
+const { ProcessGroup } = require('../../../lib/distributed/process_group.ts');
+const { EmbeddingBagCollection } = require('../../../lib/ebc.ts');
+const { KeyedJaggedTensor } = require('../../../lib/kjt.ts');
+
+const scenario = process.argv[2];
+const args = JSON.parse(process.argv[3] || '{}');
+const report = (x) => process.stdout.write(`${JSON.stringify(x)}\n`);
+const errorOf = (e) => ({ code: e.code, message: e.message });
+
+/** mulberry32: a small seeded generator, the same on every rank. */
+function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Rank r's batch of step k: B samples; each feature of `tables` gets 0..3 ids per bag. */
+function localBatch(c, r, k, B) {
+  const rand = rng(c.seed * 1000003 + r * 7919 + k * 104729);
+  const keys = [];
+  const lengths = [];
+  const values = [];
+  const weights = [];
+  for (const t of c.tables) {
+    for (const f of t.feature_names ?? [t.name]) {
+      keys.push(f);
+      for (let b = 0; b < B; b++) {
+        const len = Math.floor(rand() * 4);
+        lengths.push(len);
+        for (let i = 0; i < len; i++) {
+          values.push(Math.floor(rand() * t.num_embeddings));
+          weights.push(rand() * 2 - 0.5);
+        }
+      }
+    }
+  }
+  const grad = Float32Array.from({ length: B * c.width }, () => rand() * 2 - 1);
+  return { keys, lengths, values, weights, B, grad };
+}
+
+function toKjt(c, parts) {
+  // Key-major concatenation of several ranks' batches: key by key, rank by rank.
+  const keys = parts[0].keys;
+  const lengths = [];
+  const values = [];
+  const weights = [];
+  for (let key = 0; key < keys.length; key++) {
+    for (const p of parts) {
+      let start = 0;
+      for (let i = 0; i < key * p.B; i++) start += p.lengths[i];
+      for (let b = 0; b < p.B; b++) {
+        const len = p.lengths[key * p.B + b];
+        lengths.push(len);
+        values.push(...p.values.slice(start, start + len));
+        weights.push(...p.weights.slice(start, start + len));
+        start += len;
+      }
+    }
+  }
+  const stride = parts.reduce((s, p) => s + p.B, 0);
+  return KeyedJaggedTensor.fromLengths({
+    keys,
+    values: BigInt64Array.from(values, BigInt),
+    lengths: Int32Array.from(lengths),
+    weights: c.isWeighted ? Float32Array.from(weights) : undefined,
+    stride,
+  });
+}
+
+/** Largest |a - b|, and the largest excess over the row-wise tolerance 1e-5 + 1.3e-6 |b|. */
+function compare(a, b) {
+  let maxDiff = a.length === b.length ? 0 : Infinity;
+  let excess = a.length === b.length ? -Infinity : Infinity;
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= maxDiff)) maxDiff = d;
+    const e = d - (1e-5 + 1.3e-6 * Math.abs(b[i]));
+    if (!(e <= excess)) excess = e;
+  }
+  return { maxDiff, excess };
+}
+
+function worst(list) {
+  return list.reduce((w, x) => ({ maxDiff: Math.max(w.maxDiff, x.maxDiff), excess: Math.max(w.excess, x.excess) }), {
+    maxDiff: 0,
+    excess: -Infinity,
+  });
+}
+
+async function runCase(pg, c) {
+  const W = pg.worldSize;
+  const r = pg.rank;
+  const tables = c.tables.map((t) => ({ ...t, optimizer: c.optimizer }));
+  const options = { tables, isWeighted: !!c.isWeighted, seed: c.seed };
+  const sharded = new EmbeddingBagCollection({
+    ...options,
+    processGroup: pg,
+    plan: c.plan,
+    gradientDivision: c.gradientDivision,
+  });
+  const ref = new EmbeddingBagCollection(options);
+  c.width = c.tables.reduce((s, t) => s + t.embedding_dim * (t.feature_names ?? [t.name]).length, 0);
+  const out = { initial: [], forward: [], weights: [], state: [], steps: 0 };
+  for (const t of c.tables) out.initial.push(compare(await sharded.getWeights(t.name), ref.getWeights(t.name)));
+  for (let k = 0; k < c.steps; k++) {
+    const sizes = Array.from({ length: W }, (_, s) => c.batchSizes[(s + k) % c.batchSizes.length]);
+    const parts = sizes.map((B, s) => localBatch(c, s, k, B));
+    const mine = toKjt(c, [parts[r]]);
+    const global = toKjt(c, parts);
+    const got = await sharded.forward(mine);
+    const want = await ref.forward(global);
+    const before = sizes.slice(0, r).reduce((a, b) => a + b, 0);
+    out.forward.push(compare(got.values(), want.values().slice(before * c.width, (before + sizes[r]) * c.width)));
+    if (c.optimizer) {
+      const g = new Float32Array(parts.reduce((s, p) => s + p.grad.length, 0));
+      let at = 0;
+      for (const p of parts) {
+        for (const x of p.grad) g[at++] = c.gradientDivision === false ? x : Math.fround(x / W);
+      }
+      await Promise.all([sharded.backward(mine, parts[r].grad), ref.backward(global, g)]);
+      out.steps = sharded.step;
+    }
+  }
+  for (const t of c.tables) {
+    out.weights.push(compare(await sharded.getWeights(t.name), ref.getWeights(t.name)));
+    const s = await sharded.optimizerState(t.name);
+    const want = ref.optimizerState(t.name);
+    out.state.push(Object.keys(want).length === Object.keys(s).length ? 0 : Infinity);
+    for (const name of Object.keys(want)) out.state.push(compare(s[name], want[name]).maxDiff);
+  }
+  sharded.dispose();
+  ref.dispose();
+  return {
+    initial: worst(out.initial).maxDiff,
+    forward: worst(out.forward),
+    weights: worst(out.weights).maxDiff,
+    state: Math.max(0, ...out.state),
+    steps: out.steps,
+  };
+}
+
+const scenarios = {
+  async parity(pg) {
+    const results = {};
+    for (const c of args.cases) results[c.name] = await runCase(pg, c);
+    return results;
+  },
+
+  // Rank `victim` exits once the collection is built; the others' forward must reject.
+  async lose(pg) {
+    const t = { name: 't', embedding_dim: 4, num_embeddings: 10 };
+    const ebc = new EmbeddingBagCollection({ tables: [t], seed: 1, processGroup: pg, plan: { t: 'row_wise' } });
+    await pg.barrier();
+    if (pg.rank === args.victim) process.kill(process.pid, 'SIGKILL');
+    const kjt = KeyedJaggedTensor.fromLengths({ keys: ['t'], values: Int32Array.of(1, 9), lengths: Int32Array.of(2) });
+    const t0 = Date.now();
+    try {
+      await ebc.forward(kjt);
+      return { ok: true, ms: Date.now() - t0 };
+    } catch (e) {
+      return { ok: false, error: errorOf(e), ms: Date.now() - t0 };
+    }
+  },
+
+  // A bad plan fails on every rank before any collective.
+  async badPlan(pg) {
+    const t = { name: 't', embedding_dim: 4, num_embeddings: 10 };
+    const tries = [{ nope: 'table_wise' }, { t: 'sideways' }, { t: { sharding_type: 'table_wise', ranks: [7] } }];
+    const errors = [];
+    for (const plan of tries) {
+      try {
+        new EmbeddingBagCollection({ tables: [t], seed: 1, processGroup: pg, plan }).dispose();
+        errors.push(null);
+      } catch (e) {
+        errors.push(errorOf(e));
+      }
+    }
+    await pg.barrier(); // still usable: nobody entered a collective
+    return { errors };
+  },
+};
+
+(async () => {
+  let pg;
+  try {
+    pg = await ProcessGroup.init({ timeoutMs: args.timeoutMs ?? 10000 });
+    const result = await scenarios[scenario](pg);
+    report({ rank: pg.rank, ...result });
+  } catch (e) {
+    report({ fatal: errorOf(e), stack: e.stack });
+  } finally {
+    pg?.destroy();
+  }
+})();
