@@ -6,80 +6,55 @@
  * MEAN, per-value weights, empty bags, huge bags, duplicate-heavy ids, int32 and int64 ids, fp16
  * tables, and batches large enough that the kernel splits the rows across threads (1 and 2 threads).
  */
-import { EmbeddingBagCollection, KeyedJaggedTensor, getNumThreads, setNumThreads } from '../../lib';
+import { EmbeddingBagCollection, getNumThreads, setNumThreads } from '../../lib';
 import { roundToFp16 } from '../helpers/fp16';
+import { Rng } from '../helpers/random';
+import { RandomBatch, TableCase, randomBatch, rowsPerKey, toKjt } from '../helpers/random_batch';
 import { rng } from './helpers';
 
-interface Table {
-  name: string;
-  num_embeddings: number;
-  embedding_dim: number;
-  feature_names: string[];
-  pooling: 'SUM' | 'MEAN';
-  data_type: 'fp32' | 'fp16';
-}
-
 interface Case {
-  tables: Table[];
+  tables: TableCase[];
   weighted: boolean;
-  keys: string[];
-  batch: number;
-  lengths: Int32Array; // key-major
-  ids: number[];
-  weights: Float32Array | null;
+  /** Key-major: the keys are every table's features, in table order. */
+  input: RandomBatch;
   int64: boolean;
 }
 
 const DIMS = [1, 3, 7, 8, 13, 16, 33, 64];
 
-function pick<T>(next: () => number, xs: readonly T[]): T {
-  return xs[Math.floor(next() * xs.length)];
-}
-
 function randomCase(seed: number, big: boolean): Case {
-  const next = rng(seed);
-  const numTables = 1 + Math.floor(next() * 3);
-  const tables: Table[] = [];
-  const keys: string[] = [];
+  const r = new Rng(seed);
+  const numTables = r.int(1, 3);
+  const tables: TableCase[] = [];
   for (let t = 0; t < numTables; t++) {
-    const features = next() < 0.3 ? [`t${t}a`, `t${t}b`] : [`t${t}a`];
-    keys.push(...features);
+    const features = r.chance(0.3) ? [`t${t}a`, `t${t}b`] : [`t${t}a`];
     tables.push({
       name: `t${t}`,
-      num_embeddings: pick(next, big ? [50, 3000, 20000] : [1, 5, 40, 300]),
-      embedding_dim: pick(next, DIMS),
+      num_embeddings: r.pick(big ? [50, 3000, 20000] : [1, 5, 40, 300]),
+      embedding_dim: r.pick(DIMS),
       feature_names: features,
-      pooling: next() < 0.5 ? 'SUM' : 'MEAN',
-      data_type: next() < 0.25 ? 'fp16' : 'fp32',
+      pooling: r.chance(0.5) ? 'SUM' : 'MEAN',
+      data_type: r.chance(0.25) ? 'fp16' : 'fp32',
     });
   }
-  const batch = big ? 400 + Math.floor(next() * 400) : 1 + Math.floor(next() * 12);
-  const lengths = new Int32Array(keys.length * batch);
-  const ids: number[] = [];
-  // Per key: uniform ids, or a handful of hot rows (duplicates everywhere).
-  keys.forEach((key, k) => {
-    const rows = tables.find((t) => t.feature_names.includes(key))!.num_embeddings;
-    const hot = next() < 0.3 ? Math.min(rows, 1 + Math.floor(next() * 4)) : rows;
-    for (let b = 0; b < batch; b++) {
-      const r = next();
-      const len = r < 0.15 ? 0 : r < 0.17 && big ? 2000 + Math.floor(next() * 2000) : Math.floor(next() * 30);
-      lengths[k * batch + b] = len;
-      for (let i = 0; i < len; i++) ids.push(Math.floor(next() * hot));
-    }
-  });
+  const batch = big ? r.int(400, 799) : r.int(1, 12);
   // TorchRec allows per-value weights only with SUM pooling.
-  const weighted = tables.every((t) => t.pooling === 'SUM') && next() < 0.6;
-  const weights = weighted ? Float32Array.from(ids, () => next() * 2 - 0.5) : null;
-  return { tables, weighted, keys, batch, lengths, ids, weights, int64: next() < 0.5 };
-}
-
-function kjtOf(c: Case): KeyedJaggedTensor {
-  return KeyedJaggedTensor.fromLengths({
-    keys: c.keys,
-    values: c.int64 ? BigInt64Array.from(c.ids, BigInt) : Int32Array.from(c.ids),
-    lengths: c.lengths,
-    weights: c.weights,
+  const weighted = tables.every((t) => t.pooling === 'SUM') && r.chance(0.6);
+  const rows = rowsPerKey(tables);
+  const b = randomBatch(r, {
+    keys: Object.keys(rows),
+    rows,
+    batch,
+    // Empty bags, now and then (big cases) a huge one, else up to 29 ids.
+    length: (g) => {
+      const shape = g.next();
+      return shape < 0.15 ? 0 : shape < 0.17 && big ? g.int(2000, 3999) : g.int(0, 29);
+    },
+    // Per key: uniform ids, or a handful of hot rows (duplicates everywhere).
+    ids: 'hotKeys',
+    weight: weighted ? (g) => g.next() * 2 - 0.5 : undefined,
   });
+  return { tables, weighted, input: b, int64: r.chance(0.5) };
 }
 
 const f32 = Math.fround;
@@ -102,19 +77,21 @@ function referenceGrads(c: Case, grad: Float32Array): { grad: Float32Array; hits
       width += t.embedding_dim;
     }
   }
+  const { keys, batch, lengths, values, weights } = c.input;
   let offset = 0;
-  c.keys.forEach((key, k) => {
+  keys.forEach((key, k) => {
     const ti = c.tables.findIndex((t) => t.feature_names.includes(key));
     const t = c.tables[ti];
     const dim = t.embedding_dim;
     const g = out[ti].grad;
-    for (let b = 0; b < c.batch; b++) {
-      const len = c.lengths[k * c.batch + b];
+    for (let b = 0; b < batch; b++) {
+      const len = lengths[k * batch + b];
       const bagScale = t.pooling === 'MEAN' && len > 0 ? f32(1 / len) : 1;
       const src = b * width + columns.get(key)!;
       for (let i = offset; i < offset + len; i++) {
-        const row = c.ids[i];
-        const scale = c.weights ? f32(c.weights[i] * bagScale) : bagScale;
+        const row = values[i];
+        // The kernel reads the weights as float32.
+        const scale = weights ? f32(f32(weights[i]) * bagScale) : bagScale;
         out[ti].hits[row]++;
         for (let d = 0; d < dim; d++) g[row * dim + d] = f32(g[row * dim + d] + f32(scale * grad[src + d]));
       }
@@ -157,9 +134,9 @@ async function checkCase(c: Case, optimizer: 'sgd' | 'rowwise_adagrad', seed: nu
   const want = c.tables.map((t) => ebc.getWeights(t.name));
   const state = c.tables.map((t) => new Float32Array(t.num_embeddings));
   const problems: string[] = [];
-  const kjt = kjtOf(c);
+  const kjt = toKjt(c.input, { int64: c.int64 });
   for (let step = 0; step < 2; step++) {
-    const grad = Float32Array.from({ length: c.batch * width }, () => next() * 2 - 1);
+    const grad = Float32Array.from({ length: c.input.batch * width }, () => next() * 2 - 1);
     await ebc.backward(kjt, grad);
     referenceGrads(c, grad).forEach(({ grad: g, hits }, ti) => {
       const dim = c.tables[ti].embedding_dim;
@@ -211,7 +188,7 @@ describe.each([1, 2])('%i thread(s)', (threads) => {
       let largest = 0;
       for (const seed of BIG_SEEDS) {
         const c = randomCase(seed, true);
-        largest = Math.max(largest, c.ids.length);
+        largest = Math.max(largest, c.input.values.length);
         problems.push(...(await checkCase(c, opt, seed)));
       }
       expect(problems).toEqual([]);

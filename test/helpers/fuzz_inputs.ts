@@ -5,6 +5,7 @@
  */
 import { KeyedJaggedTensor } from '../../lib';
 import { Rng } from './random';
+import { randomBatch } from './random_batch';
 
 export type Any = unknown;
 const NAMES = ['t0', 't1', 'user', 'item', 'f', 'a b', 'ü', '@x'];
@@ -35,21 +36,31 @@ export function kjtParts(rng: Rng, features: string[], rows: Record<string, numb
   if (rng.chance(0.05)) keys.push(rng.pick([keys[0], 3, '', null]));
   keys = keys.sort(() => rng.next() - 0.5);
   const B = rng.pick([0, 1, 2, 3, 5, 8]);
-  const lengths: number[] = [];
-  const values: number[] = [];
-  for (const k of keys) {
-    for (let b = 0; b < B; b++) {
-      const len = rng.int(0, 4);
-      lengths.push(len);
-      const n = typeof k === 'string' ? (rows[k] ?? 1000) : 1000;
-      for (let i = 0; i < len; i++) values.push(rng.chance(0.02) ? badId(rng, n) : rng.int(0, n - 1));
-    }
-  }
+  // A key that reads no table (a stray name, a number, null) gets ids in [0, 1000).
+  const rowsOf: Record<string, number> = {};
+  for (const k of keys) rowsOf[String(k)] = (typeof k === 'string' ? rows[k] : undefined) ?? 1000;
+  const weight = rng.chance(0.5) ? (g: Rng) => g.int(-16, 16) / 4 : undefined;
+  const {
+    lengths,
+    values,
+    weights: w,
+  } = randomBatch(rng, {
+    keys: keys.map(String),
+    rows: rowsOf,
+    batch: B,
+    length: 4,
+    weight,
+    badIds: { chance: 0.02, id: badId },
+  });
   if (rng.chance(0.05) && lengths.length > 0)
     lengths[rng.int(0, lengths.length - 1)] += rng.pick([-1, 1, -100, 2 ** 31]);
   if (rng.chance(0.05)) lengths.push(rng.int(0, 2));
-  if (rng.chance(0.03)) values.push(0);
-  let weights: Any = rng.chance(0.5) ? Float32Array.from(values, () => rng.int(-16, 16) / 4) : undefined;
+  // One value too many (its weight too, so that only the lengths disagree).
+  if (rng.chance(0.03)) {
+    values.push(0);
+    if (w && weight) w.push(weight(rng));
+  }
+  let weights: Any = w ? Float32Array.from(w) : undefined;
   if (weights && rng.chance(0.1))
     (weights as Float32Array)[rng.int(0, values.length)] = rng.pick([NaN, Infinity, -Infinity]);
   if (rng.chance(0.05))

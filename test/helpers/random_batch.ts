@@ -2,6 +2,7 @@
  * The one random table type and KJT generator of the randomised tests. Each test picks its shape
  * through options (bag lengths, how ids repeat, weights); the draws happen in one fixed order (per
  * key: its id setup; per bag: length, bag setup, ids; then every weight), so a seed fixes the batch.
+ * Whether a batch is weighted is the caller's draw, made before this one.
  */
 import { KeyedJaggedTensor } from '../../lib';
 import { Rng } from './random';
@@ -43,6 +44,11 @@ export interface BatchOptions {
   ids?: IdPattern;
   /** One weight per value, drawn after every id; no weights without it. */
   weight?: (r: Rng) => number;
+  /**
+   * Ids that are wrong on purpose (the fuzz): each id is, with probability `chance`, `id(r, rows)`
+   * instead of one of the pattern's (that draw comes first, per id).
+   */
+  badIds?: { chance: number; id: (r: Rng, rows: number) => number };
 }
 
 function bagIds(r: Rng, rows: number, hot: number, pattern: IdPattern): () => number {
@@ -81,7 +87,8 @@ export function randomBatch(r: Rng, o: BatchOptions): RandomBatch {
       const len = length(r);
       lengths.push(len);
       const id = bagIds(r, rows, hot, pattern);
-      for (let i = 0; i < len; i++) values.push(id());
+      const bad = o.badIds;
+      for (let i = 0; i < len; i++) values.push(bad && r.chance(bad.chance) ? bad.id(r, rows) : id());
     }
   }
   const weights = o.weight ? values.map(() => o.weight!(r)) : null;

@@ -6,33 +6,19 @@
  * Used in-process by pooled_lookup_random.test.ts and in child processes (run_random_cases.js) that
  * force the portable path or another prefetch distance.
  */
-import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
+import { EmbeddingBagCollection } from '../../lib';
 import { roundToFp16 } from '../helpers/fp16';
-import { rng } from '../helpers/random';
+import { Rng } from '../helpers/random';
+import { RandomBatch, TableCase, randomBatch, rowsPerKey, toKjt } from '../helpers/random_batch';
 
-export interface TableCase {
-  name: string;
-  num_embeddings: number;
-  embedding_dim: number;
-  data_type: 'fp32' | 'fp16';
-  pooling: 'SUM' | 'MEAN';
-  feature_names: string[];
-}
-
-export interface RandomCase {
+/** The batch's keys are the KJT's order (may differ from the tables' order, may hold unused keys). */
+export interface RandomCase extends RandomBatch {
   label: string;
   tables: TableCase[];
   isWeighted: boolean;
-  keys: string[]; // KJT key order (may differ from the tables' order, may hold unused keys)
-  batch: number;
-  lengths: number[]; // key-major
-  values: number[];
-  weights: number[] | null;
-  ids: 'int32' | 'int64';
+  int64: boolean;
   layout: 'lengths' | 'offsets';
 }
-
-export { rng };
 
 /** Pools the case with plain loops over the tables as getWeights() returns them. */
 export function referenceForward(ebc: EmbeddingBagCollection, c: RandomCase): Float32Array {
@@ -70,29 +56,6 @@ export function referenceForward(ebc: EmbeddingBagCollection, c: RandomCase): Fl
   return out;
 }
 
-export function buildKjt(c: RandomCase): KeyedJaggedTensor {
-  const ids = (xs: number[]) => (c.ids === 'int32' ? Int32Array.from(xs) : BigInt64Array.from(xs.map(BigInt)));
-  const weights = c.weights ? Float32Array.from(c.weights) : undefined;
-  if (c.layout === 'offsets') {
-    const offsets = [0];
-    for (const len of c.lengths) offsets.push(offsets[offsets.length - 1] + len);
-    return KeyedJaggedTensor.fromOffsets({
-      keys: c.keys,
-      values: ids(c.values),
-      offsets: ids(offsets),
-      weights,
-      stride: c.batch,
-    });
-  }
-  return KeyedJaggedTensor.fromLengths({
-    keys: c.keys,
-    values: ids(c.values),
-    lengths: ids(c.lengths),
-    weights,
-    stride: c.batch,
-  });
-}
-
 export function buildEbc(c: RandomCase, seed: number): EmbeddingBagCollection {
   // Wide init bounds: large and small magnitudes both, so rounding differences would show.
   const tables = c.tables.map((t) => ({ ...t, weight_init_min: -4, weight_init_max: 4 }));
@@ -103,78 +66,62 @@ const DIMS = [1, 2, 3, 7, 8, 9, 15, 16, 17, 24, 31, 33, 40, 57, 63, 64, 65, 72, 
 
 /** One random case; `seed` fixes everything about it. */
 export function randomCase(seed: number, big = false): RandomCase {
-  const r = rng(seed);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
-  const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
-  const isWeighted = r() < 0.3;
-  const numTables = big ? int(2, 4) : int(1, 4); // big: tables over the 8 MiB prefetch threshold
+  const r = new Rng(seed);
+  const isWeighted = r.chance(0.3);
+  const numTables = big ? r.int(2, 4) : r.int(1, 4); // big: tables over the 8 MiB prefetch threshold
   const tables: TableCase[] = [];
   const features: string[] = [];
   for (let t = 0; t < numTables; t++) {
     const names: string[] = [];
-    const count = int(1, 2);
+    const count = r.int(1, 2);
     for (let i = 0; i < count; i++) {
       // Sometimes a feature another table already reads (the output then has feature@table blocks).
-      const shared = features.length > 0 && r() < 0.25 ? pick(features) : null;
+      const shared = features.length > 0 && r.chance(0.25) ? r.pick(features) : null;
       const name = shared && !names.includes(shared) ? shared : `f${features.length}`;
       if (!features.includes(name)) features.push(name);
       if (!names.includes(name)) names.push(name);
     }
     tables.push({
       name: `t${t}`,
-      num_embeddings: big ? int(50_000, 80_000) : pick([1, 2, 5, 50, 300, 1000]),
-      embedding_dim: big ? pick(DIMS.filter((d) => d >= 57)) : pick(DIMS),
-      data_type: r() < 0.5 ? 'fp16' : 'fp32',
-      pooling: !isWeighted && r() < 0.4 ? 'MEAN' : 'SUM',
+      num_embeddings: big ? r.int(50_000, 80_000) : r.pick([1, 2, 5, 50, 300, 1000]),
+      embedding_dim: big ? r.pick(DIMS.filter((d) => d >= 57)) : r.pick(DIMS),
+      data_type: r.chance(0.5) ? 'fp16' : 'fp32',
+      pooling: !isWeighted && r.chance(0.4) ? 'MEAN' : 'SUM',
       feature_names: names,
     });
   }
   // KJT keys: every feature, shuffled, sometimes with an extra key no table reads.
   const keys = [...features];
-  if (r() < 0.3) keys.push('unused');
+  if (r.chance(0.3)) keys.push('unused');
   for (let i = keys.length - 1; i > 0; i--) {
-    const j = int(0, i);
+    const j = r.int(0, i);
     [keys[i], keys[j]] = [keys[j], keys[i]];
   }
-  const batch = big ? int(300, 700) : pick([1, 1, 2, 3, 5, 8, 13, 32]);
-  const rowsOf = (key: string) =>
-    Math.min(
-      ...tables
-        .filter((t) => t.feature_names.includes(key))
-        .map((t) => t.num_embeddings)
-        .concat(1000),
-    );
-  const lengths: number[] = [];
-  const values: number[] = [];
-  for (const key of keys) {
-    const rows = key === 'unused' ? 1000 : rowsOf(key);
-    for (let b = 0; b < batch; b++) {
-      const shape = r();
-      const len = shape < 0.2 ? 0 : shape < 0.9 ? int(1, big ? 30 : 8) : int(50, big ? 200 : 700); // empty, small, huge
-      lengths.push(len);
-      const pattern = r();
-      const few = [int(0, rows - 1), int(0, rows - 1), rows - 1, 0];
-      for (let i = 0; i < len; i++) {
-        if (pattern < 0.2)
-          values.push(few[0]); // one id over and over
-        else if (pattern < 0.4)
-          values.push(pick(few)); // a few ids, duplicated
-        else values.push(int(0, rows - 1));
-      }
-    }
-  }
-  const weights = isWeighted ? values.map(() => (r() - 0.5) * 8) : r() < 0.2 ? values.map(() => r()) : null;
+  const batch = big ? r.int(300, 700) : r.pick([1, 1, 2, 3, 5, 8, 13, 32]);
+  // Ids below min(rows, 1000), the unused key's too.
+  const rows: Record<string, number> = { unused: 1000 };
+  for (const [key, n] of Object.entries(rowsPerKey(tables))) rows[key] = Math.min(n, 1000);
+  // Weights on an unweighted collection too (it must ignore them).
+  const weight = isWeighted ? (g: Rng) => (g.next() - 0.5) * 8 : r.chance(0.2) ? (g: Rng) => g.next() : undefined;
+  const b = randomBatch(r, {
+    keys,
+    rows,
+    batch,
+    length: (g) => {
+      const shape = g.next();
+      return shape < 0.2 ? 0 : shape < 0.9 ? g.int(1, big ? 30 : 8) : g.int(50, big ? 200 : 700); // empty, small, huge
+    },
+    // Per bag: one id over and over, a few ids duplicated (first and last row among them), or uniform.
+    ids: 'bagPatterns',
+    weight,
+  });
   return {
+    ...b,
     label: `seed ${seed}${big ? ' (big)' : ''}`,
     tables,
     isWeighted,
-    keys,
-    batch,
-    lengths,
-    values,
-    weights,
-    ids: r() < 0.5 ? 'int32' : 'int64',
-    layout: r() < 0.5 ? 'lengths' : 'offsets',
+    int64: r.chance(0.5),
+    layout: r.chance(0.5) ? 'lengths' : 'offsets',
   };
 }
 
@@ -196,9 +143,10 @@ export async function checkCase(c: RandomCase, seed: number): Promise<string[]> 
   try {
     const want = referenceForward(ebc, c);
     const problems: string[] = [];
-    const sync = firstDifference(ebc.forwardSync(buildKjt(c)).values(), want);
+    const kjt = () => toKjt(c, { int64: c.int64, layout: c.layout });
+    const sync = firstDifference(ebc.forwardSync(kjt()).values(), want);
     if (sync) problems.push(`${c.label}: forwardSync ${sync}`);
-    const async = firstDifference((await ebc.forward(buildKjt(c))).values(), want);
+    const async = firstDifference((await ebc.forward(kjt())).values(), want);
     if (async) problems.push(`${c.label}: forward ${async}`);
     return problems;
   } finally {
