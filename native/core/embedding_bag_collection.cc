@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "core/table_state_rules.h"
 
 namespace torchrec {
 
@@ -44,16 +45,7 @@ at::Tensor EmbeddingBagCollection::read_weights(const std::string& table) const 
 }
 
 void EmbeddingBagCollection::check_weights(int64_t t, const at::Tensor& values, const char* method) const {
-  const TableSpec& spec = plan_.tables()[t];
-  if (values.scalar_type() != at::kFloat && values.scalar_type() != spec.dtype) {
-    fail(ErrorCode::Dtype, method, "(\"", spec.name, "\"): values must be float32",
-         spec.dtype == at::kHalf ? " or fp16" : "", ", got ", values.scalar_type());
-  }
-  const int64_t expected = spec.num_embeddings * spec.embedding_dim;
-  if (values.numel() != expected) {
-    fail(ErrorCode::Shape, method, "(\"", spec.name, "\"): got ", values.numel(), " values, expected ",
-         spec.num_embeddings, " x ", spec.embedding_dim, " = ", expected);
-  }
+  check_table_weights(plan_.tables()[t], values, method);
 }
 
 void EmbeddingBagCollection::set_weights(const std::string& table, const at::Tensor& values) {

@@ -4,6 +4,7 @@
 
 #include "core/embedding_bag_collection.h"
 #include "core/error.h"
+#include "core/table_state_rules.h"
 #include "kernels/sparse_backward_cpu.h"
 
 namespace torchrec {
@@ -49,30 +50,11 @@ void EmbeddingBagCollection::set_step(int64_t step) {
 
 std::vector<StateTensorInfo> EmbeddingBagCollection::state_layout(const std::string& table) const {
   const int64_t t = plan_.table_index(table);
-  std::vector<StateTensorInfo> out;
-  if (!optimizers_[t]) return out;
-  const TableSpec& spec = plan_.tables()[t];
-  for (const auto& state : optimizer_state_layout(optimizers_[t]->kind)) {
-    out.push_back({state.name,
-                   state.per_element ? std::vector<int64_t>{spec.num_embeddings, spec.embedding_dim}
-                                     : std::vector<int64_t>{spec.num_embeddings},
-                   state.non_negative});
-  }
-  return out;
+  return table_state_layout(plan_.tables()[t], optimizers_[t]);
 }
 
 size_t EmbeddingBagCollection::state_index(int64_t t, const std::string& name, const char* method) const {
-  std::string known;
-  if (optimizers_[t]) {
-    const auto& layout = optimizer_state_layout(optimizers_[t]->kind);
-    for (size_t i = 0; i < layout.size(); ++i) {
-      if (layout[i].name == name) return i;
-      known += (known.empty() ? "" : ", ") + layout[i].name;
-    }
-  }
-  const std::string& table = plan_.tables()[t].name;
-  fail(ErrorCode::InvalidArgument, method, "(\"", table, "\", \"", name, "\"): table \"", table,
-       "\" has no optimizer state named \"", name, "\" (it has: ", known.empty() ? "none" : known, ")");
+  return table_state_index(plan_.tables()[t], optimizers_[t], name, method);
 }
 
 at::Tensor EmbeddingBagCollection::optimizer_state(const std::string& table, const std::string& name) const {
@@ -92,14 +74,7 @@ void EmbeddingBagCollection::set_optimizer_state(const std::string& table, const
 }
 
 void EmbeddingBagCollection::check_state(int64_t t, size_t index, const float* data, int64_t numel) const {
-  const TableSpec& spec = plan_.tables()[t];
-  const StateSpec& state = optimizer_state_layout(optimizers_[t]->kind)[index];
-  const int64_t expected = state.per_element ? spec.num_embeddings * spec.embedding_dim : spec.num_embeddings;
-  if (numel != expected) {
-    fail(ErrorCode::Shape, "optimizer state \"", state.name, "\" of table \"", spec.name, "\" has ", expected,
-         " values (", state.per_element ? "[num_embeddings][embedding_dim]" : "[num_embeddings]", "), got ", numel);
-  }
-  check_state_values(state, spec.name, data, numel);
+  check_table_state(plan_.tables()[t], *optimizers_[t], index, data, numel);
 }
 
 void EmbeddingBagCollection::import_state(const std::vector<TableImport>& tables, std::optional<int64_t> step) {

@@ -2,6 +2,7 @@
 // whole tensor: each rank's part gathered, then laid out in row order); writes are local (every rank
 // passes the whole tensor and keeps its part), so no write ever waits on a peer.
 #include "core/error.h"
+#include "core/table_state_rules.h"
 #include "distributed/sharded_collection.h"
 
 namespace torchrec::distributed {
@@ -57,43 +58,17 @@ void ShardedEmbeddingBagCollection::write_table_part(int64_t t, const at::Tensor
 void ShardedEmbeddingBagCollection::set_weights(const std::string& table, const at::Tensor& values) {
   const int64_t t = plan_.table_index(table);
   const TableSpec& spec = plan_.tables()[t];
-  if (values.scalar_type() != at::kFloat && values.scalar_type() != spec.dtype) {
-    fail(ErrorCode::Dtype, "setWeights(\"", spec.name, "\"): values must be float32",
-         spec.dtype == at::kHalf ? " or fp16" : "", ", got ", values.scalar_type());
-  }
-  if (values.numel() != spec.num_embeddings * spec.embedding_dim) {
-    fail(ErrorCode::Shape, "setWeights(\"", spec.name, "\"): got ", values.numel(), " values, expected ",
-         spec.num_embeddings, " x ", spec.embedding_dim, " = ", spec.num_embeddings * spec.embedding_dim);
-  }
+  check_table_weights(spec, values, "setWeights");
   write_table_part(t, values.reshape({spec.num_embeddings, spec.embedding_dim}));
 }
 
 std::vector<StateTensorInfo> ShardedEmbeddingBagCollection::state_layout(const std::string& table) const {
   const int64_t t = plan_.table_index(table);
-  std::vector<StateTensorInfo> out;
-  if (!optimizers_[t]) return out;
-  const TableSpec& spec = plan_.tables()[t];
-  for (const auto& state : optimizer_state_layout(optimizers_[t]->kind)) {
-    out.push_back({state.name,
-                   state.per_element ? std::vector<int64_t>{spec.num_embeddings, spec.embedding_dim}
-                                     : std::vector<int64_t>{spec.num_embeddings},
-                   state.non_negative});
-  }
-  return out;
+  return table_state_layout(plan_.tables()[t], optimizers_[t]);
 }
 
 size_t ShardedEmbeddingBagCollection::state_index(int64_t t, const std::string& name, const char* method) const {
-  std::string known;
-  if (optimizers_[t]) {
-    const auto& layout = optimizer_state_layout(optimizers_[t]->kind);
-    for (size_t i = 0; i < layout.size(); ++i) {
-      if (layout[i].name == name) return i;
-      known += (known.empty() ? "" : ", ") + layout[i].name;
-    }
-  }
-  const std::string& table = plan_.tables()[t].name;
-  fail(ErrorCode::InvalidArgument, method, "(\"", table, "\", \"", name, "\"): table \"", table,
-       "\" has no optimizer state named \"", name, "\" (it has: ", known.empty() ? "none" : known, ")");
+  return table_state_index(plan_.tables()[t], optimizers_[t], name, method);
 }
 
 at::Tensor ShardedEmbeddingBagCollection::optimizer_state(const std::string& table, const std::string& name) const {
@@ -119,14 +94,7 @@ void ShardedEmbeddingBagCollection::set_optimizer_state(const std::string& table
                                                         const float* data, int64_t numel) {
   const int64_t t = plan_.table_index(table);
   const size_t index = state_index(t, name, "setOptimizerState");
-  const TableSpec& spec = plan_.tables()[t];
-  const StateSpec& state = optimizer_state_layout(optimizers_[t]->kind)[index];
-  const int64_t expected = state.per_element ? spec.num_embeddings * spec.embedding_dim : spec.num_embeddings;
-  if (numel != expected) {
-    fail(ErrorCode::Shape, "optimizer state \"", state.name, "\" of table \"", spec.name, "\" has ", expected,
-         " values, got ", numel);
-  }
-  check_state_values(state, spec.name, data, numel);
+  check_table_state(plan_.tables()[t], *optimizers_[t], index, data, numel);
   write_state_part(t, index, data);
 }
 
