@@ -3,13 +3,12 @@
  * group gets a port the system picked (never a fixed one, so test files in parallel cannot clash)
  * and an explicit short timeoutMs.
  */
-import { ChildProcess, spawn } from 'child_process';
 import * as net from 'net';
 import * as path from 'path';
-import { ChildResult, TS_REGISTER } from '../helpers/reliability';
+import { ChildResult, Running, startNode, TS_REGISTER } from '../helpers/reliability';
 
 export { lastJson } from '../helpers/reliability';
-export type { ChildResult };
+export type { ChildResult, Running };
 
 export const CHILD = path.join(__dirname, 'children', 'pg_child.js');
 export const LAUNCHER = path.join(__dirname, '..', '..', 'bin', 'torchrec-node-run.js');
@@ -44,30 +43,9 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...env, ...extra };
 }
 
-export interface Running {
-  child: ChildProcess;
-  done: Promise<ChildResult>;
-}
-
 /** Starts `node args...`; `done` resolves however it ends (SIGKILLed after killAfterMs, as hang protection). */
 export function start(args: string[], env: NodeJS.ProcessEnv, killAfterMs = 60000): Running {
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const done = new Promise<ChildResult>((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-  return { child, done };
+  return startNode(args, env, killAfterMs);
 }
 
 /** One rank of pg_child.js running `scenario`. */

@@ -3,7 +3,7 @@
  * and a runner for child node processes that load lib/ through ts_register.js. Child processes
  * require this file outside jest, so it uses no jest globals (error assertions are in errors.ts).
  */
-import { spawn } from 'child_process';
+import { ChildProcess, spawn } from 'child_process';
 import * as path from 'path';
 import { EmbeddingBagCollection } from '../../lib';
 
@@ -51,26 +51,21 @@ export interface ChildResult {
   stderr: string;
 }
 
-/**
- * Runs `node [nodeArgs] -r ts_register.js children/<script> [args]` with this process's environment
- * plus `env` (so TORCHREC_NODE_ADDON, when set, applies there too). Resolves however the child ends.
- */
-export function runChild(
-  script: string,
-  args: string[] = [],
-  o: { nodeArgs?: string[]; timeoutMs?: number; env?: Record<string, string> } = {},
-): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [...(o.nodeArgs ?? []), '-r', TS_REGISTER, path.join(CHILDREN_DIR, script), ...args],
-      { env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+/** A started child node process; `done` resolves however it ends. */
+export interface Running {
+  child: ChildProcess;
+  done: Promise<ChildResult>;
+}
+
+/** Starts `node args...` with exactly `env`; SIGKILLed after killAfterMs, as hang protection. */
+export function startNode(args: string[], env: NodeJS.ProcessEnv, killAfterMs: number): Running {
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const done = new Promise<ChildResult>((resolve, reject) => {
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 45000);
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
@@ -80,6 +75,20 @@ export function runChild(
       resolve({ code, signal, stdout, stderr });
     });
   });
+  return { child, done };
+}
+
+/**
+ * Runs `node [nodeArgs] -r ts_register.js children/<script> [args]` with this process's environment
+ * plus `env` (so TORCHREC_NODE_ADDON, when set, applies there too). Resolves however the child ends.
+ */
+export function runChild(
+  script: string,
+  args: string[] = [],
+  o: { nodeArgs?: string[]; timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<ChildResult> {
+  const argv = [...(o.nodeArgs ?? []), '-r', TS_REGISTER, path.join(CHILDREN_DIR, script), ...args];
+  return startNode(argv, { ...process.env, ...o.env }, o.timeoutMs ?? 45000).done;
 }
 
 /** The last line of a child's stdout parsed as JSON (children report one JSON line at the end). */
