@@ -1,6 +1,5 @@
 #include "binding/typed_arrays.h"
 
-#include <cmath>
 #include <cstring>
 
 #include "binding/convert.h"
@@ -53,11 +52,7 @@ Napi::Value to_typed_array(Napi::Env env, const at::Tensor& tensor, napi_typedar
 }
 
 int64_t to_count(const Napi::Value& value, const std::string& name) {
-  const double x = to_number(value, name.c_str());
-  if (!(x >= 0 && x <= 9007199254740991.0) || x != std::floor(x)) {
-    fail(ErrorCode::InvalidArgument, name, " must be a non-negative integer, got ", x);
-  }
-  return static_cast<int64_t>(x);
+  return to_int64(value, name.c_str(), 0, int64_t{9007199254740991});  // 2^53 - 1
 }
 
 std::vector<int64_t> to_splits(const Napi::Value& value, const char* name) {
