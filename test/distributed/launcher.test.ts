@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { alive, cleanEnv, LAUNCHER, start } from './helpers';
+import { alive, cleanEnv, freePort, LAUNCHER, start } from './helpers';
 
 const CHILD = path.join(__dirname, 'children', 'launch_child.js');
 
@@ -35,7 +35,8 @@ async function expectAllGone(ps: number[]): Promise<void> {
 
 describe('torchrec-node-run', () => {
   test("sets torchrun's variables, passes the script's arguments, prefixes every line", async () => {
-    const r = await run(['--nproc_per_node=2', '--master-port', '23456', CHILD, 'print', '--flag', 'x']).done;
+    const port = String(await freePort());
+    const r = await run(['--nproc_per_node=2', '--master-port', port, CHILD, 'print', '--flag', 'x']).done;
     expect(r.code).toBe(0);
     for (const rank of [0, 1]) {
       const json = r.stdout.match(new RegExp(`^\\[rank ${rank}\\] (\\{.*\\})$`, 'm'));
@@ -45,7 +46,7 @@ describe('torchrec-node-run', () => {
         LOCAL_RANK: String(rank),
         LOCAL_WORLD_SIZE: '2',
         MASTER_ADDR: '127.0.0.1',
-        MASTER_PORT: '23456',
+        MASTER_PORT: port,
         GROUP_RANK: '0',
       });
       expect(r.stdout).toContain(`[rank ${rank}] args ["--flag","x"]\n`);

@@ -10,23 +10,13 @@ require('../../helpers/ts_register.js');
 const { ProcessGroup } = require('../../../lib/distributed/process_group.ts');
 const { EmbeddingBagCollection } = require('../../../lib/ebc.ts');
 const { KeyedJaggedTensor } = require('../../../lib/kjt.ts');
+// The tests' one seeded generator, the same stream on every rank.
+const { rng } = require('../../helpers/random.ts');
 
 const scenario = process.argv[2];
 const args = JSON.parse(process.argv[3] || '{}');
 const report = (x) => process.stdout.write(`${JSON.stringify(x)}\n`);
 const errorOf = (e) => ({ code: e.code, message: e.message });
-
-/** mulberry32: a small seeded generator, the same on every rank. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Rank r's batch of step k: B samples; each feature of `tables` gets 0..3 ids per bag. */
 function localBatch(c, r, k, B) {
