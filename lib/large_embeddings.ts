@@ -21,11 +21,9 @@ export class LargeEmbeddings {
 
   constructor(config: LargeEmbeddingsConfig | object, o: LargeEmbeddingsOptions = {}) {
     this.config = config instanceof LargeEmbeddingsConfig ? config : new LargeEmbeddingsConfig(config);
-    const { device, seed } = validateLargeEmbeddingsOptions(o);
     this.ebc = new EmbeddingBagCollection({
+      ...validateLargeEmbeddingsOptions(o),
       tables: this.config.tables,
-      device,
-      seed,
       optimizer: this.config.optimizer,
     });
   }

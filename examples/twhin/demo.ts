@@ -3,13 +3,19 @@
  * schema of the-algorithm-ml's projects/twhin/config/local.yaml, trains (loss falling, held-out
  * AUC/MRR against in-batch negatives), snapshots, then reloads the snapshot in a fresh process and
  * prints the nearest tweets of a few users. Run: npm run demo
+ *
+ * `npm run demo -- --nproc N` trains on N ranks instead (torchrec-node-run starts them on this
+ * machine): the user table row-wise, the tweet table table-wise, each rank training on 1/N of every
+ * batch, so the global batch and the step count are those of the one-process run.
  */
 import { spawnSync } from 'child_process';
-import { mkdtempSync, writeFileSync } from 'fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { parseArgs } from 'util';
 import { stringify } from 'yaml';
 import { loadConfig, setNumThreads, TorchrecError } from '../../lib';
+import type { TrainResult } from '../../lib';
 import { TwhinConfig } from './config';
 import { demoConfig } from './demo_config';
 import { generateGraph } from './generate';
@@ -22,9 +28,38 @@ const SIZES = { users: 4000, tweets: 2000, relations: 4, dim: 16, batchSize: 256
 const chanceMrr = (n: number): number =>
   Array.from({ length: n + 1 }, (_, i) => 1 / (i + 1)).reduce((a, b) => a + b) / (n + 1);
 
-async function main(): Promise<void> {
-  const started = Date.now();
+/** Trains in this process, from the config loaded back from the YAML exactly as a user's would be. */
+async function trainHere(configFile: string): Promise<TrainResult> {
   setNumThreads(2);
+  const { model, result } = await runTwhin(new TwhinConfig(loadConfig(configFile)));
+  model.embeddings.ebc.dispose();
+  return result;
+}
+
+/** Trains on `nproc` ranks of this machine through the launcher; rank 0 writes the result. */
+function trainSharded(configFile: string, nproc: number, work: string): TrainResult {
+  const resultFile = path.join(work, 'result.json');
+  const launcher = path.join(__dirname, '..', '..', 'bin', 'torchrec-node-run.js');
+  const script = path.join(__dirname, 'sharded.ts');
+  const args = ['--nproc-per-node', String(nproc), script, configFile, '--plan', PLAN, '--result', resultFile];
+  console.log(`training on ${nproc} ranks: torchrec-node-run ${args.join(' ')}`);
+  const child = spawnSync(process.execPath, [launcher, ...args], {
+    stdio: 'inherit',
+    env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} -r ts-node/register/transpile-only` },
+  });
+  if (child.status !== 0) throw new Error(`sharded training failed (launcher status ${child.status})`);
+  return JSON.parse(readFileSync(resultFile, 'utf8')) as TrainResult;
+}
+
+const PLAN = 'user=row_wise,tweet=table_wise';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { nproc: { type: 'string', default: '1' } } });
+  const nproc = Number(values.nproc);
+  if (!Number.isInteger(nproc) || nproc < 1) {
+    throw new TorchrecError('ERR_INVALID_ARGUMENT', `--nproc must be a positive integer, got ${values.nproc}`);
+  }
+  const started = Date.now();
   const work = mkdtempSync(path.join(os.tmpdir(), 'twhin-demo-'));
   const data = await generateGraph(path.join(work, 'data'), {
     users: SIZES.users,
@@ -35,12 +70,14 @@ async function main(): Promise<void> {
     validationEdges: 5_120,
   });
   const configFile = path.join(work, 'twhin.yaml');
-  writeFileSync(configFile, stringify(demoConfig(data, path.join(work, 'model'), SIZES)));
+  // per_replica_batch_size is each rank's share, so N ranks keep the one-process global batch.
+  const trainSizes = { ...SIZES, batchSize: SIZES.batchSize / nproc };
+  const config = demoConfig(data, path.join(work, 'model'), trainSizes);
+  (config.validation_data as { per_replica_batch_size: number }).per_replica_batch_size = SIZES.batchSize;
+  writeFileSync(configFile, stringify(config));
   console.log(`work dir ${work}: ${K} communities, ${SIZES.users} users, ${SIZES.tweets} tweets; config ${configFile}`);
 
-  // Loaded back from the YAML, exactly as a user's config would be.
-  const config = new TwhinConfig(loadConfig(configFile));
-  const { result } = await runTwhin(config);
+  const result = nproc > 1 ? trainSharded(configFile, nproc, work) : await trainHere(configFile);
   const ev = result.lastEval ?? {};
   console.log(
     `trained ${result.step} steps in ${result.walltime.toFixed(1)} s; final loss ${result.lastLoss.toFixed(4)}; ` +

@@ -10,7 +10,7 @@
  * that training and evaluation score an edge the same way.
  */
 import { computeLearningRate, LargeEmbeddings, StratifierConfig, auc, mrr, pick, stratified } from '../../lib';
-import type { ExtraState } from '../../lib';
+import type { ExtraState, ProcessGroup, ShardingPlan } from '../../lib';
 import type { TwhinDataConfig, TwhinModelConfig } from './config';
 import { Edges, nodesKjt, permutation, rng } from './data';
 
@@ -30,6 +30,16 @@ interface Pairs {
   relRow: Int32Array;
 }
 
+/**
+ * Training on several ranks: the tables are sharded across `processGroup` by `plan`; each rank trains
+ * on its own slice of every global batch (data parallel, in-batch negatives drawn within the slice),
+ * and the translation's gradient is averaged over the ranks, as DDP averages dense gradients.
+ */
+export interface TwhinSharding {
+  processGroup: ProcessGroup;
+  plan?: ShardingPlan;
+}
+
 const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));
 // log(1 + e^-|z|) + max(z, 0) - z*y, stable for large |z|.
 const bce = (z: number, y: number): number => Math.max(z, 0) - z * y + Math.log1p(Math.exp(-Math.abs(z)));
@@ -45,8 +55,9 @@ export class TwhinModel implements ExtraState {
     readonly config: TwhinModelConfig,
     readonly data: TwhinDataConfig,
     seed = 0,
+    readonly sharding?: TwhinSharding,
   ) {
-    this.embeddings = new LargeEmbeddings(config.embeddings, { seed });
+    this.embeddings = new LargeEmbeddings(config.embeddings, { seed, ...sharding });
     this.dim = config.embeddings.tables[0].embedding_dim;
     const random = rng(seed + 1);
     this.translation = Float32Array.from({ length: config.relations.length * this.dim }, () => random());
@@ -109,10 +120,15 @@ export class TwhinModel implements ExtraState {
     return { lhsRow: Int32Array.from(lhsRow), rhsRow: Int32Array.from(rhsRow), relRow: Int32Array.from(relRow) };
   }
 
-  /** One optimizer step on the edges `idx`; resolves to the loss once every table has updated. */
-  async trainStep(edges: Edges, idx: Int32Array, stepSeed: number): Promise<number> {
+  /**
+   * One optimizer step on the edges `idx` (the global batch: every rank passes the same one and
+   * trains on its slice); resolves to the loss (averaged over the ranks) once every table has updated.
+   */
+  async trainStep(edges: Edges, globalIdx: Int32Array, stepSeed: number): Promise<number> {
+    const pg = this.sharding?.processGroup;
+    const idx = pg ? rankSlice(globalIdx, pg.rank, pg.worldSize) : globalIdx;
     const { batch: b, kjt } = await this.forward(edges, idx);
-    const negs = this.trainingNegatives(b, rng(stepSeed));
+    const negs = this.trainingNegatives(b, rng(pg ? stepSeed * 65_537 + pg.rank : stepSeed));
     const B = idx.length;
     const D = this.dim;
     const count = B + negs.lhsRow.length;
@@ -145,6 +161,12 @@ export class TwhinModel implements ExtraState {
       for (let t = 0; t < T; t++) grad.set(src.subarray((r >> 1) * D, (r >> 1) * D + D), (r * T + t) * D);
     }
     await this.embeddings.backward(kjt, grad);
+    if (pg) {
+      // The loss and translation gradient above are this rank's slice mean; the step uses the global mean.
+      const summed = await pg.allreduce(Float32Array.of(loss, ...gT));
+      loss = summed[0] / pg.worldSize;
+      for (let j = 0; j < gT.length; j++) gT[j] = summed[j + 1] / pg.worldSize;
+    }
 
     const opt = this.config.translation_optimizer;
     const lr = opt.learning_rate ? computeLearningRate(opt.learning_rate, this.translationSteps) : (opt.sgd?.lr ?? 0);
@@ -169,7 +191,8 @@ export class TwhinModel implements ExtraState {
     const neg: number[] = [];
     const rel: number[] = [];
     // the-algorithm-ml's eval_timeout_in_s: evaluate on the batches that fit in the time budget.
-    const deadline = Date.now() + timeoutSeconds * 1000;
+    // Sharded: ranks must make the same forwards, and a time budget could end them at different batches.
+    const deadline = this.sharding ? Infinity : Date.now() + timeoutSeconds * 1000;
     for (const idx of batches) {
       if (pos.length > 0 && Date.now() > deadline) break;
       const { batch: b } = await this.forward(edges, idx);
@@ -206,6 +229,9 @@ export class TwhinModel implements ExtraState {
     };
   }
 
+  // Evaluation on a sharded model: every rank scores the same batches (the forward is collective),
+  // so every rank computes the same metrics.
+
   save(): unknown {
     return { translation: Array.from(this.translation), translationSteps: this.translationSteps };
   }
@@ -215,4 +241,12 @@ export class TwhinModel implements ExtraState {
     this.translation.set(s.translation);
     this.translationSteps = s.translationSteps;
   }
+}
+
+/** Rank r's contiguous slice of a global batch (the first `B mod W` ranks take one more edge). */
+export function rankSlice(idx: Int32Array, rank: number, worldSize: number): Int32Array {
+  const base = Math.floor(idx.length / worldSize);
+  const extra = idx.length % worldSize;
+  const start = rank * base + Math.min(rank, extra);
+  return idx.subarray(start, start + base + (rank < extra ? 1 : 0));
 }

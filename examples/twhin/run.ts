@@ -7,7 +7,7 @@ import { loadConfig, train, TorchrecError } from '../../lib';
 import type { Reporter, TrainResult } from '../../lib';
 import { TwhinConfig, TwhinDataConfig } from './config';
 import { batchIndices, Edges, loadEdges } from './data';
-import { TwhinModel } from './model';
+import { TwhinModel, TwhinSharding } from './model';
 
 /** offset/limit count batches (the fixture's train limit 9990 and validation offset 9990 line up). */
 function window(edges: Edges, data: TwhinDataConfig): Edges {
@@ -21,6 +21,8 @@ export interface RunOptions {
   seed?: number;
   progress?: boolean;
   reporter?: Reporter;
+  /** Train on several ranks (see TwhinSharding); every rank calls runTwhin with the same config and seed. */
+  sharding?: TwhinSharding;
 }
 
 export interface TwhinRun {
@@ -32,7 +34,8 @@ export async function runTwhin(config: TwhinConfig, o: RunOptions = {}): Promise
   const seed = o.seed ?? 0;
   const trainEdges = window(await loadEdges(config.train_data.data_root, config.model), config.train_data);
   const valEdges = window(await loadEdges(config.validation_data.data_root, config.model), config.validation_data);
-  const B = config.train_data.per_replica_batch_size;
+  // per_replica_batch_size is each rank's share: a step trains on B edges from every rank.
+  const B = config.train_data.per_replica_batch_size * (o.sharding?.processGroup.worldSize ?? 1);
   const VB = config.validation_data.per_replica_batch_size;
   const valBatches = Array.from(
     { length: Math.min(config.training.num_eval_steps, Math.floor(valEdges.lhs.length / VB)) },
@@ -47,7 +50,7 @@ export async function runTwhin(config: TwhinConfig, o: RunOptions = {}): Promise
   batchIndices(trainEdges.lhs.length, B, 0, seed); // throws ERR_DATA now if there is not even one batch
 
   // in_batch_negatives of train_data drive training; evaluation uses validation_data's.
-  const model = new TwhinModel(config.model, config.train_data, seed);
+  const model = new TwhinModel(config.model, config.train_data, seed, o.sharding);
   try {
     await model.embeddings.ready;
     const t = config.training;

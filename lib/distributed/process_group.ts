@@ -178,6 +178,21 @@ export class ProcessGroup {
   }
 
   /**
+   * Element-wise sum of `data` over the ranks, resolved on every rank as a new Float32Array: the
+   * all-reduce a model's small dense parameters need between steps (what DDP does for TorchRec's dense
+   * layers). Collective: every rank passes an array of the same length, in the same call order as the
+   * group's other collectives. ERR_DISTRIBUTED when a rank fails or does not arrive within timeoutMs.
+   */
+  async allreduce(data: Float32Array): Promise<Float32Array> {
+    if (!(data instanceof Float32Array)) {
+      throw new TorchrecError('ERR_DTYPE', `allreduce: data must be a Float32Array, got ${describe(data)}`);
+    }
+    const out = await ownPromise(nativeGroup(this, 'allreduce').allreduce(data));
+    // The addon's arrays come from its own realm (see lib/native.ts): re-view them in the caller's.
+    return new Float32Array(out.buffer, out.byteOffset, out.length);
+  }
+
+  /**
    * Leaves the group: calls not started yet reject with ERR_DISPOSED, one in progress finishes, then
    * the connections (and on rank 0 the store) close. Idempotent. Every rank should call it once its
    * last collective has resolved.
