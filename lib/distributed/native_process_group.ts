@@ -8,6 +8,13 @@ import { native } from '../native';
 export type CollectiveArray =
   Float32Array | Float64Array | Int32Array | BigInt64Array | Int8Array | Uint8Array | Uint16Array;
 
+/** See ProcessGroup.traffic. */
+export interface ProcessGroupTraffic {
+  bytesSent: number;
+  bytesReceived: number;
+  collectives: number;
+}
+
 export interface NativeProcessGroupOptions {
   rank: number;
   worldSize: number;
@@ -34,6 +41,7 @@ export interface NativeProcessGroup {
   broadcast<T extends CollectiveArray>(data: T, root: number): Promise<T>;
   destroy(): void;
   failure(): string | null;
+  traffic(): ProcessGroupTraffic;
 }
 
 interface DistributedAddon {

@@ -8,7 +8,9 @@
 import { TorchrecError } from '../errors';
 import { ownPromise, native } from '../native';
 import { ConfigError, Fields, Validator, checkNumber, describe, readObject } from '../config/validate';
-import { distributedAddon, NativeProcessGroup } from './native_process_group';
+import { distributedAddon, NativeProcessGroup, ProcessGroupTraffic } from './native_process_group';
+
+export type { ProcessGroupTraffic };
 
 export type ProcessGroupBackend = 'gloo' | 'nccl';
 
@@ -190,6 +192,16 @@ export class ProcessGroup {
     const out = await ownPromise(nativeGroup(this, 'allreduce').allreduce(data));
     // The addon's arrays come from its own realm (see lib/native.ts): re-view them in the caller's.
     return new Float32Array(out.buffer, out.byteOffset, out.length);
+  }
+
+  /**
+   * What this rank has exchanged with the others since it joined (every collective: the sharded
+   * collections' and allreduce/barrier): all-to-all bytes to and from other ranks exactly;
+   * allreduce/allgather/broadcast as their ring algorithms move them (Gloo keeps no byte counts).
+   * Sample it before and after a step to see what the step moved. Zeros after destroy.
+   */
+  traffic(): ProcessGroupTraffic {
+    return natives.get(this)?.traffic() ?? { bytesSent: 0, bytesReceived: 0, collectives: 0 };
   }
 
   /**

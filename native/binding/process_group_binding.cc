@@ -124,6 +124,7 @@ void ProcessGroupBinding::define(Napi::Env env, Napi::Object exports) {
                                        InstanceMethod("broadcast", &ProcessGroupBinding::broadcast),
                                        InstanceMethod("destroy", &ProcessGroupBinding::destroy),
                                        InstanceMethod("failure", &ProcessGroupBinding::failure),
+                                       InstanceMethod("traffic", &ProcessGroupBinding::traffic),
                                    });
   exports.Set("NativeProcessGroup", cls);
   exports.Set("glooAvailable", Napi::Boolean::New(env, dist::gloo_available()));
@@ -337,6 +338,17 @@ Napi::Value ProcessGroupBinding::failure(const Napi::CallbackInfo& info) {
   std::string text = group ? group->failure() : std::string();
   if (text.empty()) return info.Env().Null();
   return Napi::String::New(info.Env(), text);
+}
+
+// Bytes exchanged with the other ranks so far (dist::Traffic); zeros before connect.
+Napi::Value ProcessGroupBinding::traffic(const Napi::CallbackInfo& info) {
+  std::shared_ptr<dist::ProcessGroup> group = state_->get();
+  const dist::Traffic t = group ? group->traffic() : dist::Traffic{};
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("bytesSent", Napi::Number::New(info.Env(), static_cast<double>(t.bytes_sent)));
+  out.Set("bytesReceived", Napi::Number::New(info.Env(), static_cast<double>(t.bytes_received)));
+  out.Set("collectives", Napi::Number::New(info.Env(), static_cast<double>(t.collectives)));
+  return out;
 }
 
 }  // namespace torchrec::binding

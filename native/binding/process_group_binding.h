@@ -45,6 +45,7 @@ class ProcessGroupBinding : public Napi::ObjectWrap<ProcessGroupBinding> {
   Napi::Value broadcast(const Napi::CallbackInfo& info);
   Napi::Value destroy(const Napi::CallbackInfo& info);
   Napi::Value failure(const Napi::CallbackInfo& info);
+  Napi::Value traffic(const Napi::CallbackInfo& info);
 
   using Work = std::function<void(PgOp&, PgState&)>;
   // Queues `work` on the op thread and returns the promise `op` settles.

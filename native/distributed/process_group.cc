@@ -166,7 +166,12 @@ at::Tensor ProcessGroup::alltoall_base(const at::Tensor& input, const std::vecto
   for (auto& s : out_bytes) s *= row_bytes;
   at::Tensor in = as_bytes(input);
   at::Tensor out = byte_buffer(sum(out_bytes));
+  // Before the call: the transport may take the split vectors over.
+  const auto self = static_cast<size_t>(rank());
+  const int64_t sent = sum(in_bytes) - in_bytes[self];
+  const int64_t received = sum(out_bytes) - out_bytes[self];
   run(op, [&](Transport& t) { t.alltoall_base(out, in, out_bytes, in_bytes); });
+  count(sent, received);
   return out.view(input.scalar_type()).view(with_rows(input, sum(output_splits)));
 }
 
@@ -206,6 +211,8 @@ void ProcessGroup::allreduce_sum(at::Tensor& t) {
   }
   if (t.numel() == 0) return run(op, [](Transport&) {});
   run(op, [&](Transport& tr) { tr.allreduce_sum(t); });
+  const int64_t ring = 2 * (world_size() - 1) * t.numel() * static_cast<int64_t>(t.element_size()) / world_size();
+  count(ring, ring);
 }
 
 at::Tensor ProcessGroup::allgather(const at::Tensor& t) {
@@ -222,6 +229,7 @@ at::Tensor ProcessGroup::allgather(const at::Tensor& t) {
     std::vector<at::Tensor> outs;
     for (int r = 0; r < world_size(); ++r) outs.push_back(out.narrow(0, r * bytes, bytes));
     run(op, [&](Transport& tr) { tr.allgather(outs, in); });
+    count(bytes * (world_size() - 1), bytes * (world_size() - 1));
   }
   return out.view(t.scalar_type()).view(shape);
 }
@@ -263,6 +271,22 @@ void ProcessGroup::broadcast(at::Tensor& t, int root) {
   if (bytes == 0) return run(op, [](Transport&) {});
   at::Tensor view = at::from_blob(t.data_ptr(), {bytes}, at::kByte);
   run(op, [&](Transport& tr) { tr.broadcast(view, root); });
+  if (rank() == root)
+    count(bytes * (world_size() - 1), 0);
+  else
+    count(0, bytes);
+}
+
+void ProcessGroup::count(int64_t sent, int64_t received) {
+  std::lock_guard<std::mutex> state(state_mutex_);
+  traffic_.bytes_sent += sent;
+  traffic_.bytes_received += received;
+  traffic_.collectives += 1;
+}
+
+Traffic ProcessGroup::traffic() const {
+  std::lock_guard<std::mutex> state(state_mutex_);
+  return traffic_;
 }
 
 void ProcessGroup::barrier() {

@@ -61,6 +61,17 @@ bool gloo_available();
 // throws ERR_DISTRIBUTED naming libgloo-dev.
 std::unique_ptr<Transport> connect_gloo(const ProcessGroupOptions& o);
 
+// What this rank has exchanged with the other ranks since it joined, for benchmarks and capacity
+// planning. All-to-alls count exactly the bytes sent to and received from OTHER ranks; allreduce,
+// allgather and broadcast count what their textbook algorithm moves per rank (ring allreduce:
+// 2·(W−1)/W of the tensor each way; allgather: (W−1) times the tensor each way; broadcast: the
+// tensor into every non-root rank, (W−1) times out of the root), since Gloo reports no byte counts.
+struct Traffic {
+  int64_t bytes_sent = 0;
+  int64_t bytes_received = 0;
+  int64_t collectives = 0;  // calls that completed, each all-to-all's count exchange included
+};
+
 class ProcessGroup {
  public:
   // Validates `o` (ERR_INVALID_ARGUMENT), connects and runs a first barrier, so that it returns
@@ -99,12 +110,14 @@ class ProcessGroup {
   void close();
   // The first failure's message, empty while the group is healthy.
   std::string failure() const;
+  Traffic traffic() const;
 
  private:
   ProcessGroup(ProcessGroupOptions o, std::unique_ptr<Transport> transport);
   template <typename Body>
   auto run(const char* op, Body&& body);
   [[noreturn]] void poison(const char* op, const std::string& what);
+  void count(int64_t sent, int64_t received);
 
   const ProcessGroupOptions options_;
   std::mutex call_mutex_;  // one call at a time
@@ -112,6 +125,7 @@ class ProcessGroup {
   std::unique_ptr<Transport> transport_;
   std::string failure_;
   bool closed_ = false;
+  Traffic traffic_;
 };
 
 }  // namespace torchrec::distributed
