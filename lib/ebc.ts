@@ -414,6 +414,8 @@ export class EmbeddingBagCollection {
     const direct: StateAccess = {
       exportState: (tables, withState) => ownPromise(handle.exportState([...tables], withState)),
       importState: (tables, step) => ownPromise(handle.importState(tables, step ?? null)),
+      exportShards: (withWeights, withState) => ownPromise(handle.exportShards(withWeights, withState)),
+      importShards: (shards, step, apply) => ownPromise(handle.importShards(shards, step ?? null, apply)),
     };
     // Cleared before the caller's `await` resumes, so the caller's next sync call is not refused.
     const run = this.whenLoaded(() => work(direct)).finally(() => {
