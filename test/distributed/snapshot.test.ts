@@ -145,9 +145,10 @@ describePython('sharded snapshots (multi-process)', () => {
         }
       }
     }
-    // Hostile copies of s2: a shard moved outside the table, a shard missing.
+    // Hostile copies of s2: a shard moved outside the table, a shard missing, a shard listed twice.
     const outside = path.join(root, 'outside');
     const missing = path.join(root, 'missing');
+    const overlap = path.join(root, 'overlap');
     await tamper(s2, outside, (m) => {
       const e = m['1/model/embedding_bags.rw.weight'] as { shards: { offsets: number[] }[] };
       e.shards[0].offsets[0] += 4;
@@ -155,12 +156,17 @@ describePython('sharded snapshots (multi-process)', () => {
     await tamper(s2, missing, (m) => {
       (m['0/optimizer/state/embedding_bags.h.weight/h.momentum1'] as { shards: unknown[] }).shards = [];
     });
+    await tamper(s2, overlap, (m) => {
+      const e0 = m['0/model/embedding_bags.h.weight'] as { shards: unknown[] };
+      e0.shards.push((m['1/model/embedding_bags.h.weight'] as { shards: unknown[] }).shards[0]);
+    });
     // 1 -> 2, bad ones change nothing on any rank, 2 -> 2, 3 -> 2.
     const back = await ops(2, P2, [
       { op: 'restore', dir: s1 },
       { op: 'digest' },
       { op: 'restore', dir: outside },
       { op: 'restore', dir: missing },
+      { op: 'restore', dir: overlap },
       { op: 'digest' },
       { op: 'restore', dir: s2 },
       { op: 'digest' },
@@ -169,14 +175,17 @@ describePython('sharded snapshots (multi-process)', () => {
     ]);
     expect(back[0]).toEqual({ ok: { step: 5, walltime: 1.5 } });
     expect(back[1]).toEqual(b);
-    for (const bad of [back[2], back[3]] as { error: { code: string; message: string } }[]) {
+    for (const bad of [back[2], back[3], back[4]] as { error: { code: string; message: string } }[]) {
       expect(bad.error.code).toBe('ERR_CHECKPOINT');
       expect(bad.error.message).toMatch(/nothing was changed/);
     }
-    expect((back[2] as { error: { message: string } }).error.message).toMatch(/lies outside \[11, 4\]/);
-    expect((back[3] as { error: { message: string } }).error.message).toMatch(/h\.momentum1.*missing/);
-    expect(back[4]).toEqual(b);
-    expect(back.slice(5)).toEqual([{ ok: { step: 3, walltime: 4.25 } }, a, { ok: { step: 5, walltime: 1.5 } }, b]);
+    const messages = back.slice(2, 5).map((x) => (x as { error: { message: string } }).error.message);
+    // The shards' extent is the tensor's shape (torchsnapshot's rule): a shard past the end changes it.
+    expect(messages[0]).toMatch(/rank 0: .*embedding_bags\.rw\.weight has shape \[15, 4\], the module has \[11, 4\]/);
+    expect(messages[1]).toMatch(/h\.momentum1.*some of the tensor is missing/);
+    expect(messages[2]).toMatch(/embedding_bags\.h\.weight: pieces \d and \d overlap/);
+    expect(back[5]).toEqual(b);
+    expect(back.slice(6)).toEqual([{ ok: { step: 3, walltime: 4.25 } }, a, { ok: { step: 5, walltime: 1.5 } }, b]);
   }, 120000);
 });
 
