@@ -57,7 +57,7 @@ void ShardedEmbeddingBagCollection::import_shards(const std::vector<ShardState>&
         found = static_cast<int64_t>(j);
       }
     }
-    if (found < 0) fail(ErrorCode::InvalidArgument, where, ": rank ", rank_, " holds no such shard");
+    if (found < 0) fail(ErrorCode::InvalidArgument, where, ": this rank holds no such shard");
     if (!seen.insert(found).second) fail(ErrorCode::InvalidArgument, where, ": the shard is given twice");
     local_index.push_back(found);
     if (in.weight.defined()) {

@@ -7,6 +7,7 @@
  * Uneven (11 rows on 2 and 3 ranks) and empty (4 rows on 3 ranks) row-wise shards, table_wise,
  * data_parallel; fp32 and fp16; rowwise_adagrad and adam.
  */
+import { createHash } from 'crypto';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { TS_REGISTER } from '../helpers/reliability';
@@ -39,6 +40,26 @@ const P3 = {
   h: 'row_wise',
   e: 'row_wise', // 2, 2 and 0 rows: rank 2 holds no shard of it
 };
+
+const dpShard = (extra: object) => ({ table: 'dp', firstRow: 0, rows: 5, firstCol: 0, cols: 4, ...extra });
+const ONES = new Array<number>(20).fill(1);
+const NEGATIVE = ONES.map((x, i) => (i === 3 ? -1 : x));
+/** Every rank holds data_parallel "dp" whole: the same importShards calls are valid or not on every rank. */
+const IMPORT_SHARDS_OPS = [
+  { op: 'importShards', apply: true, shards: [dpShard({ weight: ONES.slice(1) })] },
+  { op: 'importShards', apply: true, shards: [dpShard({ weight: ONES, state: { momentum2: NEGATIVE } })] },
+  { op: 'importShards', apply: true, shards: [dpShard({ state: { nope: ONES } })] },
+  {
+    op: 'importShards',
+    apply: true,
+    shards: [dpShard({ weight: ONES }), { table: 'rw', firstRow: 0, rows: 3, firstCol: 0, cols: 4 }],
+  },
+  { op: 'importShards', apply: true, shards: [dpShard({ weight: ONES }), dpShard({ weight: ONES })] },
+  { op: 'importShards', apply: false, shards: [dpShard({ weight: ONES })] },
+  { op: 'digest' },
+  { op: 'importShards', apply: true, shards: [dpShard({ weight: ONES })] },
+  { op: 'digest' },
+];
 
 type Digest = { step: number; tables: Record<string, Record<string, string>> };
 type OpResult = Digest | { ok?: unknown; error?: { code: string; message: string } };
@@ -89,6 +110,7 @@ describePython('sharded snapshots (multi-process)', () => {
     const s2 = path.join(root, 's2');
     const s3 = path.join(root, 's3');
     const s1 = path.join(root, 's1');
+    const sd = path.join(root, 'b.pt');
     // Saved on 2 ranks.
     const [, trained2, saved2] = await ops(2, P2, [
       { op: 'train', steps: 3, salt: 1 },
@@ -118,8 +140,9 @@ describePython('sharded snapshots (multi-process)', () => {
       { op: 'restore', dir: s3 },
       { op: 'digest' },
       { op: 'save', dir: s1 },
+      { op: 'saveStateDict', path: sd },
     ]);
-    expect(single).toEqual([{ ok: { step: 3, walltime: 4.25 } }, a, { ok: { step: 5, walltime: 1.5 } }, b, {}]);
+    expect(single).toEqual([{ ok: { step: 3, walltime: 4.25 } }, a, { ok: { step: 5, walltime: 1.5 } }, b, {}, {}]);
     // The Python oracle reads the sharded snapshots as whole tensors equal to what getWeights returned.
     for (const [dir, want, world] of [
       [s2, a, 2],
@@ -172,6 +195,10 @@ describePython('sharded snapshots (multi-process)', () => {
       { op: 'digest' },
       { op: 'restore', dir: s3 },
       { op: 'digest' },
+      { op: 'restore', dir: s2 },
+      { op: 'loadStateDict', path: sd },
+      { op: 'digest' },
+      ...IMPORT_SHARDS_OPS,
     ]);
     expect(back[0]).toEqual({ ok: { step: 5, walltime: 1.5 } });
     expect(back[1]).toEqual(b);
@@ -185,7 +212,37 @@ describePython('sharded snapshots (multi-process)', () => {
     expect(messages[1]).toMatch(/h\.momentum1.*some of the tensor is missing/);
     expect(messages[2]).toMatch(/embedding_bags\.h\.weight: pieces \d and \d overlap/);
     expect(back[5]).toEqual(b);
-    expect(back.slice(6)).toEqual([{ ok: { step: 3, walltime: 4.25 } }, a, { ok: { step: 5, walltime: 1.5 } }, b]);
+    // A state dict (weights only) loads into the sharded collection: every rank reads it, keeps its part.
+    const loaded = back[12] as Digest;
+    expect(back.slice(10, 12)).toEqual([{ ok: { step: 3, walltime: 4.25 } }, {}]);
+    expect(loaded.step).toBe(3);
+    for (const t of TABLES) {
+      expect(loaded.tables[t.name]).toEqual({ ...a.tables[t.name], weight: b.tables[t.name].weight });
+    }
+    // The native import of a rank's shards: checked, all or nothing, a dry run changes nothing.
+    const imports = back.slice(13) as { ok?: unknown; error?: { code: string; message: string } }[];
+    expect(imports.slice(0, 5).map((x) => x.error?.code)).toEqual([
+      'ERR_SHAPE',
+      'ERR_INVALID_ARGUMENT',
+      'ERR_INVALID_ARGUMENT',
+      'ERR_INVALID_ARGUMENT',
+      'ERR_INVALID_ARGUMENT',
+    ]);
+    expect(imports[0].error!.message).toMatch(/importShards\("dp", rows 0\+5, columns 0\+4\): got 19 weights/);
+    expect(imports[1].error!.message).toMatch(/momentum2 of table dp: element 3/);
+    expect(imports[2].error!.message).toMatch(/no optimizer state named "nope"/);
+    expect(imports[3].error!.message).toMatch(/importShards\("rw", rows 0\+3.*this rank holds no such shard/);
+    expect(imports[4].error!.message).toMatch(/given twice/);
+    expect(imports.slice(5, 7)).toEqual([{}, loaded]); // the dry run passed and changed nothing
+    expect(imports[7]).toEqual({});
+    const ones = createHash('sha256')
+      .update(Buffer.from(new Float32Array(20).fill(1).buffer))
+      .digest('hex');
+    expect(imports[8]).toEqual({
+      ...loaded,
+      tables: { ...loaded.tables, dp: { ...loaded.tables.dp, weight: ones } },
+    });
+    expect(back.slice(6, 10)).toEqual([{ ok: { step: 3, walltime: 4.25 } }, a, { ok: { step: 5, walltime: 1.5 } }, b]);
   }, 120000);
 });
 

@@ -5,7 +5,8 @@
  *   ops:      runs args.ops in order on one collection (build with args.plan) and reports what each
  *             returned: train (K steps of forward+backward on this rank's seeded batch), save, restore
  *             ({step, walltime} or the error), digest (sha256 of every table's getWeights and optimizer
- *             state bytes, and the step: the bit-for-bit fingerprint the test compares across groups).
+ *             state bytes, and the step: the bit-for-bit fingerprint the test compares across groups),
+ *             saveStateDict, loadStateDict, importShards (the native import of this rank's shards).
  *   killSave: both ranks train and save args.dir once, report that digest, train one more step; then
  *             the victim dies by SIGKILL in the middle of the second save (rank 1: before it joins;
  *             rank 0: once its temporary directory exists) and the survivor reports how its save ended.
@@ -101,6 +102,15 @@ const scenarios = {
       else if (op.op === 'save') results.push(await settle(ebc.saveSnapshot(op.dir, { walltime: op.walltime ?? 1.5 })));
       else if (op.op === 'restore') results.push(await settle(ebc.restoreSnapshot(op.dir)));
       else if (op.op === 'digest') results.push(await digest(ebc));
+      else if (op.op === 'importShards') {
+        const shards = op.shards.map((x) => ({
+          ...x,
+          weight: x.weight && Float32Array.from(x.weight),
+          state: x.state && Object.fromEntries(Object.entries(x.state).map(([k, v]) => [k, Float32Array.from(v)])),
+        }));
+        results.push(await settle(ebc.inCallOrder((m) => m.importShards(shards, undefined, op.apply))));
+      } else if (op.op === 'saveStateDict') results.push(await settle(ebc.saveStateDict(op.path)));
+      else if (op.op === 'loadStateDict') results.push(await settle(ebc.loadStateDict(op.path)));
     }
     ebc.dispose();
     return { results };
