@@ -138,6 +138,11 @@ export class SnapshotReader {
     return out;
   }
 
+  /** Bytes in the file at a manifest location (confined like every read; the file stays open for them). */
+  async fileSize(location: string, where: string): Promise<number> {
+    return (await this.open(await this.resolve(location, where), where)).size;
+  }
+
   async close(): Promise<void> {
     const readers = await Promise.allSettled(this.files.values());
     this.files.clear();

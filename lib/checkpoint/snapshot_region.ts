@@ -4,9 +4,11 @@
  * a plain Tensor (an unsharded snapshot, a replicated data_parallel table), a ChunkedTensor or a
  * ShardedTensor saved on any number of ranks — its pieces are first checked to tile the tensor
  * (inside it, no overlap, nothing missing), and only the pieces that overlap the block are read.
- * A piece is read whole, then its overlap copied: memory is one saved piece at a time.
+ * Of a raw piece only the overlapping rows are read (rowsOf), of a torch_save piece all of it; the
+ * overlap is then copied into the block.
  */
 import { checkpointError, numel, shapeText } from './checkpointable';
+import { Dtype, elementSize } from './dtypes';
 import { Shard } from './snapshot_manifest';
 import { checkTiling, SnapshotReader } from './snapshot_reader';
 
@@ -44,18 +46,48 @@ export async function readRegion(
     const pw = `${where} piece ${i} (offsets ${shapeText(p.offsets)})`;
     if (p.tensor.dtype !== `torch.${info.dtype}`)
       throw checkpointError(`${pw}: dtype ${p.tensor.dtype} differs from the tensor's`);
-    const piece = new Float32Array(numel(p.sizes));
+    const sub = await rowsOf(reader, p, info.dtype, lo[0], hi[0], pw);
+    const piece = new Float32Array(numel(sub.sizes));
     await reader.readPiece(
-      p.tensor,
+      sub.tensor,
       pw,
       piece,
-      p.sizes,
-      p.sizes.map(() => 0),
-      p.sizes,
+      sub.sizes,
+      sub.sizes.map(() => 0),
+      sub.sizes,
     );
-    copyOverlap(piece, p.offsets, p.sizes, out, offsets, sizes, lo, hi);
+    copyOverlap(piece, sub.offsets, sub.sizes, out, offsets, sizes, lo, hi);
   }
   return out;
+}
+
+/**
+ * Rows [r0, r1) of a piece as a piece of their own: a raw (buffer_protocol) piece is row-major, so
+ * they are one byte range of its file, checked first to hold exactly the whole piece; a restore on
+ * many ranks then reads each row once, not a whole table per rank. torch_save pieces are read whole.
+ */
+async function rowsOf(reader: SnapshotReader, p: Shard, dtype: Dtype, r0: number, r1: number, where: string) {
+  if (p.tensor.serializer !== 'buffer_protocol' || (r0 === p.offsets[0] && r1 === p.offsets[0] + p.sizes[0])) {
+    return p;
+  }
+  const rowBytes = numel(p.sizes.slice(1)) * elementSize(dtype);
+  const bytes = p.sizes[0] * rowBytes;
+  let base = 0;
+  if (p.tensor.byte_range) {
+    const [a, b] = p.tensor.byte_range;
+    if (b - a !== bytes)
+      throw checkpointError(`${where}: byte_range [${a}, ${b}] holds ${b - a} bytes, needs ${bytes}`);
+    base = a;
+  } else {
+    const size = await reader.fileSize(p.tensor.location, where);
+    if (size !== bytes) {
+      throw checkpointError(`${where}: ${p.tensor.location} holds ${size} bytes, but the piece needs ${bytes}`);
+    }
+  }
+  const first = base + (r0 - p.offsets[0]) * rowBytes;
+  const sizes = [r1 - r0, ...p.sizes.slice(1)];
+  const tensor = { ...p.tensor, shape: sizes, byte_range: [first, first + (r1 - r0) * rowBytes] as [number, number] };
+  return { offsets: [r0, ...p.offsets.slice(1)], sizes, tensor };
 }
 
 /** Copies [lo, hi) (global coordinates) from a row-major piece into a row-major block; 1 or 2 dimensions. */

@@ -183,6 +183,12 @@ describePython('sharded snapshots (multi-process)', () => {
       const e0 = m['0/model/embedding_bags.h.weight'] as { shards: unknown[] };
       e0.shards.push((m['1/model/embedding_bags.h.weight'] as { shards: unknown[] }).shards[0]);
     });
+    // A one-process snapshot whose file lost its last 4 bytes: each rank reads only its rows, yet every
+    // file is checked to hold the whole piece.
+    const truncated = path.join(root, 'truncated');
+    await fsp.cp(s1, truncated, { recursive: true });
+    const file = path.join(truncated, '0', 'model', 'embedding_bags.rw.weight');
+    await fsp.truncate(file, (await fsp.stat(file)).size - 4);
     // 1 -> 2, bad ones change nothing on any rank, 2 -> 2, 3 -> 2.
     const back = await ops(2, P2, [
       { op: 'restore', dir: s1 },
@@ -199,6 +205,8 @@ describePython('sharded snapshots (multi-process)', () => {
       { op: 'loadStateDict', path: sd },
       { op: 'digest' },
       ...IMPORT_SHARDS_OPS,
+      { op: 'restore', dir: truncated },
+      { op: 'digest' },
     ]);
     expect(back[0]).toEqual({ ok: { step: 5, walltime: 1.5 } });
     expect(back[1]).toEqual(b);
@@ -220,7 +228,7 @@ describePython('sharded snapshots (multi-process)', () => {
       expect(loaded.tables[t.name]).toEqual({ ...a.tables[t.name], weight: b.tables[t.name].weight });
     }
     // The native import of a rank's shards: checked, all or nothing, a dry run changes nothing.
-    const imports = back.slice(13) as { ok?: unknown; error?: { code: string; message: string } }[];
+    const imports = back.slice(13, 22) as { ok?: unknown; error?: { code: string; message: string } }[];
     expect(imports.slice(0, 5).map((x) => x.error?.code)).toEqual([
       'ERR_SHAPE',
       'ERR_INVALID_ARGUMENT',
@@ -242,6 +250,10 @@ describePython('sharded snapshots (multi-process)', () => {
       ...loaded,
       tables: { ...loaded.tables, dp: { ...loaded.tables.dp, weight: ones } },
     });
+    const cut = back[22] as { error: { code: string; message: string } };
+    expect(cut.error.code).toBe('ERR_CHECKPOINT');
+    expect(cut.error.message).toMatch(/embedding_bags\.rw\.weight holds 172 bytes, but the piece needs 176/);
+    expect(back[23]).toEqual(imports[8]);
     expect(back.slice(6, 10)).toEqual([{ ok: { step: 3, walltime: 4.25 } }, a, { ok: { step: 5, walltime: 1.5 } }, b]);
   }, 120000);
 });
