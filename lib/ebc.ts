@@ -337,12 +337,18 @@ export class EmbeddingBagCollection {
     return this.live('vocabStats').vocabStats();
   }
 
-  /** Writes a torchsnapshot snapshot (weights, optimizer state, step, walltime); the old one survives a crash. */
+  /**
+   * Writes a torchsnapshot snapshot (weights, optimizer state, step, walltime); the old one survives a crash.
+   * Sharded: collective, torchsnapshot's sharded layout; `dir` must be one path every rank sees (shared filesystem).
+   */
   saveSnapshot(dir: string, extra?: SnapshotExtra): Promise<void> {
     return checkpoint.saveSnapshot(this, dir, extra);
   }
 
-  /** Restores a torchsnapshot snapshot; all-or-nothing, and validated against this module's tables. */
+  /**
+   * Restores a torchsnapshot snapshot; all-or-nothing, and validated against this module's tables.
+   * Sharded: collective; any snapshot (saved on any number of ranks with any plan, or by one process).
+   */
   restoreSnapshot(dir: string): Promise<RestoredState> {
     return checkpoint.restoreSnapshot(this, dir);
   }
