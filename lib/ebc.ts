@@ -337,12 +337,18 @@ export class EmbeddingBagCollection {
     return this.live('vocabStats').vocabStats();
   }
 
-  /** Writes a torchsnapshot snapshot (weights, optimizer state, step, walltime); the old one survives a crash. */
+  /**
+   * Writes a torchsnapshot snapshot (weights, optimizer state, step, walltime); the old one survives a crash.
+   * Sharded: collective, torchsnapshot's sharded layout; `dir` must be one path every rank sees (shared filesystem).
+   */
   saveSnapshot(dir: string, extra?: SnapshotExtra): Promise<void> {
     return checkpoint.saveSnapshot(this, dir, extra);
   }
 
-  /** Restores a torchsnapshot snapshot; all-or-nothing, and validated against this module's tables. */
+  /**
+   * Restores a torchsnapshot snapshot; all-or-nothing, and validated against this module's tables.
+   * Sharded: collective; any snapshot (saved on any number of ranks with any plan, or by one process).
+   */
   restoreSnapshot(dir: string): Promise<RestoredState> {
     return checkpoint.restoreSnapshot(this, dir);
   }
@@ -414,6 +420,8 @@ export class EmbeddingBagCollection {
     const direct: StateAccess = {
       exportState: (tables, withState) => ownPromise(handle.exportState([...tables], withState)),
       importState: (tables, step) => ownPromise(handle.importState(tables, step ?? null)),
+      exportShards: (withWeights, withState) => ownPromise(handle.exportShards(withWeights, withState)),
+      importShards: (shards, step, apply) => ownPromise(handle.importShards(shards, step ?? null, apply)),
     };
     // Cleared before the caller's `await` resumes, so the caller's next sync call is not refused.
     const run = this.whenLoaded(() => work(direct)).finally(() => {

@@ -90,6 +90,21 @@ export interface NativeExportedState {
   tables: Record<string, { weight: NativeStoredWeights; state: Record<string, Float32Array> }>;
 }
 
+/** One of a sharded collection's local shards: rows [firstRow, +rows), columns [firstCol, +cols) of `table`. */
+export interface NativeShardState {
+  table: string;
+  firstRow: number;
+  rows: number;
+  firstCol: number;
+  cols: number;
+  /** Set on export: a data_parallel table, the same whole table on every rank. */
+  replicated?: boolean;
+  /** [rows][cols], stored dtype on export (null when not asked for); float32 or stored dtype on import. */
+  weight?: NativeStoredWeights | null;
+  /** Per-element states [rows][cols], per-row states [rows]. */
+  state?: Record<string, Float32Array>;
+}
+
 export interface NativeEmbeddingBagCollection {
   outputKeys(): string[];
   outputDims(): number[];
@@ -116,6 +131,10 @@ export interface NativeEmbeddingBagCollection {
   exportState(tables: string[], withState: boolean): Promise<NativeExportedState>;
   /** Applies weights, state and step (null: keep) in call order under one ticket; all checked before any change. */
   importState(tables: NativeStateImport, step: number | null): Promise<void>;
+  /** Sharded collections only, local (waits on no peer): this rank's shards, in call order. */
+  exportShards(withWeights: boolean, withState: boolean): Promise<{ step: number; shards: NativeShardState[] }>;
+  /** Sharded collections only, local, all-or-nothing; apply false only checks (a dry run). */
+  importShards(shards: NativeShardState[], step: number | null, apply: boolean): Promise<void>;
   /**
    * Gives a table its vocabulary (entity id ids[i] -> row rows[i]); oovRow -1 drops missing ids. A writer.
    * A repeated id fails with ERR_CHECKPOINT and `details` {id, first, second} (entry positions).

@@ -6,7 +6,8 @@
 import { EmbeddingBagConfig } from '../config/embedding';
 import { DataType } from '../enums';
 import { TorchrecError } from '../errors';
-import type { NativeExportedState, NativeStateImport, NativeStateInfo } from '../native';
+import type { ProcessGroup } from '../distributed/process_group';
+import type { NativeExportedState, NativeShardState, NativeStateImport, NativeStateInfo } from '../native';
 
 /** The module's state calls as a load or save inside inCallOrder makes them (not queued behind itself). */
 export interface StateAccess {
@@ -14,12 +15,17 @@ export interface StateAccess {
   exportState(tables: readonly string[], withState: boolean): Promise<NativeExportedState>;
   /** Applies weights / state / step (undefined: keep), all checked by the core before anything changes. */
   importState(tables: NativeStateImport, step?: number): Promise<void>;
+  /** A sharded collection's own shards (sharded_snapshot.ts); absent on other modules. */
+  exportShards?(withWeights: boolean, withState: boolean): Promise<{ step: number; shards: NativeShardState[] }>;
+  importShards?(shards: NativeShardState[], step: number | undefined, apply: boolean): Promise<void>;
 }
 
 export interface Checkpointable {
   readonly tables: readonly EmbeddingBagConfig[];
   /** Completed optimizer steps. */
   readonly step: number;
+  /** Set when the tables are sharded across this group: snapshots are then saved and restored by every rank. */
+  readonly processGroup?: ProcessGroup;
   /** The core's layout of a table's optimizer state: names, shapes, value rules ([] without an optimizer). */
   optimizerStateLayout(table: string): NativeStateInfo[];
   /**

@@ -10,6 +10,9 @@
  * snapshot against the module (names, shapes, dtypes), reads every tensor, checks the values the
  * optimizer state must hold (optimizer_state_checks.ts) and the step, and only then applies them,
  * so a bad snapshot leaves the module exactly as it was.
+ *
+ * A sharded collection (one with a processGroup) saves and restores collectively, in torchsnapshot's
+ * sharded layout: sharded_snapshot.ts and sharded_restore.ts.
  */
 import type { NativeStateImport } from '../native';
 import { SnapshotExtra, validateSnapshotExtra } from '../options/checkpoint';
@@ -27,6 +30,8 @@ import {
 } from './checkpointable';
 import { torchDtypeName } from './dtypes';
 import { floatEntry, intEntry, keyToFilename, strEntry } from './snapshot_manifest';
+import { restoreShardedSnapshot } from './sharded_restore';
+import { saveShardedSnapshot } from './sharded_snapshot';
 import { SnapshotReader } from './snapshot_reader';
 import { SnapshotWriter } from './snapshot_writer';
 
@@ -57,6 +62,7 @@ export async function saveSnapshot(
   extra: SnapshotExtra = {},
   o: ModuleKeyOptions = {},
 ): Promise<void> {
+  if (module.processGroup) return saveShardedSnapshot(module, module.processGroup, dir, extra, o);
   const keyPrefix = o.keyPrefix ?? '';
   const options = validateSnapshotExtra(extra);
   // One read in call order: exactly the state after the calls made before this one.
@@ -105,6 +111,7 @@ type Want = (logical: string, shape: number[], dtype: string | undefined, keep: 
 
 /** Restores weights, optimizer state and step from `dir`; resolves to the saved step and walltime. */
 export function restoreSnapshot(module: Checkpointable, dir: string, o: ModuleKeyOptions = {}): Promise<RestoredState> {
+  if (module.processGroup) return restoreShardedSnapshot(module, module.processGroup, dir, o);
   return module.inCallOrder((m) => restoreInOrder(module, m, dir, o));
 }
 

@@ -190,7 +190,8 @@ function parseEntry(raw: unknown, where: string): Entry | undefined {
   }
   if (t === 'ShardedTensor') {
     requireKeys(raw, ['shards'], where);
-    return { type: t, shards: parseShards(raw.shards, where, 'shards') };
+    // A rank without local shards lists none (ShardedTensorEntry.from_yaml_obj accepts []).
+    return { type: t, shards: parseShards(raw.shards, where, 'shards', true) };
   }
   if ((PRIMITIVE_TYPES as readonly string[]).includes(t)) {
     // PrimitiveEntry.from_serialized(type, **entry) takes exactly these three keywords.
@@ -262,8 +263,10 @@ function parseTensor(raw: unknown, where: string, nested = false): TensorEntry {
   };
 }
 
-function parseShards(raw: unknown, where: string, field: string): Shard[] {
-  if (!Array.isArray(raw) || raw.length === 0) throw checkpointError(`${where}: "${field}" must be a non-empty list`);
+function parseShards(raw: unknown, where: string, field: string, mayBeEmpty = false): Shard[] {
+  if (!Array.isArray(raw) || (raw.length === 0 && !mayBeEmpty)) {
+    throw checkpointError(`${where}: "${field}" must be a ${mayBeEmpty ? '' : 'non-empty '}list`);
+  }
   return raw.map((s, i) => {
     const w = `${where} ${field}[${i}]`;
     if (!isObj(s) || !isIntList(s.offsets) || !isIntList(s.sizes) || s.offsets.length !== s.sizes.length) {

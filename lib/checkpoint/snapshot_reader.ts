@@ -84,6 +84,7 @@ export class SnapshotReader {
     if (!e) throw checkpointError(`${this.where(logical)} is not a tensor`);
     const where = this.where(logical);
     if (e.type === 'ShardedTensor') {
+      if (e.shards.length === 0) throw checkpointError(`${where}: a sharded tensor with no shard on any rank`);
       const dtypes = new Set(e.shards.map((s) => s.tensor.dtype));
       if (dtypes.size !== 1) throw checkpointError(`${where}: shards disagree on dtype (${[...dtypes].join(', ')})`);
       const nd = e.shards[0].sizes.length;
@@ -137,6 +138,11 @@ export class SnapshotReader {
     return out;
   }
 
+  /** Bytes in the file at a manifest location (confined like every read; the file stays open for them). */
+  async fileSize(location: string, where: string): Promise<number> {
+    return (await this.open(await this.resolve(location, where), where)).size;
+  }
+
   async close(): Promise<void> {
     const readers = await Promise.allSettled(this.files.values());
     this.files.clear();
@@ -144,7 +150,7 @@ export class SnapshotReader {
   }
 
   /** Reads one stored tensor into the [offsets, offsets + sizes) block of `out` (row-major `shape`). */
-  private async readPiece(
+  async readPiece(
     t: TensorEntry,
     where: string,
     out: Float32Array,
@@ -263,7 +269,7 @@ function rowSize(shape: readonly number[]): number {
 }
 
 /** Chunks/shards must lie inside the tensor, not overlap, and cover it. */
-function checkTiling(pieces: readonly Shard[], shape: readonly number[], where: string): void {
+export function checkTiling(pieces: readonly Shard[], shape: readonly number[], where: string): void {
   let covered = 0;
   pieces.forEach((p, i) => {
     if (p.offsets.length !== shape.length || p.offsets.some((o, d) => o + p.sizes[d] > shape[d])) {

@@ -32,6 +32,8 @@ Napi::Function EbcBinding::define(Napi::Env env) {
                          InstanceMethod<&EbcBinding::table_norms>("tableNorms"),
                          InstanceMethod<&EbcBinding::export_state>("exportState"),
                          InstanceMethod<&EbcBinding::import_state>("importState"),
+                         InstanceMethod<&EbcBinding::export_shards>("exportShards"),
+                         InstanceMethod<&EbcBinding::import_shards>("importShards"),
                          InstanceMethod<&EbcBinding::set_vocab>("setVocab"),
                          InstanceMethod<&EbcBinding::vocab_stats>("vocabStats"),
                      });

@@ -38,6 +38,9 @@ class EbcBinding : public Napi::ObjectWrap<EbcBinding> {
   Napi::Value table_norms(const Napi::CallbackInfo& info);
   Napi::Value export_state(const Napi::CallbackInfo& info);
   Napi::Value import_state(const Napi::CallbackInfo& info);
+  // A sharded collection's own shards, for sharded snapshots (ebc_binding_shards.cc).
+  Napi::Value export_shards(const Napi::CallbackInfo& info);
+  Napi::Value import_shards(const Napi::CallbackInfo& info);
 
   // Vocabularies.
   Napi::Value set_vocab(const Napi::CallbackInfo& info);

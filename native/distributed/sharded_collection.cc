@@ -77,6 +77,7 @@ ShardedEmbeddingBagCollection::ShardedEmbeddingBagCollection(std::vector<TableSp
       s.rank = p.ranks[i];
       s.first_row = p.kind == ShardingKind::RowWise ? std::min(n, i * block) : 0;
       s.rows = p.kind == ShardingKind::RowWise ? std::max<int64_t>(0, std::min(n, (i + 1) * block) - s.first_row) : n;
+      s.cols = specs[t].embedding_dim;
       if (s.rows > 0) shards_.push_back(s);
     }
   }

@@ -36,12 +36,28 @@ struct TablePlacement {
   std::vector<int> ranks;
 };
 
-// One non-empty part of a table, on one rank.
+// One non-empty part of a table, on one rank: rows [first_row, first_row + rows) and columns
+// [first_col, first_col + cols) (every column, for the sharding types implemented today).
 struct Shard {
   int64_t table = 0;
   int rank = 0;
   int64_t first_row = 0;
   int64_t rows = 0;
+  int64_t first_col = 0;
+  int64_t cols = 0;
+};
+
+// One local shard's weights and optimizer state as a snapshot saves and restores them
+// (sharded_shards.cc): weight [rows][cols], per-element states [rows][cols], per-row states [rows].
+struct ShardState {
+  std::string table;
+  int64_t first_row = 0;
+  int64_t rows = 0;
+  int64_t first_col = 0;
+  int64_t cols = 0;
+  bool replicated = false;  // data_parallel: every rank holds the same whole table (set on export)
+  at::Tensor weight;        // stored dtype on export; float32 or the stored dtype on import; undefined: keep
+  std::vector<std::pair<std::string, at::Tensor>> states;  // float32
 };
 
 class ShardedEmbeddingBagCollection final : public EmbeddingModule {
@@ -77,6 +93,15 @@ class ShardedEmbeddingBagCollection final : public EmbeddingModule {
   void set_vocab(const std::string& table, const int64_t* ids, const int64_t* rows, int64_t n,
                  int64_t oov_row) override;
   std::vector<LookupPlan::VocabStats> vocab_stats() const override { return {}; }
+
+  // Local (no peer is waited for): this rank's shards in shard order, data_parallel replicas included,
+  // with their weights when with_weights and every optimizer state when with_state (neither: only
+  // where the shards lie, what a restore needs to know first). The step is step().
+  std::vector<ShardState> export_shards(bool with_weights, bool with_state) const;
+  // Local and all-or-nothing: every entry must name one of this rank's shards exactly (table, rows,
+  // columns); shapes, dtypes and state values are checked before anything is written. With
+  // apply false only the checks run, so ranks can agree on a verdict before any of them writes.
+  void import_shards(const std::vector<ShardState>& shards, std::optional<int64_t> step, bool apply);
 
   // The exchange of one call (shard_exchange.cc): what this rank received for its local lookup.
   struct Received {

@@ -98,9 +98,40 @@ void ShardedEmbeddingBagCollection::set_optimizer_state(const std::string& table
   write_state_part(t, index, data);
 }
 
-void ShardedEmbeddingBagCollection::import_state(const std::vector<TableImport>&, std::optional<int64_t>) {
-  fail(ErrorCode::InvalidConfig,
-       "restoring snapshots or state dicts into a sharded EmbeddingBagCollection is not supported yet");
+// Local, like set_weights: every rank passes whole tensors (a state dict every rank reads) and keeps
+// its part; everything is checked before any part is written. Sharded snapshots use import_shards.
+void ShardedEmbeddingBagCollection::import_state(const std::vector<TableImport>& tables, std::optional<int64_t> step) {
+  if (step && *step < 0) fail(ErrorCode::InvalidArgument, "step must be a non-negative integer, got ", *step);
+  std::vector<int64_t> index;
+  std::vector<std::vector<size_t>> states(tables.size());
+  for (size_t i = 0; i < tables.size(); ++i) {
+    const TableImport& in = tables[i];
+    const int64_t t = plan_.table_index(in.table);
+    index.push_back(t);
+    if (in.weight.defined()) check_table_weights(plan_.tables()[t], in.weight, "importState");
+    for (const auto& [name, values] : in.states) {
+      if (values.scalar_type() != at::kFloat) {
+        fail(ErrorCode::Dtype, "importState(\"", in.table, "\"): optimizer state \"", name, "\" must be float32");
+      }
+      states[i].push_back(state_index(t, name, "importState"));
+      check_table_state(plan_.tables()[t], *optimizers_[t], states[i].back(), values.data_ptr<float>(), values.numel());
+    }
+  }
+  // Everything is checked: from here on the store only allocates and copies.
+  for (size_t i = 0; i < tables.size(); ++i) {
+    const int64_t j = local_shard(index[i]);
+    if (j >= 0 && !tables[i].states.empty()) store_->allocate_state(j);
+  }
+  for (size_t i = 0; i < tables.size(); ++i) {
+    const TableSpec& spec = plan_.tables()[index[i]];
+    if (tables[i].weight.defined()) {
+      write_table_part(index[i], tables[i].weight.reshape({spec.num_embeddings, spec.embedding_dim}));
+    }
+    for (size_t k = 0; k < tables[i].states.size(); ++k) {
+      write_state_part(index[i], states[i][k], tables[i].states[k].second.data_ptr<float>());
+    }
+  }
+  if (step) step_ = *step;
 }
 
 }  // namespace torchrec::distributed

@@ -4,9 +4,11 @@
                                        do not cover (chunked, sharded over 2 ranks, slabs at odd offsets,
                                        torch_save pieces, bf16/fp64, YAML metadata); prints per snapshot
                                        and logical path the sha256 of the tensor as float32
-  snapshots.py check <dir> <ebc|large> reads a snapshot Node wrote the way torchsnapshot's reader would,
-                                       loads its model state into an nn.Module (strict), and prints every
-                                       tensor's dtype, shape and sha256 plus extra_state
+  snapshots.py check <dir> <ebc|large> reads a snapshot Node wrote the way torchsnapshot's reader would
+                                       (sharded ones too: ShardedTensor shards merged over the ranks into
+                                       whole tensors, checked to tile them), loads its model state into an
+                                       nn.Module (strict), and prints every tensor's dtype, shape and sha256
+                                       plus extra_state
 """
 import hashlib
 import json
@@ -126,10 +128,36 @@ def write(out):
     print(json.dumps(result))
 
 
+def check_sharded(logical, e):
+    """A ShardedTensor merged over the ranks as torchsnapshot merges it (manifest_ops: every rank's shards,
+    sorted by offsets) is read by filling an empty tensor of the shards' extent with each shard
+    (io_preparers/sharded_tensor.py): a hole would be uninitialised memory and an overlap ambiguous, so the
+    oracle demands an exact tiling, and torchsnapshot's file names: sharded/<logical path>_<offsets>."""
+    shards = sorted(e["shards"], key=lambda s: s["offsets"])
+    assert shards, f"{logical}: no shard on any rank"
+    shape = [max(s["offsets"][d] + s["sizes"][d] for s in shards) for d in range(len(shards[0]["sizes"]))]
+    covered = torch.zeros(shape, dtype=torch.int32)
+    for s in shards:
+        assert s["tensor"]["shape"] == s["sizes"], f"{logical}: shard shape {s['tensor']['shape']} != sizes {s['sizes']}"
+        want = f"sharded/{logical}_" + "_".join(str(o) for o in s["offsets"])
+        assert s["tensor"]["location"] == want, f"{logical}: shard at {s['tensor']['location']}, torchsnapshot names it {want}"
+        view = covered
+        for d, (o, n) in enumerate(zip(s["offsets"], s["sizes"])):
+            view = view.narrow(d, o, n)
+        view += 1
+    assert bool((covered == 1).all()), f"{logical}: shards overlap or leave holes"
+
+
 def check(root, layout):
     meta, manifest = load_manifest(root)
+    ranks = {int(p.split("/")[0]) for p in manifest}
+    assert ranks == set(range(meta["world_size"])), f"manifest ranks {sorted(ranks)} but world_size {meta['world_size']}"
     out = {"version": meta["version"], "world_size": meta["world_size"], "tensors": {}}
     for logical, (kind, e) in available_entries(manifest).items():
+        if kind == "ShardedTensor":
+            check_sharded(logical, e)
+        if kind == "Tensor" and e["replicated"] and meta["world_size"] > 1:
+            assert e["location"] == f"replicated/{logical}", f"{logical}: replicated tensor at {e['location']}"
         if kind in ("Tensor", "ChunkedTensor", "ShardedTensor"):
             t = read_tensor(root, kind, e)
             out["tensors"][logical] = {"dtype": str(t.dtype), "shape": list(t.shape), "sha256_le": sha(raw_bytes(t)),
