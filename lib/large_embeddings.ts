@@ -28,6 +28,11 @@ export class LargeEmbeddings {
     });
   }
 
+  /** The group the tables are sharded across; undefined for a collection of this process only. */
+  get processGroup(): EmbeddingBagCollection['processGroup'] {
+    return this.ebc.processGroup;
+  }
+
   get ready(): Promise<void> {
     return this.ebc.ready;
   }

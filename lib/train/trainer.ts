@@ -6,6 +6,7 @@
  * backward has settled before saveSnapshot starts, so a snapshot never holds half an update.
  */
 import * as path from 'path';
+import type { ProcessGroup } from '../distributed';
 import { validateTrainOptions } from '../options/train';
 import type { RestoredState, SnapshotExtra } from '../checkpoint';
 import { defaultReporter, LogRecord, Reporter } from './progress';
@@ -18,6 +19,11 @@ export interface TrainableModule {
   saveSnapshot(dir: string, extra?: SnapshotExtra): Promise<void>;
   restoreSnapshot(dir: string): Promise<RestoredState>;
   tableNorms?(tables?: readonly string[]): Promise<Record<string, number>>;
+  /**
+   * Set when the module is sharded: every rank runs the loop, rank 0 keeps the save_dir (completion
+   * markers, pruning), and a stop request on any rank stops every rank after the same step.
+   */
+  readonly processGroup?: ProcessGroup;
 }
 
 /** State trained outside the module (e.g. a dense table in JS), saved next to its snapshot. */
@@ -96,16 +102,25 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   const started = Date.now();
   const walltime = (): number => walltimeBefore + (Date.now() - started) / 1000;
+  const pg = o.model.processGroup;
+  const leader = (pg?.rank ?? 0) === 0;
   const snapshot = async (): Promise<void> => {
     if (o.saveDir === undefined) return;
     const dir = path.join(o.saveDir, String(step));
     const wt = walltime();
-    await clearIncomplete(dir);
+    if (leader) await clearIncomplete(dir);
+    await pg?.barrier(); // nobody writes into dir before a leftover is gone
     await o.model.saveSnapshot(dir, { step, walltime: wt });
-    await writeState(dir, { step, walltime: wt, extra: o.extraState?.save() });
-    await pruneSnapshots(o.saveDir, keep, step);
+    if (leader) {
+      await writeState(dir, { step, walltime: wt, extra: o.extraState?.save() });
+      await pruneSnapshots(o.saveDir, keep, step);
+    }
+    await pg?.barrier(); // nobody resumes from or prunes save_dir while it is half done
     reporter.log({ event: 'snapshot', step, dir });
   };
+  // Sharded: the ranks must stop after the same step, whichever of them saw the signal.
+  const agreedStop = async (): Promise<boolean> =>
+    pg ? (await pg.allreduce(Float32Array.of(stopRequested ? 1 : 0)))[0] > 0 : stopRequested;
 
   let stopRequested = false;
   const onSigint = (): void => {
@@ -127,7 +142,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let windowExamples = 0;
   reporter.start(total, step);
   try {
-    while (step < total && !stopRequested) {
+    while (step < total && !(stopRequested = await agreedStop())) {
       const r = await o.trainStep(step);
       step++;
       lastLoss = r.loss;
