@@ -12,7 +12,7 @@ import { NativeProcessGroup } from './native_process_group';
 import { nativeGroup, ProcessGroup } from './process_group';
 
 /** The sharding types the collection implements today. */
-const SUPPORTED: readonly ShardingType[] = ['table_wise', 'row_wise', 'data_parallel'];
+const SUPPORTED: readonly ShardingType[] = ['table_wise', 'row_wise', 'column_wise', 'table_row_wise', 'data_parallel'];
 
 export interface NativeShardingOptions {
   processGroup: NativeProcessGroup;

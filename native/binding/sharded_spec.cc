@@ -29,6 +29,8 @@ std::shared_ptr<EmbeddingModule> make_sharded_module(const Napi::Object& options
     p.kind = to_enum<dist::ShardingKind>(entry.Get("kind"), (where + ".kind").c_str(),
                                          {{"table_wise", dist::ShardingKind::TableWise},
                                           {"row_wise", dist::ShardingKind::RowWise},
+                                          {"column_wise", dist::ShardingKind::ColumnWise},
+                                          {"table_row_wise", dist::ShardingKind::RowWise},
                                           {"data_parallel", dist::ShardingKind::DataParallel}});
     if (!entry.Get("ranks").IsArray()) fail(ErrorCode::InvalidArgument, where, ".ranks must be an array");
     const Napi::Array ranks = entry.Get("ranks").As<Napi::Array>();

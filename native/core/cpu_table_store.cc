@@ -12,7 +12,7 @@ namespace torchrec {
 at::Tensor draw_initial_table(const TableSpec& spec, uint64_t seed, TableOrigin origin) {
   try {
     at::Tensor w = kernels::allocate_table(spec.num_embeddings, spec.embedding_dim, spec.dtype);
-    kernels::fill_hashed(w, spec.init_min, spec.init_max, seed, origin.table, origin.first_row);
+    kernels::fill_hashed(w, spec.init_min, spec.init_max, seed, origin.table, origin.first_row, origin.first_col);
     return w;
   } catch (const Error& e) {
     // A size that cannot exist (its byte count overflows): the config's fault, named by table.

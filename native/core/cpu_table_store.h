@@ -12,16 +12,18 @@
 namespace torchrec {
 
 // Where a store's table sits in the whole collection: its index among the collection's tables and
-// its first row (a row-wise shard of table `table` starts at `first_row`). Initial weights depend
-// only on (seed, table, row, column), so a shard starts as that part of the whole table.
+// its first row and column (a row-wise shard of table `table` starts at `first_row`, a column-wise
+// one at `first_col`). Initial weights depend only on (seed, table, row, column), so a shard starts
+// as that part of the whole table.
 struct TableOrigin {
   int64_t table = 0;
   int64_t first_row = 0;
+  int64_t first_col = 0;
 };
 
 // Table `spec`'s initial weights on the CPU: uniform in [init_min, init_max] (kernels::fill_hashed of
-// (seed, origin.table, origin.first_row + row, column)). ERR_OUT_OF_MEMORY naming the table when it
-// cannot be allocated.
+// (seed, origin.table, origin.first_row + row, origin.first_col + column)). ERR_OUT_OF_MEMORY naming
+// the table when it cannot be allocated.
 at::Tensor draw_initial_table(const TableSpec& spec, uint64_t seed, TableOrigin origin);
 
 class CpuTableStore final : public TableStore {

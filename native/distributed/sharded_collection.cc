@@ -17,6 +17,7 @@ const char* kind_name(ShardingKind k) {
   switch (k) {
     case ShardingKind::TableWise: return "table_wise";
     case ShardingKind::RowWise: return "row_wise";
+    case ShardingKind::ColumnWise: return "column_wise";
     default: return "data_parallel";
   }
 }
@@ -69,7 +70,13 @@ ShardedEmbeddingBagCollection::ShardedEmbeddingBagCollection(std::vector<TableSp
       fail(ErrorCode::InvalidConfig, where, ": data_parallel replicates a table on every rank");
     }
     const int64_t n = specs[t].num_embeddings;
+    const int64_t dim = specs[t].embedding_dim;
     const int64_t shards = static_cast<int64_t>(p.ranks.size());
+    const bool cw = p.kind == ShardingKind::ColumnWise;
+    if (cw && dim % shards != 0) {
+      fail(ErrorCode::InvalidConfig, where, ": column_wise splits embedding_dim ", dim, " of table \"", specs[t].name,
+           "\" into ", shards, " equal blocks, which does not divide");
+    }
     const int64_t block = p.kind == ShardingKind::RowWise ? (n + shards - 1) / shards : n;
     for (int64_t i = 0; i < shards; ++i) {
       Shard s;
@@ -77,7 +84,8 @@ ShardedEmbeddingBagCollection::ShardedEmbeddingBagCollection(std::vector<TableSp
       s.rank = p.ranks[i];
       s.first_row = p.kind == ShardingKind::RowWise ? std::min(n, i * block) : 0;
       s.rows = p.kind == ShardingKind::RowWise ? std::max<int64_t>(0, std::min(n, (i + 1) * block) - s.first_row) : n;
-      s.cols = specs[t].embedding_dim;
+      s.cols = cw ? dim / shards : dim;
+      s.first_col = cw ? i * s.cols : 0;
       if (s.rows > 0) shards_.push_back(s);
     }
   }
@@ -92,6 +100,7 @@ ShardedEmbeddingBagCollection::ShardedEmbeddingBagCollection(std::vector<TableSp
     TableSpec spec = specs[s.table];
     spec.name += "/shard@" + std::to_string(s.rank);
     spec.num_embeddings = s.rows;
+    spec.embedding_dim = s.cols;
     // Row-wise shards return partial sums; the requester divides by the global bag length.
     if (placement_[s.table].kind == ShardingKind::RowWise) spec.pooling = Pooling::Sum;
     spec.feature_names.clear();
@@ -103,7 +112,7 @@ ShardedEmbeddingBagCollection::ShardedEmbeddingBagCollection(std::vector<TableSp
     }
     local_specs.push_back(std::move(spec));
     local_optimizers.push_back(optimizers_[s.table]);
-    origins.push_back({s.table, s.first_row});
+    origins.push_back({s.table, s.first_row, s.first_col});
   }
   if (!local_specs.empty()) {
     local_plan_ = std::make_unique<LookupPlan>(local_specs, is_weighted);
@@ -167,7 +176,7 @@ void ShardedEmbeddingBagCollection::forward(const KeyedJaggedTensor& kjt, float*
     for (const Shard& s : shards_) {
       if (!sends(rank_, s, false)) continue;
       for (const auto& block : plan_.outputs()) {
-        if (block.table == s.table) recv_splits[s.rank] += B * block.dim;
+        if (block.table == s.table) recv_splits[s.rank] += B * s.cols;
       }
     }
     at::Tensor send_t = at::from_blob(send.data(), {static_cast<int64_t>(send.size())}, at::kFloat);
@@ -181,9 +190,9 @@ void ShardedEmbeddingBagCollection::forward(const KeyedJaggedTensor& kjt, float*
         const bool sum = placement_[s.table].kind == ShardingKind::RowWise;
         for (const auto& block : plan_.outputs()) {
           if (block.table != s.table) continue;
-          for (int64_t b = 0; b < B; ++b, rp += block.dim) {
-            float* o = out + b * out_width + block.column;
-            for (int64_t c = 0; c < block.dim; ++c) o[c] = sum ? o[c] + rp[c] : rp[c];
+          for (int64_t b = 0; b < B; ++b, rp += s.cols) {
+            float* o = out + b * out_width + block.column + s.first_col;
+            for (int64_t c = 0; c < s.cols; ++c) o[c] = sum ? o[c] + rp[c] : rp[c];
           }
         }
       }
@@ -267,8 +276,8 @@ int64_t ShardedEmbeddingBagCollection::backward(const KeyedJaggedTensor& kjt, co
         for (const auto& block : plan_.outputs()) {
           if (block.table != s.table) continue;
           for (int64_t b = 0; b < B; ++b) {
-            const float* row = g.data() + b * width + block.column;
-            send.insert(send.end(), row, row + block.dim);
+            const float* row = g.data() + b * width + block.column + s.first_col;
+            send.insert(send.end(), row, row + s.cols);
           }
         }
       }

@@ -8,6 +8,12 @@
 //   row_wise:      TorchRec's block = ceil(N / S) rows per shard (the last ones short or empty); each
 //                  id goes to its row's owner, every owner returns partial sums, the requester adds
 //                  them and divides MEAN bags by their GLOBAL length.
+//   column_wise:   equal column blocks, one per listed rank (dim / S columns each); every owner gets
+//                  all ranks' bags of its table and returns its column slice of each pooled row,
+//                  which the requester places at the slice's column. The row-wise optimizers keep
+//                  their per-row values (rowwise_adagrad's sum, partial_rowwise_adam's v, lamb's
+//                  norms) per column shard, as TorchRec does: see README "Scaling out".
+//   table_row_wise: row_wise over the ranks of one node (lib/distributed validates the node).
 //   data_parallel: every rank holds the whole table and pools its own bags; backward sends every
 //                  rank's ids and gradients to every replica, which all apply the same fused step
 //                  over the global batch.
@@ -27,17 +33,17 @@
 
 namespace torchrec::distributed {
 
-enum class ShardingKind { TableWise, RowWise, DataParallel };
+enum class ShardingKind { TableWise, RowWise, DataParallel, ColumnWise };
 
-// Where one table lives: TableWise one rank; RowWise the ranks holding shards 0, 1, ... in order;
-// DataParallel every rank. Ranks must be distinct and inside the group (ERR_INVALID_CONFIG).
+// Where one table lives: TableWise one rank; RowWise and ColumnWise the ranks holding shards 0, 1, ...
+// in order; DataParallel every rank. Ranks must be distinct and inside the group (ERR_INVALID_CONFIG).
 struct TablePlacement {
   ShardingKind kind = ShardingKind::TableWise;
   std::vector<int> ranks;
 };
 
 // One non-empty part of a table, on one rank: rows [first_row, first_row + rows) and columns
-// [first_col, first_col + cols) (every column, for the sharding types implemented today).
+// [first_col, first_col + cols) (all columns but for column_wise).
 struct Shard {
   int64_t table = 0;
   int rank = 0;
@@ -120,12 +126,15 @@ class ShardedEmbeddingBagCollection final : public EmbeddingModule {
   std::vector<int64_t> agree(int64_t batch_size, const std::exception_ptr& error, const char* method) const;
   // Sends the global-batch `batch`'s ids of every block to the shards' owners (lengths, ids, weights).
   Received distribute_ids(const PlannedBatch& batch, std::vector<int64_t> batch_sizes, bool backward) const;
-  // Table t whole on every rank, [N][width]: `mine` is this rank's part ([rows][width] or [rows * width],
-  // none: 0 rows); the parts are gathered and laid out in row order. data_parallel: `mine` itself.
+  // Table t whole on every rank: `mine` is this rank's part ([rows][width] or [rows * width], none: 0
+  // rows); the parts are gathered and laid out in row order, column_wise parts side by side ([N][S *
+  // width]). data_parallel: `mine` itself.
   at::Tensor gather_rows(int64_t table, at::Tensor mine, int64_t width) const;
   size_t state_index(int64_t table, const std::string& name, const char* method) const;
   // The local shard of table t on this rank (index into local_), or -1.
   int64_t local_shard(int64_t table) const;
+  // The columns each shard of table t holds (embedding_dim but for column_wise).
+  int64_t shard_cols(int64_t table) const;
   void write_table_part(int64_t table, const at::Tensor& whole);          // [N][D] (weights)
   void write_state_part(int64_t table, size_t index, const float* data);  // whole state tensor
 

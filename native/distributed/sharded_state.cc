@@ -14,6 +14,13 @@ int64_t ShardedEmbeddingBagCollection::local_shard(int64_t table) const {
   return -1;
 }
 
+int64_t ShardedEmbeddingBagCollection::shard_cols(int64_t table) const {
+  for (const Shard& s : shards_) {
+    if (s.table == table) return s.cols;
+  }
+  return plan_.tables()[table].embedding_dim;
+}
+
 at::Tensor ShardedEmbeddingBagCollection::gather_rows(int64_t table, at::Tensor mine, int64_t width) const {
   const TableSpec& spec = plan_.tables()[table];
   if (placement_[table].kind == ShardingKind::DataParallel) return mine;  // every rank has it whole
@@ -27,7 +34,8 @@ at::Tensor ShardedEmbeddingBagCollection::gather_rows(int64_t table, at::Tensor 
   for (const Shard& s : shards_) {
     if (s.table == table) parts.push_back(all.narrow(0, first[s.rank], counts[s.rank]));
   }
-  at::Tensor out = at::cat(parts, 0);
+  // Row shards stack, column shards sit side by side.
+  at::Tensor out = at::cat(parts, placement_[table].kind == ShardingKind::ColumnWise ? 1 : 0);
   if (out.size(0) != spec.num_embeddings) {
     fail(ErrorCode::Internal, "table \"", spec.name, "\": gathered ", out.size(0), " rows, expected ",
          spec.num_embeddings);
@@ -40,8 +48,8 @@ at::Tensor ShardedEmbeddingBagCollection::read_weights(const std::string& table)
   const TableSpec& spec = plan_.tables()[t];
   const int64_t j = local_shard(t);
   at::Tensor mine =
-      j >= 0 ? store_->read_rows(j, 0, shards_[local_[j]].rows) : at::empty({0, spec.embedding_dim}, spec.dtype);
-  return gather_rows(t, mine, spec.embedding_dim);
+      j >= 0 ? store_->read_rows(j, 0, shards_[local_[j]].rows) : at::empty({0, shard_cols(t)}, spec.dtype);
+  return gather_rows(t, mine, shard_cols(t));
 }
 
 at::Tensor ShardedEmbeddingBagCollection::get_weights(const std::string& table) const {
@@ -52,7 +60,7 @@ void ShardedEmbeddingBagCollection::write_table_part(int64_t t, const at::Tensor
   const int64_t j = local_shard(t);
   if (j < 0) return;
   const Shard& s = shards_[local_[j]];
-  store_->write_rows(j, 0, whole.narrow(0, s.first_row, s.rows));
+  store_->write_rows(j, 0, whole.narrow(0, s.first_row, s.rows).narrow(1, s.first_col, s.cols).contiguous());
 }
 
 void ShardedEmbeddingBagCollection::set_weights(const std::string& table, const at::Tensor& values) {
@@ -74,20 +82,29 @@ size_t ShardedEmbeddingBagCollection::state_index(int64_t t, const std::string& 
 at::Tensor ShardedEmbeddingBagCollection::optimizer_state(const std::string& table, const std::string& name) const {
   const int64_t t = plan_.table_index(table);
   const size_t index = state_index(t, name, "optimizerState");
-  const int64_t width =
-      optimizer_state_layout(optimizers_[t]->kind)[index].per_element ? plan_.tables()[t].embedding_dim : 1;
+  const bool per_element = optimizer_state_layout(optimizers_[t]->kind)[index].per_element;
+  const int64_t width = per_element ? shard_cols(t) : 1;
   const int64_t j = local_shard(t);
   at::Tensor mine = j >= 0 ? store_->read_state(j, index) : at::empty({0}, at::kFloat);
-  return gather_rows(t, mine, width).reshape({-1});
+  at::Tensor whole = gather_rows(t, mine, width);
+  // A column_wise table's per-row state is per column shard (README "Scaling out"): the whole
+  // tensor reports the first shard's, the one holding column 0.
+  if (!per_element && placement_[t].kind == ShardingKind::ColumnWise) whole = whole.select(1, 0).contiguous();
+  return whole.reshape({-1});
 }
 
 void ShardedEmbeddingBagCollection::write_state_part(int64_t t, size_t index, const float* data) {
   const int64_t j = local_shard(t);
   if (j < 0) return;
   const Shard& s = shards_[local_[j]];
-  const int64_t width =
-      optimizer_state_layout(optimizers_[t]->kind)[index].per_element ? plan_.tables()[t].embedding_dim : 1;
-  store_->write_state(j, index, data + s.first_row * width, s.rows * width);
+  const int64_t dim = plan_.tables()[t].embedding_dim;
+  if (optimizer_state_layout(optimizers_[t]->kind)[index].per_element) {
+    const at::Tensor whole = at::from_blob(const_cast<float*>(data), {plan_.tables()[t].num_embeddings, dim});
+    const at::Tensor part = whole.narrow(0, s.first_row, s.rows).narrow(1, s.first_col, s.cols).contiguous();
+    store_->write_state(j, index, part.data_ptr<float>(), part.numel());
+  } else {  // per row: every column shard of a row takes the row's value
+    store_->write_state(j, index, data + s.first_row, s.rows);
+  }
 }
 
 void ShardedEmbeddingBagCollection::set_optimizer_state(const std::string& table, const std::string& name,

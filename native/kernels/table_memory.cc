@@ -109,7 +109,8 @@ float hashed_uniform(uint64_t seed, int64_t table_index, int64_t row, int64_t co
   return from_key(row_key(seed, table_index, row), col, lo, hi);
 }
 
-void fill_hashed(const at::Tensor& table, double lo, double hi, uint64_t seed, int64_t table_index, int64_t first_row) {
+void fill_hashed(const at::Tensor& table, double lo, double hi, uint64_t seed, int64_t table_index, int64_t first_row,
+                 int64_t first_col) {
   const int64_t rows = table.size(0), dim = table.size(1);
   const bool half = table.scalar_type() == at::kHalf;
   void* base = table.data_ptr();
@@ -118,10 +119,10 @@ void fill_hashed(const at::Tensor& table, double lo, double hi, uint64_t seed, i
       const uint64_t key = row_key(seed, table_index, first_row + r);
       if (half) {
         c10::Half* out = static_cast<c10::Half*>(base) + r * dim;
-        for (int64_t c = 0; c < dim; ++c) out[c] = c10::Half(from_key(key, c, lo, hi));
+        for (int64_t c = 0; c < dim; ++c) out[c] = c10::Half(from_key(key, first_col + c, lo, hi));
       } else {
         float* out = static_cast<float*>(base) + r * dim;
-        for (int64_t c = 0; c < dim; ++c) out[c] = from_key(key, c, lo, hi);
+        for (int64_t c = 0; c < dim; ++c) out[c] = from_key(key, first_col + c, lo, hi);
       }
     }
   });

@@ -33,10 +33,12 @@ void advise_huge_pages(void* data, size_t bytes);
 void fill_uniform(const at::Tensor& table, double lo, double hi, at::Generator& gen);
 
 // The weights' initial values: element (row, col) of table `table_index` is a pure function of
-// (seed, table_index, first_row + row, col), uniform in [lo, hi) (24 random bits, a counter-based
-// SplitMix64 hash), rounded once to the table's dtype. So a row-wise shard (first_row > 0) draws
-// exactly the rows the whole table would, in parallel, without materialising the rest of it.
+// (seed, table_index, first_row + row, first_col + col), uniform in [lo, hi) (24 random bits, a
+// counter-based SplitMix64 hash), rounded once to the table's dtype. So a row-wise shard (first_row >
+// 0) or a column-wise one (first_col > 0) draws exactly the part the whole table would, in parallel,
+// without materialising the rest of it.
 float hashed_uniform(uint64_t seed, int64_t table_index, int64_t row, int64_t col, double lo, double hi);
-void fill_hashed(const at::Tensor& table, double lo, double hi, uint64_t seed, int64_t table_index, int64_t first_row);
+void fill_hashed(const at::Tensor& table, double lo, double hi, uint64_t seed, int64_t table_index, int64_t first_row,
+                 int64_t first_col = 0);
 
 }  // namespace torchrec::kernels
