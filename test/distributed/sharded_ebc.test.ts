@@ -5,66 +5,7 @@
  * data_parallel, row_wise within 1e-5 + 1.3e-6|b|), and K steps of training parity of weights and
  * optimizer state, with local batches of different sizes including 0.
  */
-import * as path from 'path';
-import { TS_REGISTER } from '../helpers/reliability';
-import { cleanEnv, freePort, lastJson, start } from './helpers';
-
-const CHILD = path.join(__dirname, 'children', 'sharded_child.js');
-const TIMEOUT_MS = 8000;
-
-interface CaseResult {
-  initial: number;
-  forward: { maxDiff: number; excess: number };
-  weights: number;
-  state: number;
-  steps: number;
-}
-
-async function run<T>(scenario: string, world: number, args: object, env: Record<string, string> = {}): Promise<T[]> {
-  const port = await freePort();
-  const ranks = Array.from({ length: world }, (_, r) =>
-    start(
-      ['-r', TS_REGISTER, CHILD, scenario, JSON.stringify({ timeoutMs: TIMEOUT_MS, ...args })],
-      cleanEnv({
-        ...env,
-        RANK: String(r),
-        WORLD_SIZE: String(world),
-        MASTER_ADDR: '127.0.0.1',
-        MASTER_PORT: String(port),
-      }),
-      60000,
-    ),
-  );
-  const results = await Promise.all(ranks.map((r) => r.done));
-  return results.map((res) => {
-    if (res.signal === 'SIGKILL' && (args as { victim?: number }).victim !== undefined) return null as T;
-    const out = lastJson<T & { fatal?: unknown }>(res);
-    if (out.fatal) throw new Error(`rank failed: ${JSON.stringify(out)}\n${res.stderr}`);
-    return out;
-  });
-}
-
-const table = (name: string, n: number, d: number, extra: object = {}) => ({
-  name,
-  num_embeddings: n,
-  embedding_dim: d,
-  ...extra,
-});
-
-function expectExact(r: CaseResult): void {
-  expect(r.initial).toBe(0);
-  expect(r.forward.maxDiff).toBe(0);
-  expect(r.weights).toBe(0);
-  expect(r.state).toBe(0);
-}
-
-function expectRowWise(r: CaseResult): void {
-  expect(r.initial).toBe(0);
-  expect(r.forward.excess).toBeLessThanOrEqual(0);
-  // Each row's gradient sums on its one owner in global-batch order: the update is the same.
-  expect(r.weights).toBe(0);
-  expect(r.state).toBe(0);
-}
+import { CaseResult, expectExact, expectRowWise, run, table, TIMEOUT_MS } from './sharded_helpers';
 
 describe('sharded EmbeddingBagCollection', () => {
   test('2 ranks: table_wise, data_parallel and uneven row_wise in one collection; fp32/fp16, SUM/MEAN; sgd, rowwise_adagrad, adam', async () => {

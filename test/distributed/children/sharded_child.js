@@ -143,10 +143,108 @@ async function runCase(pg, c) {
   };
 }
 
+/** Each of `tries` ({ tables, plan }) built sharded: its error (code, message) or null. */
+async function tryPlans(pg, tries) {
+  const errors = [];
+  for (const { tables, plan } of tries) {
+    try {
+      new EmbeddingBagCollection({ tables, seed: 1, processGroup: pg, plan }).dispose();
+      errors.push(null);
+    } catch (e) {
+      errors.push(errorOf(e));
+    }
+  }
+  await pg.barrier(); // still usable: nobody entered a collective
+  return errors;
+}
+
+/**
+ * column_wise with a row-wise optimizer keeps its per-row values per column shard (README "Scaling
+ * out"): the reference is one process whose table is split into S tables of dim / S columns (each
+ * read by a copy of the feature), started from the sharded table's column blocks.
+ */
+async function runSplitCase(pg, c) {
+  const W = pg.worldSize;
+  const r = pg.rank;
+  const [t] = c.tables;
+  const S = c.shards;
+  const cols = t.embedding_dim / S;
+  const sharded = new EmbeddingBagCollection({
+    tables: [{ ...t, optimizer: c.optimizer }],
+    seed: c.seed,
+    processGroup: pg,
+    plan: { [t.name]: 'column_wise' },
+  });
+  const split = Array.from({ length: S }, (_, i) => ({
+    ...t,
+    name: `${t.name}_c${i}`,
+    embedding_dim: cols,
+    feature_names: [`${t.name}_c${i}`],
+    optimizer: c.optimizer,
+  }));
+  const ref = new EmbeddingBagCollection({ tables: split, seed: c.seed });
+  const whole = await sharded.getWeights(t.name);
+  // Columns [i * cols, (i + 1) * cols) of a row-major [rows][width] matrix.
+  const block = (m, i, width) => {
+    const rows = m.length / width;
+    const b = new Float32Array(rows * cols);
+    for (let row = 0; row < rows; row++)
+      b.set(m.subarray(row * width + i * cols, row * width + (i + 1) * cols), row * cols);
+    return b;
+  };
+  for (let i = 0; i < S; i++) ref.setWeights(split[i].name, block(whole, i, t.embedding_dim));
+  // One feature per split table, each with the same bags: the output is the sharded one's layout.
+  const dup = (p) => ({
+    ...p,
+    keys: split.map((s) => s.name),
+    lengths: split.flatMap(() => p.lengths),
+    values: split.flatMap(() => p.values),
+    weights: split.flatMap(() => p.weights),
+  });
+  c.width = t.embedding_dim;
+  const out = { forward: [], weights: [], state: [] };
+  for (let k = 0; k < c.steps; k++) {
+    const sizes = Array.from({ length: W }, (_, s) => c.batchSizes[(s + k) % c.batchSizes.length]);
+    const parts = sizes.map((B, s) => localBatch(c, s, k, B));
+    const got = await sharded.forward(toKjt(c, [parts[r]]));
+    const global = toKjt(c, parts.map(dup));
+    const want = await ref.forward(global);
+    const before = sizes.slice(0, r).reduce((a, b) => a + b, 0);
+    out.forward.push(compare(got.values(), want.values().slice(before * c.width, (before + sizes[r]) * c.width)));
+    const g = Float32Array.from(parts.flatMap((p) => Array.from(p.grad, (x) => Math.fround(x / W))));
+    await Promise.all([sharded.backward(toKjt(c, [parts[r]]), parts[r].grad), ref.backward(global, g)]);
+  }
+  const joined = (m) => {
+    const rows = m[0].length / cols;
+    return Float32Array.from(
+      { length: rows * S * cols },
+      (_, x) => m[Math.floor(x / cols) % S][Math.floor(x / (S * cols)) * cols + (x % cols)],
+    );
+  };
+  out.weights.push(compare(await sharded.getWeights(t.name), joined(split.map((s) => ref.getWeights(s.name)))));
+  const state = await sharded.optimizerState(t.name);
+  const refState = split.map((s) => ref.optimizerState(s.name));
+  for (const name of Object.keys(refState[0])) {
+    const perRow = refState[0][name].length === t.num_embeddings;
+    const want = perRow ? refState[0][name] : joined(refState.map((x) => x[name]));
+    out.state.push(compare(state[name], want));
+  }
+  sharded.dispose();
+  ref.dispose();
+  return {
+    forward: worst(out.forward).maxDiff,
+    weights: worst(out.weights).maxDiff,
+    state: worst(out.state).maxDiff,
+    stateNames: Object.keys(state),
+  };
+}
+
 const scenarios = {
   async parity(pg) {
     const results = {};
     for (const c of args.cases) results[c.name] = await runCase(pg, c);
+    for (const c of args.splitCases ?? []) results[c.name] = await runSplitCase(pg, c);
+    if (args.badPlans) results.badPlans = await tryPlans(pg, args.badPlans);
     return results;
   },
 
