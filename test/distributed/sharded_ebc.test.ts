@@ -5,7 +5,8 @@
  * data_parallel, row_wise within 1e-5 + 1.3e-6|b|), and K steps of training parity of weights and
  * optimizer state, with local batches of different sizes including 0.
  */
-import { CaseResult, expectExact, expectRowWise, run, table, TIMEOUT_MS } from './sharded_helpers';
+import { lastJson } from './helpers';
+import { CaseResult, expectExact, expectRowWise, run, startSharded, table, TIMEOUT_MS } from './sharded_helpers';
 
 describe('sharded EmbeddingBagCollection', () => {
   test('2 ranks: table_wise, data_parallel and uneven row_wise in one collection; fp32/fp16, SUM/MEAN; sgd, rowwise_adagrad, adam', async () => {
@@ -117,5 +118,25 @@ describe('sharded EmbeddingBagCollection', () => {
     expect(survivor.error?.code).toBe('ERR_DISTRIBUTED');
     expect(survivor.ms).toBeLessThan(TIMEOUT_MS + 6000);
     expect(results[1]).toBeNull();
+  }, 30000);
+
+  test('a stopped rank (SIGSTOP) makes the others reject their column_wise forward with ERR_DISTRIBUTED once timeoutMs has passed, and exit', async () => {
+    const timeoutMs = 3000;
+    const ranks = await startSharded('lose', 3, { timeoutMs, victim: 1, signal: 'SIGSTOP', sharding: 'column_wise' });
+    try {
+      for (const rank of [0, 2]) {
+        const res = await ranks[rank].done;
+        expect({ code: res.code, signal: res.signal }).toEqual({ code: 0, signal: null });
+        const got = lastJson<{ ok: boolean; error?: { code: string; message: string }; ms: number }>(res);
+        expect(got).toMatchObject({ ok: false, error: { code: 'ERR_DISTRIBUTED' } });
+        expect(got.error?.message).toContain('rank');
+        // A stopped peer is noticed only by the timeout (a dead one at once); generous upper bound.
+        expect(got.ms).toBeGreaterThanOrEqual(timeoutMs * 0.9);
+        expect(got.ms).toBeLessThan(timeoutMs + 6000);
+      }
+    } finally {
+      ranks[1].child.kill('SIGKILL'); // works on a stopped process
+      await ranks[1].done;
+    }
   }, 30000);
 });

@@ -4,7 +4,7 @@
  */
 import * as path from 'path';
 import { TS_REGISTER } from '../helpers/reliability';
-import { cleanEnv, freePort, lastJson, start } from './helpers';
+import { cleanEnv, freePort, lastJson, Running, start } from './helpers';
 
 export const CHILD = path.join(__dirname, 'children', 'sharded_child.js');
 export const TIMEOUT_MS = 8000;
@@ -17,14 +17,15 @@ export interface CaseResult {
   steps: number;
 }
 
-export async function run<T>(
+/** One sharded_child.js per rank running `scenario` with torchrun's variables (plus `env`). */
+export async function startSharded(
   scenario: string,
   world: number,
   args: object,
   env: Record<string, string> | ((rank: number) => Record<string, string>) = {},
-): Promise<T[]> {
+): Promise<Running[]> {
   const port = await freePort();
-  const ranks = Array.from({ length: world }, (_, r) =>
+  return Array.from({ length: world }, (_, r) =>
     start(
       ['-r', TS_REGISTER, CHILD, scenario, JSON.stringify({ timeoutMs: TIMEOUT_MS, ...args })],
       cleanEnv({
@@ -37,6 +38,16 @@ export async function run<T>(
       60000,
     ),
   );
+}
+
+/** Every rank's last JSON line (null for a victim that was SIGKILLed); throws on a rank's fatal error. */
+export async function run<T>(
+  scenario: string,
+  world: number,
+  args: object,
+  env: Record<string, string> | ((rank: number) => Record<string, string>) = {},
+): Promise<T[]> {
+  const ranks = await startSharded(scenario, world, args, env);
   const results = await Promise.all(ranks.map((r) => r.done));
   return results.map((res) => {
     if (res.signal === 'SIGKILL' && (args as { victim?: number }).victim !== undefined) return null as T;

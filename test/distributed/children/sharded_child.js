@@ -248,12 +248,14 @@ const scenarios = {
     return results;
   },
 
-  // Rank `victim` exits once the collection is built; the others' forward must reject.
+  // Rank `victim` is sent `signal` (default SIGKILL) once the collection is built; the others'
+  // forward must reject.
   async lose(pg) {
-    const t = { name: 't', embedding_dim: 4, num_embeddings: 10 };
-    const ebc = new EmbeddingBagCollection({ tables: [t], seed: 1, processGroup: pg, plan: { t: 'row_wise' } });
+    const t = { name: 't', embedding_dim: 6, num_embeddings: 10 };
+    const plan = { t: args.sharding ?? 'row_wise' };
+    const ebc = new EmbeddingBagCollection({ tables: [t], seed: 1, processGroup: pg, plan });
     await pg.barrier();
-    if (pg.rank === args.victim) process.kill(process.pid, 'SIGKILL');
+    if (pg.rank === args.victim) process.kill(process.pid, args.signal ?? 'SIGKILL');
     const kjt = KeyedJaggedTensor.fromLengths({ keys: ['t'], values: Int32Array.of(1, 9), lengths: Int32Array.of(2) });
     const t0 = Date.now();
     try {
