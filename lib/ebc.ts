@@ -34,7 +34,7 @@ import {
   ownRealm,
 } from './native';
 import { nativeTableSpec } from './native_spec';
-import { resolveSharding } from './distributed/sharded';
+import { resolveSharding, ShardedResult } from './distributed/sharded';
 import type { ProcessGroup } from './distributed/process_group';
 
 export type { EmbeddingBagCollectionOptions } from './ebc_options';
@@ -43,13 +43,18 @@ const MODES: string[] = Object.values(Mode);
 
 export { TABLE_NORM_SAMPLE_ROWS, type TableNormsOptions } from './options/table_norms';
 
-export class EmbeddingBagCollection {
+/**
+ * `G` is the type of the collection's processGroup, inferred from the constructor's options: a
+ * collection built with a ProcessGroup is sharded, and its collective reads (getWeights,
+ * optimizerState) are typed as the Promises they return; without one (the default) they stay synchronous.
+ */
+export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefined> {
   readonly tables: readonly EmbeddingBagConfig[];
   readonly isWeighted: boolean;
   readonly device: string;
   readonly optimizer?: EmbeddingOptimizerConfig;
   /** The group the tables are sharded across; undefined for a collection of this process only. */
-  readonly processGroup?: ProcessGroup;
+  readonly processGroup: G;
   /**
    * Resolves once every `pretrained` table is loaded from its snapshot and every table with a `vocab`
    * has its vocabulary loaded (at once when there are none); rejects with the first failure.
@@ -72,13 +77,13 @@ export class EmbeddingBagCollection {
   /** `step` once disposed. */
   private lastStep = 0;
 
-  constructor(options: EmbeddingBagCollectionOptions) {
+  constructor(options: EmbeddingBagCollectionOptions & { processGroup?: G }) {
     const o = resolveEbcOptions(options);
     this.tables = Object.freeze(o.tables);
     this.isWeighted = o.isWeighted;
     this.device = o.device;
     this.optimizer = o.optimizer;
-    this.processGroup = o.processGroup;
+    this.processGroup = o.processGroup as G;
     const sharding = o.processGroup && resolveSharding(o.tables, o.processGroup, o.plan, o.gradientDivision);
     // A table without any optimizer is allowed (inference users build without one); backward names it.
     this.handle = new (native().NativeEmbeddingBagCollection)({
@@ -166,11 +171,11 @@ export class EmbeddingBagCollection {
    * A row-major [N][D] float32 copy of a table (fp16 tables widened). On a sharded collection it is a
    * collective (every rank calls it, in the same order) and returns a Promise of the whole table.
    */
-  getWeights(table: string): Float32Array {
-    if (this.processGroup) return this.getWeightsAsync(table) as unknown as Float32Array;
+  getWeights(table: string): ShardedResult<G, Float32Array> {
+    if (this.processGroup) return this.getWeightsAsync(table) as ShardedResult<G, Float32Array>;
     const handle = this.live('getWeights');
     this.checkNoLoad('getWeights');
-    return ownRealm(handle.getWeights(table));
+    return ownRealm(handle.getWeights(table)) as ShardedResult<G, Float32Array>;
   }
 
   /** getWeights off the JS thread, in call order; the form a sharded collection's getWeights returns. */
@@ -240,15 +245,15 @@ export class EmbeddingBagCollection {
    * partial_rowwise_adam {momentum1 [N*D], momentum2 [N]}, sgd (or no optimizer) {}.
    * All states start at 0.
    */
-  optimizerState(table: string): Record<string, Float32Array> {
-    if (this.processGroup) return this.optimizerStateAsync(table) as unknown as Record<string, Float32Array>;
+  optimizerState(table: string): ShardedResult<G, Record<string, Float32Array>> {
+    if (this.processGroup) return this.optimizerStateAsync(table) as ShardedResult<G, Record<string, Float32Array>>;
     const handle = this.live('optimizerState');
     this.checkNoLoad('optimizerState');
     this.checkTableName(table, 'optimizerState');
     const state = handle.optimizerState(table);
     const out: Record<string, Float32Array> = {};
     for (const [name, data] of Object.entries(state)) out[name] = ownRealm(data);
-    return out;
+    return out as ShardedResult<G, Record<string, Float32Array>>;
   }
 
   /** optimizerState off the JS thread, in call order; the form a sharded collection's optimizerState returns. */

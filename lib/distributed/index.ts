@@ -5,3 +5,4 @@ export { planSharding } from './planner';
 export type { PlanShardingOptions, PlanShardingResult } from './planner';
 export { validatePlan, SHARDING_TYPES } from './plan';
 export type { ShardingPlan, ShardingType } from './plan';
+export type { ShardedResult } from './sharded';

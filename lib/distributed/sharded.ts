@@ -11,6 +11,13 @@ import { planSharding } from './planner';
 import { NativeProcessGroup } from './native_process_group';
 import { nativeGroup, ProcessGroup } from './process_group';
 
+/** What a collective read returns on a collection whose processGroup has type G: a Promise when sharded. */
+export type ShardedResult<G, T> = [G] extends [undefined]
+  ? T
+  : [G] extends [ProcessGroup]
+    ? Promise<T>
+    : T | Promise<T>;
+
 /** The sharding types the collection implements today. */
 const SUPPORTED: readonly ShardingType[] = ['table_wise', 'row_wise', 'column_wise', 'table_row_wise', 'data_parallel'];
 
