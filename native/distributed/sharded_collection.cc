@@ -324,15 +324,12 @@ void ShardedEmbeddingBagCollection::set_step(int64_t step) {
   step_ = step;
 }
 
-std::vector<double> ShardedEmbeddingBagCollection::table_norms(const std::vector<std::string>&, int64_t,
-                                                               uint64_t) const {
-  fail(ErrorCode::InvalidConfig, "tableNorms is not supported on a sharded EmbeddingBagCollection yet");
-}
-
-void ShardedEmbeddingBagCollection::set_vocab(const std::string& table, const int64_t*, const int64_t*, int64_t,
-                                              int64_t) {
-  fail(ErrorCode::InvalidConfig, "table \"", table,
-       "\": vocabularies are not supported on a sharded EmbeddingBagCollection yet");
+// Vocabularies are the LookupPlan's input stage: plan() maps each rank's raw ids to rows before the
+// input distribution, so shards only ever see rows. Local, like the unsharded set_vocab (the binding
+// orders it as a writer against the collective calls).
+void ShardedEmbeddingBagCollection::set_vocab(const std::string& table, const int64_t* ids, const int64_t* rows,
+                                              int64_t n, int64_t oov_row) {
+  plan_.set_vocab(plan_.table_index(table), ids, rows, n, oov_row);
 }
 
 }  // namespace torchrec::distributed

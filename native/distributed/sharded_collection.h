@@ -93,12 +93,14 @@ class ShardedEmbeddingBagCollection final : public EmbeddingModule {
   void set_optimizer_state(const std::string& table, const std::string& name, const float* data,
                            int64_t numel) override;  // local, whole tensor
   void import_state(const std::vector<TableImport>& tables, std::optional<int64_t> step) override;  // local
+  // Collective (sharded_norms.cc): exactly the unsharded numbers, rank 0's seed.
   std::vector<double> table_norms(const std::vector<std::string>& tables, int64_t max_rows,
                                   uint64_t seed) const override;
 
   void set_vocab(const std::string& table, const int64_t* ids, const int64_t* rows, int64_t n,
                  int64_t oov_row) override;
-  std::vector<LookupPlan::VocabStats> vocab_stats() const override { return {}; }
+  // This rank's counts (the ids its own batches looked up).
+  std::vector<LookupPlan::VocabStats> vocab_stats() const override { return plan_.vocab_stats(); }
 
   // Local (no peer is waited for): this rank's shards in shard order, data_parallel replicas included,
   // with their weights when with_weights and every optimizer state when with_state (neither: only

@@ -40,10 +40,12 @@ std::vector<uint64_t> sample_rows(int64_t n, int64_t k, uint64_t seed) {
   return bits;
 }
 
+// Fixed blocks of rows, each summed in row order, the block sums then in block order: the result does
+// not depend on the thread count.
+constexpr int64_t kBlock = 1 << 16;
+
 template <typename Row>
 double mean_norm(const Row* rows, int64_t num_rows, int64_t dim, const std::vector<uint64_t>* chosen) {
-  // Fixed blocks summed in order afterwards: the result does not depend on the thread count.
-  constexpr int64_t kBlock = 1 << 16;
   const int64_t blocks = (num_rows + kBlock - 1) / kBlock;
   std::vector<double> sums(blocks, 0.0);
   std::vector<int64_t> counts(blocks, 0);
@@ -76,6 +78,30 @@ double mean_row_norm(const void* rows, bool half, int64_t num_rows, int64_t dim,
   const std::vector<uint64_t>* mask = sampled ? &chosen : nullptr;
   if (half) return mean_norm(static_cast<const c10::Half*>(rows), num_rows, dim, mask);
   return mean_norm(static_cast<const float*>(rows), num_rows, dim, mask);
+}
+
+std::vector<int64_t> sampled_rows(int64_t num_rows, int64_t max_rows, uint64_t seed) {
+  std::vector<int64_t> rows;
+  if (num_rows <= max_rows) {
+    rows.resize(num_rows);
+    for (int64_t r = 0; r < num_rows; ++r) rows[r] = r;
+    return rows;
+  }
+  const std::vector<uint64_t> chosen = sample_rows(num_rows, max_rows, seed);
+  rows.reserve(max_rows);
+  for (int64_t r = 0; r < num_rows; ++r) {
+    if ((chosen[r >> 6] >> (r & 63)) & 1u) rows.push_back(r);
+  }
+  return rows;
+}
+
+double mean_of_row_norms(const int64_t* rows, const double* norms, int64_t count) {
+  if (count == 0) return 0.0;
+  std::vector<double> sums(rows[count - 1] / kBlock + 1, 0.0);
+  for (int64_t i = 0; i < count; ++i) sums[rows[i] / kBlock] += norms[i];
+  double total = 0.0;
+  for (double s : sums) total += s;
+  return total / static_cast<double>(count);
 }
 
 }  // namespace torchrec::kernels

@@ -3,8 +3,11 @@
  * batch (children/sharded_child.js): column_wise is exact (initial weights, forward, K steps of
  * weights and optimizer state) for the element-wise optimizers; with the row-wise ones (per-row
  * values per column shard, README "Scaling out") it equals one process whose table is split into
- * its column blocks. table_row_wise is row_wise inside one node, on one node and on two.
+ * its column blocks. table_row_wise is row_wise inside one node, on one node and on two. Every case
+ * also checks tableNorms (exactly one process's) and one adds vocabularies and a shared feature.
  */
+import * as path from 'path';
+import { tmpDir, writeVocab } from '../vocab/helpers';
 import { CaseResult, expectExact, expectRowWise, run, table } from './sharded_helpers';
 
 interface SplitResult {
@@ -31,7 +34,7 @@ function expectSplit(r: SplitResult, names: string[]): void {
 
 describe('column_wise and table_row_wise sharding', () => {
   test('2 ranks, one node: column_wise exact for sgd/adam/adagrad (fp32/fp16, SUM/MEAN/weighted, ranks in any order), row-wise optimizers per column shard, table_row_wise over the node', async () => {
-    const cases = [
+    const cases: object[] = [
       {
         name: 'cwSgd',
         seed: 31,
@@ -74,6 +77,37 @@ describe('column_wise and table_row_wise sharding', () => {
         plan: { e: 'table_row_wise', u: { sharding_type: 'table_row_wise', ranks: [0, 1] } },
       },
     ];
+    // Vocabularies (one with an OOV row, one skipping unknown ids) and a feature two tables read
+    // (outputs f@c and f@d), on row_wise, column_wise, table_wise and row_wise tables.
+    const dir = tmpDir('sharded-vocab');
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => i);
+    cases.push({
+      name: 'vocabShared',
+      seed: 36,
+      steps: 2,
+      batchSizes: [2, 3, 0],
+      optimizer: { sgd: { lr: 0.3 } },
+      vocabOov: { a: 0 },
+      tables: [
+        table('a', 10, 4, {
+          vocab: writeVocab(
+            path.join(dir, 'a.parquet'),
+            ids(8),
+            ids(8).map((i) => (3 * i + 1) % 10),
+          ),
+        }),
+        table('b', 6, 4, {
+          vocab: writeVocab(
+            path.join(dir, 'b.parquet'),
+            ids(4),
+            ids(4).map((i) => 5 - i),
+          ),
+        }),
+        table('c', 5, 2, { feature_names: ['f'] }),
+        table('d', 7, 3, { feature_names: ['f', 'g'] }),
+      ],
+      plan: { a: 'row_wise', b: 'column_wise', c: 'table_wise', d: 'row_wise' },
+    });
     const split = (name: string, optimizer: object, extra: object = {}) => ({
       name,
       seed: 35,
@@ -96,6 +130,7 @@ describe('column_wise and table_row_wise sharding', () => {
     for (const r of results) {
       for (const name of ['cwSgd', 'cwAdamWeighted', 'cwAdagradFp16']) expectExact(r[name]);
       expectRowWise(r.trwOneNode);
+      expectRowWise(r.vocabShared);
       expect(r.cwSgd.steps).toBe(3);
       expectSplit(r.splitRowwiseAdagrad, ['momentum1']);
       expectSplit(r.splitPartialAdam, ['momentum1', 'momentum2']);
@@ -104,6 +139,17 @@ describe('column_wise and table_row_wise sharding', () => {
       expect(r.badPlans[0]?.message).toContain('embedding_dim 3');
       expect(r.badPlans[1]?.message).toContain('5');
     }
+    // Each rank counts the ids of its own batches; together, the one process's counts of the global batch.
+    const { ref } = results[0].vocabShared.vocab;
+    expect(Object.keys(ref).sort()).toEqual(['a', 'b']);
+    for (const t of ['a', 'b']) {
+      expect(ref[t].missing).toBeGreaterThan(0);
+      for (const k of ['lookups', 'missing'] as const) {
+        expect(results[0].vocabShared.vocab.sharded[t][k] + results[1].vocabShared.vocab.sharded[t][k]).toBe(ref[t][k]);
+      }
+    }
+    // tableNorms with a random seed: rank 0's, so every rank gets the same numbers.
+    expect(results[1].cwSgd.randomNorms).toEqual(results[0].cwSgd.randomNorms);
   }, 90000);
 
   test('2 ranks on two nodes (localWorldSize 1): table_row_wise stays inside a node', async () => {

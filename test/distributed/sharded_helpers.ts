@@ -15,6 +15,9 @@ export interface CaseResult {
   weights: number;
   state: number;
   steps: number;
+  norms: number;
+  randomNorms: Record<string, number>;
+  vocab: Record<'sharded' | 'ref', Record<string, { lookups: number; missing: number }>>;
 }
 
 /** One sharded_child.js per rank running `scenario` with torchrun's variables (plus `env`). */
@@ -65,6 +68,7 @@ export const table = (name: string, n: number, d: number, extra: object = {}) =>
 });
 
 export function expectExact(r: CaseResult): void {
+  expect(r.norms).toBe(0);
   expect(r.initial).toBe(0);
   expect(r.forward.maxDiff).toBe(0);
   expect(r.weights).toBe(0);
@@ -72,6 +76,7 @@ export function expectExact(r: CaseResult): void {
 }
 
 export function expectRowWise(r: CaseResult): void {
+  expect(r.norms).toBe(0);
   expect(r.initial).toBe(0);
   expect(r.forward.excess).toBeLessThanOrEqual(0);
   // Each row's gradient sums on its one owner in global-batch order: the update is the same.

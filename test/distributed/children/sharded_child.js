@@ -27,12 +27,16 @@ function localBatch(c, r, k, B) {
   const weights = [];
   for (const t of c.tables) {
     for (const f of t.feature_names ?? [t.name]) {
+      if (keys.includes(f)) continue; // a feature several tables read (feature@table): one key, ids for all
       keys.push(f);
+      const rows = Math.min(
+        ...c.tables.filter((u) => (u.feature_names ?? [u.name]).includes(f)).map((u) => u.num_embeddings),
+      );
       for (let b = 0; b < B; b++) {
         const len = Math.floor(rand() * 4);
         lengths.push(len);
         for (let i = 0; i < len; i++) {
-          values.push(Math.floor(rand() * t.num_embeddings));
+          values.push(Math.floor(rand() * rows));
           weights.push(rand() * 2 - 0.5);
         }
       }
@@ -95,7 +99,7 @@ async function runCase(pg, c) {
   const W = pg.worldSize;
   const r = pg.rank;
   const tables = c.tables.map((t) => ({ ...t, optimizer: c.optimizer }));
-  const options = { tables, isWeighted: !!c.isWeighted, seed: c.seed };
+  const options = { tables, isWeighted: !!c.isWeighted, seed: c.seed, vocabOov: c.vocabOov };
   const sharded = new EmbeddingBagCollection({
     ...options,
     processGroup: pg,
@@ -103,6 +107,7 @@ async function runCase(pg, c) {
     gradientDivision: c.gradientDivision,
   });
   const ref = new EmbeddingBagCollection(options);
+  await Promise.all([sharded.ready, ref.ready]);
   c.width = c.tables.reduce((s, t) => s + t.embedding_dim * (t.feature_names ?? [t.name]).length, 0);
   const out = { initial: [], forward: [], weights: [], state: [], steps: 0 };
   for (const t of c.tables) out.initial.push(compare(await sharded.getWeights(t.name), ref.getWeights(t.name)));
@@ -132,9 +137,21 @@ async function runCase(pg, c) {
     out.state.push(Object.keys(want).length === Object.keys(s).length ? 0 : Infinity);
     for (const name of Object.keys(want)) out.state.push(compare(s[name], want[name]).maxDiff);
   }
+  // tableNorms: every row, a sample with a given seed, and a sample with rank 0's random seed.
+  const names = c.tables.map((t) => t.name);
+  const norms = [];
+  for (const o of [{}, { sampleRows: 3, seed: 5 }]) {
+    const [got, want] = [await sharded.tableNorms(names, o), await ref.tableNorms(names, o)];
+    norms.push(...names.map((n) => Math.abs(got[n] - want[n])));
+  }
+  const randomNorms = await sharded.tableNorms(names, { sampleRows: 3 });
+  const vocab = { sharded: sharded.vocabStats(), ref: ref.vocabStats() };
   sharded.dispose();
   ref.dispose();
   return {
+    norms: Math.max(...norms),
+    randomNorms,
+    vocab,
     initial: worst(out.initial).maxDiff,
     forward: worst(out.forward),
     weights: worst(out.weights).maxDiff,
