@@ -176,7 +176,7 @@ describe('column_wise and table_row_wise sharding', () => {
     }
   }, 60000);
 
-  test('3 ranks: column_wise over all ranks and over two, fp16 MEAN, adam; lamb per column shard; a dim that does not divide', async () => {
+  test('3 ranks: column_wise over all ranks and over two, fp16 MEAN, adam; lamb per column shard; setWeights/setOptimizerState keep each part; a dim that does not divide', async () => {
     const cases = [
       {
         name: 'cw3',
@@ -200,10 +200,25 @@ describe('column_wise and table_row_wise sharding', () => {
       },
     ];
     const badPlans = [{ tables: [table('t', 10, 4)], plan: { t: 'column_wise' } }];
-    const results = await run<Results>('parity', 3, { cases, splitCases, badPlans });
+    // Written whole on every rank, each keeps its part; read back whole (per-row state included).
+    const rw = (name: string, optimizer: object) => ({
+      name,
+      seed: 53,
+      optimizer,
+      tables: [table('p', 5, 6, { data_type: 'fp16' }), table('q', 7, 3), table('o', 4, 2)],
+      plan: { p: 'column_wise', q: { sharding_type: 'column_wise', ranks: [2, 1, 0] }, o: 'row_wise' },
+    });
+    const writeReads = [rw('rwAdam', { adam: { lr: 0.1 } }), rw('rwRowwise', { partial_rowwise_adam: { lr: 0.1 } })];
+    const results = await run<Results & Record<string, number>>('parity', 3, {
+      cases,
+      splitCases,
+      badPlans,
+      writeReads,
+    });
     for (const r of results) {
       expectExact(r.cw3);
       expectSplit(r.split3, ['momentum1', 'momentum2']);
+      expect([r.rwAdam, r.rwRowwise]).toEqual([0, 0]);
       expect(r.badPlans.map((e) => e?.code)).toEqual(['ERR_INVALID_CONFIG']);
       expect(r.badPlans[0]?.message).toContain('does not divide');
     }

@@ -256,12 +256,39 @@ async function runSplitCase(pg, c) {
   };
 }
 
+/**
+ * setWeights / setOptimizerState are local (every rank passes the whole tensor, keeps its part);
+ * getWeights / optimizerState gather it back whole: the largest |read - written| over tables and states.
+ */
+async function writeRead(pg, c) {
+  const tables = c.tables.map((t) => ({ ...t, optimizer: c.optimizer }));
+  const ebc = new EmbeddingBagCollection({ tables, seed: c.seed, processGroup: pg, plan: c.plan });
+  const values = (n, k) => Float32Array.from({ length: n }, (_, i) => Math.fround(((i * 7 + k) % 13) / 8 + 0.125));
+  let worstDiff = 0;
+  for (const [k, t] of c.tables.entries()) {
+    const w = values(t.num_embeddings * t.embedding_dim, k);
+    ebc.setWeights(t.name, w);
+    worstDiff = Math.max(worstDiff, compare(await ebc.getWeights(t.name), w).maxDiff);
+    for (const info of ebc.optimizerStateLayout(t.name)) {
+      const s = values(
+        info.shape.reduce((a, b) => a * b, 1),
+        k + 3,
+      );
+      ebc.setOptimizerState(t.name, info.name, s);
+      worstDiff = Math.max(worstDiff, compare((await ebc.optimizerState(t.name))[info.name], s).maxDiff);
+    }
+  }
+  ebc.dispose();
+  return worstDiff;
+}
+
 const scenarios = {
   async parity(pg) {
     const results = {};
     for (const c of args.cases) results[c.name] = await runCase(pg, c);
     for (const c of args.splitCases ?? []) results[c.name] = await runSplitCase(pg, c);
     if (args.badPlans) results.badPlans = await tryPlans(pg, args.badPlans);
+    for (const c of args.writeReads ?? []) results[c.name] = await writeRead(pg, c);
     return results;
   },
 
