@@ -33,7 +33,7 @@ function expectSplit(r: SplitResult, names: string[]): void {
 }
 
 describe('column_wise and table_row_wise sharding', () => {
-  test('2 ranks, one node: column_wise exact for sgd/adam/adagrad (fp32/fp16, SUM/MEAN/weighted, ranks in any order), row-wise optimizers per column shard, table_row_wise over the node', async () => {
+  test('2 ranks, one node: column_wise exact for sgd/adam/adagrad (fp32/fp16, SUM/MEAN/weighted, ranks in any order, gradientDivision off), row-wise optimizers per column shard, table_row_wise over the node', async () => {
     const cases: object[] = [
       {
         name: 'cwSgd',
@@ -64,6 +64,7 @@ describe('column_wise and table_row_wise sharding', () => {
         steps: 3,
         batchSizes: [2, 0],
         optimizer: { adagrad: { lr: 0.1 } },
+        gradientDivision: false,
         tables: [table('h', 9, 4, { data_type: 'fp16', pooling: 'MEAN' })],
         plan: { h: 'column_wise' },
       },
