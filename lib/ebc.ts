@@ -46,7 +46,10 @@ export { TABLE_NORM_SAMPLE_ROWS, type TableNormsOptions } from './options/table_
 /**
  * `G` is the type of the collection's processGroup, inferred from the constructor's options: a
  * collection built with a ProcessGroup is sharded, and its collective reads (getWeights,
- * optimizerState) are typed as the Promises they return; without one (the default) they stay synchronous.
+ * optimizerState) are typed as the Promises they return; without one (the default) they stay
+ * synchronous. Options whose type only says the group is optional (a variable typed
+ * EmbeddingBagCollectionOptions) infer a ProcessGroup: name the type argument instead,
+ * `new EmbeddingBagCollection<ProcessGroup | undefined>(options)`, and the reads are typed as either.
  */
 export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefined> {
   readonly tables: readonly EmbeddingBagConfig[];

@@ -5,6 +5,7 @@
  */
 import { LargeEmbeddingsConfig } from './config/embedding';
 import { EmbeddingBagCollection, TableNormsOptions } from './ebc';
+import type { ProcessGroup } from './distributed/process_group';
 import * as checkpoint from './checkpoint';
 import type { LoadStateDictOptions, RestoredState, SnapshotExtra } from './checkpoint';
 import { Mode } from './enums';
@@ -21,11 +22,13 @@ export class LargeEmbeddings {
 
   constructor(config: LargeEmbeddingsConfig | object, o: LargeEmbeddingsOptions = {}) {
     this.config = config instanceof LargeEmbeddingsConfig ? config : new LargeEmbeddingsConfig(config);
-    this.ebc = new EmbeddingBagCollection({
+    // Typed as a local collection for LargeEmbeddings' existing callers; with a processGroup its
+    // getWeights/optimizerState return Promises (EmbeddingBagCollection<ProcessGroup>).
+    this.ebc = new EmbeddingBagCollection<ProcessGroup | undefined>({
       ...validateLargeEmbeddingsOptions(o),
       tables: this.config.tables,
       optimizer: this.config.optimizer,
-    });
+    }) as unknown as EmbeddingBagCollection;
   }
 
   /** The group the tables are sharded across; undefined for a collection of this process only. */
