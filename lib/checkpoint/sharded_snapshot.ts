@@ -189,6 +189,9 @@ async function writePart(
       }
       const out: Shard[] = [];
       for (const s of mine) {
+        // A column_wise table's per-row state lives in every column shard; the snapshot keeps the
+        // first one's (firstCol 0), as optimizerState reports it, and a restore gives it to each.
+        if (x.perRow && s.firstCol > 0) continue;
         const offsets = x.perRow ? [s.firstRow] : [s.firstRow, s.firstCol];
         const sizes = x.perRow ? [s.rows] : [s.rows, s.cols];
         const location = `sharded/${x.logical}_${offsets.join('_')}`;

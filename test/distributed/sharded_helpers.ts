@@ -20,17 +20,18 @@ export interface CaseResult {
   vocab: Record<'sharded' | 'ref', Record<string, { lookups: number; missing: number }>>;
 }
 
-/** One sharded_child.js per rank running `scenario` with torchrun's variables (plus `env`). */
+/** One `child` (default sharded_child.js) per rank running `scenario` with torchrun's variables (plus `env`). */
 export async function startSharded(
   scenario: string,
   world: number,
   args: object,
   env: Record<string, string> | ((rank: number) => Record<string, string>) = {},
+  child: string = CHILD,
 ): Promise<Running[]> {
   const port = await freePort();
   return Array.from({ length: world }, (_, r) =>
     start(
-      ['-r', TS_REGISTER, CHILD, scenario, JSON.stringify({ timeoutMs: TIMEOUT_MS, ...args })],
+      ['-r', TS_REGISTER, child, scenario, JSON.stringify({ timeoutMs: TIMEOUT_MS, ...args })],
       cleanEnv({
         ...(typeof env === 'function' ? env(r) : env),
         RANK: String(r),
