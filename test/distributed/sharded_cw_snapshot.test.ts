@@ -2,11 +2,12 @@
  * column_wise tables in sharded snapshots (children/snapshot_child.js): saved on 2 column-wise ranks,
  * restored into one process and into 2 row-wise ranks, and a one-process snapshot restored into
  * column shards, weights, optimizer state (per-element and per-row) and step equal bit for bit. A
- * column_wise table's per-row state is saved once, from the shard holding column 0.
+ * column_wise table's per-row state is saved once, from the shard holding column 0; the Python
+ * oracle (torchsnapshot's rules) reads the column-wise snapshot as the whole tensors.
  */
 import { promises as fsp } from 'fs';
 import * as path from 'path';
-import { tmpDir } from '../checkpoint/helpers';
+import { describePython, python, tmpDir } from '../checkpoint/helpers';
 import { lastJson } from './helpers';
 import { startSharded } from './sharded_helpers';
 
@@ -33,33 +34,50 @@ async function ops(world: number, plan: object | undefined, list: object[]): Pro
   return reports[0];
 }
 
-test('column_wise snapshots: 2 column-wise ranks -> 1 process and -> 2 row-wise ranks, 1 process -> column shards, bit for bit', async () => {
-  const root = await tmpDir('torchrec-cw-snap-');
-  try {
-    const cw = path.join(root, 'cw');
-    const one = path.join(root, 'one');
-    const [, a] = (await ops(2, CW, [
-      { op: 'train', steps: 3, salt: 1 },
-      { op: 'digest' },
-      { op: 'save', dir: cw },
-    ])) as [unknown, Digest];
-    expect(a.step).toBe(3);
-    expect(Object.keys(a.tables.c).sort()).toEqual(['momentum1', 'weight']);
-    const [restored, single, , b] = (await ops(0, undefined, [
-      { op: 'restore', dir: cw },
-      { op: 'digest' },
-      { op: 'train', steps: 2, salt: 2 },
-      { op: 'digest' },
-      { op: 'save', dir: one },
-    ])) as [unknown, Digest, unknown, Digest];
-    expect(restored).toEqual({ ok: { step: 3, walltime: 1.5 } });
-    expect(single).toEqual(a);
-    expect(b).not.toEqual(a);
-    const [, rowWise] = (await ops(2, RW, [{ op: 'restore', dir: cw }, { op: 'digest' }])) as [unknown, Digest];
-    expect(rowWise).toEqual(a);
-    const [, columns] = (await ops(2, CW, [{ op: 'restore', dir: one }, { op: 'digest' }])) as [unknown, Digest];
-    expect(columns).toEqual(b);
-  } finally {
-    await fsp.rm(root, { recursive: true, force: true });
-  }
-}, 90000);
+describePython('column_wise snapshots (multi-process)', () => {
+  test('column_wise snapshots: 2 column-wise ranks -> 1 process and -> 2 row-wise ranks, 1 process -> column shards, bit for bit', async () => {
+    const root = await tmpDir('torchrec-cw-snap-');
+    try {
+      const cw = path.join(root, 'cw');
+      const one = path.join(root, 'one');
+      const [, a] = (await ops(2, CW, [
+        { op: 'train', steps: 3, salt: 1 },
+        { op: 'digest' },
+        { op: 'save', dir: cw },
+      ])) as [unknown, Digest];
+      expect(a.step).toBe(3);
+      expect(Object.keys(a.tables.c).sort()).toEqual(['momentum1', 'weight']);
+      const py = await python<{ world_size: number; tensors: Record<string, { sha256_f32: string }> }>('snapshots.py', [
+        'check',
+        cw,
+        'ebc',
+      ]);
+      expect(py.world_size).toBe(2);
+      for (const t of TABLES) {
+        for (const [k, sha] of Object.entries(a.tables[t.name])) {
+          const key =
+            k === 'weight'
+              ? `model/embedding_bags.${t.name}.weight`
+              : `optimizer/state/embedding_bags.${t.name}.weight/${t.name}.${k}`;
+          expect([key, py.tensors[key]?.sha256_f32]).toEqual([key, sha]);
+        }
+      }
+      const [restored, single, , b] = (await ops(0, undefined, [
+        { op: 'restore', dir: cw },
+        { op: 'digest' },
+        { op: 'train', steps: 2, salt: 2 },
+        { op: 'digest' },
+        { op: 'save', dir: one },
+      ])) as [unknown, Digest, unknown, Digest];
+      expect(restored).toEqual({ ok: { step: 3, walltime: 1.5 } });
+      expect(single).toEqual(a);
+      expect(b).not.toEqual(a);
+      const [, rowWise] = (await ops(2, RW, [{ op: 'restore', dir: cw }, { op: 'digest' }])) as [unknown, Digest];
+      expect(rowWise).toEqual(a);
+      const [, columns] = (await ops(2, CW, [{ op: 'restore', dir: one }, { op: 'digest' }])) as [unknown, Digest];
+      expect(columns).toEqual(b);
+    } finally {
+      await fsp.rm(root, { recursive: true, force: true });
+    }
+  }, 90000);
+});
