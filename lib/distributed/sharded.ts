@@ -3,9 +3,10 @@
  * as data (its sharding type and the ranks of its shards, in table order), resolved from the user's
  * plan on every rank alike: validatePlan for the entries given, planSharding for the rest. Both are
  * pure functions of the config, so a bad plan fails on every rank before any collective (no hang).
+ * Every ShardingType is implemented; the native side runs table_row_wise as row_wise over its
+ * node's ranks (validatePlan keeps those inside one node).
  */
 import { EmbeddingBagConfig } from '../config/embedding';
-import { TorchrecError } from '../errors';
 import { validatePlan, ShardingPlan, ShardingType } from './plan';
 import { planSharding } from './planner';
 import { NativeProcessGroup } from './native_process_group';
@@ -17,9 +18,6 @@ export type ShardedResult<G, T> = [G] extends [undefined]
   : [G] extends [ProcessGroup]
     ? Promise<T>
     : T | Promise<T>;
-
-/** The sharding types the collection implements today. */
-const SUPPORTED: readonly ShardingType[] = ['table_wise', 'row_wise', 'column_wise', 'table_row_wise', 'data_parallel'];
 
 export interface NativeShardingOptions {
   processGroup: NativeProcessGroup;
@@ -44,13 +42,6 @@ export function resolveSharding(
     const entry = placed[t.name];
     const kind = typeof entry === 'string' ? entry : entry.sharding_type;
     const ranks = typeof entry === 'string' ? undefined : entry.ranks;
-    if (!SUPPORTED.includes(kind)) {
-      throw new TorchrecError(
-        'ERR_INVALID_CONFIG',
-        `plan.${t.name}: sharding type ${kind} is not supported by the sharded EmbeddingBagCollection yet ` +
-          `(supported: ${SUPPORTED.join(', ')})`,
-      );
-    }
     const all = Array.from({ length: pg.worldSize }, (_, r) => r);
     return { kind, ranks: ranks ?? all };
   });
