@@ -32,7 +32,7 @@ export class LargeEmbeddings {
   }
 
   /** The group the tables are sharded across; undefined for a collection of this process only. */
-  get processGroup(): EmbeddingBagCollection['processGroup'] {
+  get processGroup(): ProcessGroup | undefined {
     return this.ebc.processGroup;
   }
 
