@@ -31,6 +31,7 @@ CpuTableStore::CpuTableStore(const std::vector<TableSpec>& tables,
   for (size_t t = 0; t < tables_.size(); ++t) {
     const TableOrigin origin = t < origins.size() ? origins[t] : TableOrigin{static_cast<int64_t>(t), 0};
     weights_.push_back(draw_initial_table(tables_[t], seed, origin));
+    partial_sums_.push_back(origin.partial_sums);
   }
   optimizers_.resize(tables_.size());
   for (size_t t = 0; t < optimizers.size() && t < tables_.size(); ++t) {
@@ -59,6 +60,7 @@ void CpuTableStore::forward(const LookupPlan& plan, const PlannedBatch& planned,
     kernels::PooledFeature f;
     f.rows = weights_[block.table].data_ptr();
     f.half = spec.dtype == at::kHalf;
+    f.round_half = !partial_sums_[static_cast<size_t>(block.table)];
     f.num_rows = spec.num_embeddings;
     f.dim = spec.embedding_dim;
     f.key = planned.block_key(i);

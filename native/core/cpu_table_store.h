@@ -19,6 +19,9 @@ struct TableOrigin {
   int64_t table = 0;
   int64_t first_row = 0;
   int64_t first_col = 0;
+  // A row-wise shard's pooled bags are partial sums that the requesting rank adds up: an fp16 shard
+  // leaves them in fp32, so the whole bag is rounded to fp16 once, by the requester, as in one process.
+  bool partial_sums = false;
 };
 
 // Table `spec`'s initial weights on the CPU: uniform in [init_min, init_max] (kernels::fill_hashed of
@@ -48,6 +51,7 @@ class CpuTableStore final : public TableStore {
  private:
   std::vector<TableSpec> tables_;
   std::vector<at::Tensor> weights_;
+  std::vector<bool> partial_sums_;                           // TableOrigin::partial_sums, per table
   std::vector<std::unique_ptr<TableOptimizer>> optimizers_;  // null: no optimizer
 };
 

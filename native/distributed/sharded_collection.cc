@@ -112,7 +112,7 @@ ShardedEmbeddingBagCollection::ShardedEmbeddingBagCollection(std::vector<TableSp
     }
     local_specs.push_back(std::move(spec));
     local_optimizers.push_back(optimizers_[s.table]);
-    origins.push_back({s.table, s.first_row, s.first_col});
+    origins.push_back({s.table, s.first_row, s.first_col, placement_[s.table].kind == ShardingKind::RowWise});
   }
   if (!local_specs.empty()) {
     local_plan_ = std::make_unique<LookupPlan>(local_specs, is_weighted);

@@ -80,7 +80,9 @@ TORCHREC_AVX2 inline void pool_columns(const FeaturePlan& f, int64_t col, int ta
   for (int v = 0; v < NV; ++v) {
     __m256 x = acc[v];
     if (scale_mean) x = _mm256_mul_ps(x, scale_v);
-    if constexpr (Half) x = _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    if constexpr (Half) {
+      if (f.round_half) x = _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
     _mm256_storeu_ps(out + 8 * v, x);
   }
   if constexpr (Tail) {
@@ -88,7 +90,7 @@ TORCHREC_AVX2 inline void pool_columns(const FeaturePlan& f, int64_t col, int ta
       for (int t = 0; t < tail; ++t) {
         float x = acc_tail_half[t];
         if (scale_mean) x *= scale;
-        out[8 * NV + t] = _cvtsh_ss(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        out[8 * NV + t] = f.round_half ? _cvtsh_ss(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)) : x;
       }
     } else {
       __m256 x = acc_tail;

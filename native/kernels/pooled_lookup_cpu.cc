@@ -46,7 +46,8 @@ void pool_bag(const FeaturePlan& f, const Id* ids, const float* weights, int64_t
   }
   if constexpr (std::is_same_v<Row, c10::Half>) {
     // An fp16 table's pooled result is an fp16 value in TorchRec: round once, then widen.
-    for (int64_t d = 0; d < dim; ++d) out[d] = static_cast<float>(c10::Half(out[d]));
+    if (f.round_half)
+      for (int64_t d = 0; d < dim; ++d) out[d] = static_cast<float>(c10::Half(out[d]));
   }
 }
 
@@ -261,6 +262,7 @@ void pooled_lookup_forward(const std::vector<PooledFeature>& features, const Poo
     p.offsets = batch.offsets + f.key * batch.batch;
     p.out = batch.out + f.out_column;
     p.half = f.half;
+    p.round_half = f.round_half;
     p.mean = f.mean;
     const bool whole_lines = p.row_bytes % 64 == 0 && reinterpret_cast<uintptr_t>(f.rows) % 64 == 0;
     p.aligned_lines = whole_lines ? static_cast<int>(p.row_bytes / 64) : 0;

@@ -4,7 +4,7 @@
 //
 // Results are bit-identical on every path (AVX2/F16C or portable) and for any thread count: each output
 // element is the fp32 sum, in id order, of `row[d]` (or `weight * row[d]`, multiply then add, no FMA),
-// times 1/n for MEAN, rounded once to fp16 for fp16 tables.
+// times 1/n for MEAN, rounded once to fp16 for fp16 tables (unless the feature asks for its fp32 partial sum).
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,7 @@ namespace torchrec::kernels {
 struct PooledFeature {
   const void* rows = nullptr;  // [num_rows][dim], float or fp16 (uint16_t bits)
   bool half = false;
+  bool round_half = true;  // fp16 rows: round the pooled result to fp16 (false: leave an fp32 partial sum)
   int64_t num_rows = 0;
   int64_t dim = 0;
   int64_t key = 0;  // which KJT key: its bags are offsets[key*B + b]

@@ -14,6 +14,7 @@ struct FeaturePlan {
   const int64_t* offsets = nullptr;  // this key's B + 1 offsets (into the KJT's values)
   float* out = nullptr;              // column `out_column` of output row 0
   bool half = false;
+  bool round_half = true;  // PooledFeature::round_half
   bool mean = false;
   int aligned_lines = 0;  // rows are whole cache lines (base and row_bytes multiples of 64): lines per row
 };

@@ -58,11 +58,21 @@ describe('sharded EmbeddingBagCollection', () => {
         tables: [table('w', 8, 4), table('v', 5, 2)],
         plan: { w: 'data_parallel', v: 'row_wise' },
       },
+      {
+        // Each shard's fp32 partial sum is added up before the one fp16 rounding, as in one process.
+        name: 'rowWiseFp16',
+        seed: 15,
+        steps: 2,
+        batchSizes: [3, 2],
+        optimizer: { rowwise_adagrad: { lr: 0.1 } },
+        tables: [table('g', 9, 4, { data_type: 'fp16' }), table('m', 7, 8, { data_type: 'fp16', pooling: 'MEAN' })],
+        plan: { g: 'row_wise', m: 'row_wise' },
+      },
     ];
     const [r0, r1] = await run<Record<string, CaseResult>>('parity', 2, { cases });
     for (const r of [r0, r1]) {
       for (const name of ['twAdagradFp16Mean']) expectExact(r[name]);
-      for (const name of ['mixedSgd', 'rowWiseAdam', 'weightedDp']) expectRowWise(r[name]);
+      for (const name of ['mixedSgd', 'rowWiseAdam', 'weightedDp', 'rowWiseFp16']) expectRowWise(r[name]);
       expect(r.mixedSgd.steps).toBe(3);
     }
   }, 60000);
