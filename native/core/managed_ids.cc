@@ -1,0 +1,240 @@
+#include "core/managed_ids.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace torchrec {
+namespace {
+
+struct Candidate {
+  int64_t id;
+  int64_t count;
+  int64_t last;
+  int64_t row;  // -1: waiting
+  double score;
+};
+
+}  // namespace
+
+ManagedIds::ManagedIds(std::string table, int64_t num_embeddings, ManagedIdsSpec spec)
+    : table_(std::move(table)), num_rows_(num_embeddings), spec_(spec) {
+  const char* where = "managed_collision";
+  if (num_rows_ < 2) {
+    fail(ErrorCode::InvalidConfig, "table \"", table_, "\": a managed table needs num_embeddings >= 2 (rows for ids ",
+         "plus the default row), got ", num_rows_);
+  }
+  if (spec_.eviction_interval < 1) {
+    fail(ErrorCode::InvalidConfig, "table \"", table_, "\": ", where, ".eviction_interval must be >= 1, got ",
+         spec_.eviction_interval);
+  }
+  if (!std::isfinite(spec_.decay_exponent) || spec_.decay_exponent < 0) {
+    fail(ErrorCode::InvalidConfig, "table \"", table_, "\": ", where, ".decay_exponent must be finite and >= 0, got ",
+         spec_.decay_exponent);
+  }
+  if (spec_.max_waiting < 0) spec_.max_waiting = num_rows_;
+  const int64_t rows = num_rows_ - 1;
+  row_id_.assign(rows, 0);
+  row_count_.assign(rows, 0);
+  row_last_.assign(rows, 0);
+  row_used_.assign(rows, 0);
+  rebuild();
+}
+
+void ManagedIds::rebuild() {
+  const int64_t rows = num_rows_ - 1;
+  resident_.reset(rows);
+  free_.clear();
+  residents_ = 0;
+  for (int64_t r = rows - 1; r >= 0; --r) {
+    if (row_used_[r]) {
+      resident_.insert(row_id_[r], r);
+      ++residents_;
+    } else {
+      free_.push_back(r);  // descending, so back() is the lowest free row
+    }
+  }
+}
+
+int64_t ManagedIds::admit(int64_t id, int64_t step) {
+  int64_t row = resident_.find(id);
+  if (row >= 0) {
+    ++row_count_[row];
+    row_last_[row] = step;
+    return row;
+  }
+  if (!free_.empty()) {
+    row = free_.back();
+    free_.pop_back();
+    row_used_[row] = 1;
+    row_id_[row] = id;
+    row_count_[row] = 1;
+    row_last_[row] = step;
+    resident_.insert(id, row);
+    ++residents_;
+    ++counters_.admitted;
+    return row;
+  }
+  ++counters_.default_row_hits;
+  const int64_t w = waiting_index_.find(id);
+  if (w >= 0) {
+    ++waiting_count_[w];
+    waiting_last_[w] = step;
+  } else if (static_cast<int64_t>(waiting_id_.size()) < spec_.max_waiting) {
+    waiting_index_.insert(id, static_cast<int64_t>(waiting_id_.size()));
+    waiting_id_.push_back(id);
+    waiting_count_.push_back(1);
+    waiting_last_.push_back(step);
+  } else {
+    ++counters_.waiting_dropped;
+  }
+  return default_row();
+}
+
+std::vector<int64_t> ManagedIds::evict(int64_t step) {
+  const int64_t rows = num_rows_ - 1;
+  std::vector<Candidate> all;
+  all.reserve(residents_ + waiting_id_.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    if (row_used_[r]) all.push_back({row_id_[r], row_count_[r], row_last_[r], r, 0.0});
+  }
+  for (size_t w = 0; w < waiting_id_.size(); ++w) {
+    all.push_back({waiting_id_[w], waiting_count_[w], waiting_last_[w], -1, 0.0});
+  }
+  std::vector<int64_t> changed;
+  if (spec_.policy == EvictionPolicy::DistanceLfu) {
+    for (auto& c : all) {
+      const double distance = static_cast<double>(std::max<int64_t>(step - c.last, 0) + 1);
+      c.score = static_cast<double>(c.count) / std::pow(distance, spec_.decay_exponent);
+    }
+  }
+  const EvictionPolicy policy = spec_.policy;
+  // Best first; the lower raw id wins a tie.
+  const auto better = [policy](const Candidate& a, const Candidate& b) {
+    if (policy == EvictionPolicy::Lfu && a.count != b.count) return a.count > b.count;
+    if (policy == EvictionPolicy::Lru && a.last != b.last) return a.last > b.last;
+    if (policy == EvictionPolicy::DistanceLfu && a.score != b.score) return a.score > b.score;
+    return a.id < b.id;
+  };
+  if (static_cast<int64_t>(all.size()) > rows) {
+    std::nth_element(all.begin(), all.begin() + rows, all.end(), better);
+    // The losers: residents give their rows up.
+    for (auto it = all.begin() + rows; it != all.end(); ++it) {
+      if (it->row < 0) continue;
+      row_used_[it->row] = 0;
+      changed.push_back(it->row);
+      ++counters_.evicted;
+    }
+    all.resize(rows);
+  }
+  if (!waiting_id_.empty()) std::sort(all.begin(), all.end(), better);  // rows go to newcomers best first
+  std::vector<int64_t> pool = free_;
+  pool.insert(pool.end(), changed.begin(), changed.end());
+  std::sort(pool.begin(), pool.end(), std::greater<int64_t>());  // back() is the lowest
+  for (const auto& c : all) {
+    if (c.row >= 0) continue;
+    const int64_t row = pool.back();
+    pool.pop_back();
+    row_used_[row] = 1;
+    row_id_[row] = c.id;
+    row_count_[row] = c.count;
+    row_last_[row] = c.last;
+    ++counters_.admitted;
+  }
+  waiting_index_.reset(0);
+  waiting_id_.clear();
+  waiting_count_.clear();
+  waiting_last_.clear();
+  rebuild();
+  std::sort(changed.begin(), changed.end());
+  return changed;
+}
+
+ManagedIdStats ManagedIds::stats() const {
+  ManagedIdStats s = counters_;
+  s.residents = residents_;
+  s.waiting = static_cast<int64_t>(waiting_id_.size());
+  return s;
+}
+
+ManagedIdsState ManagedIds::export_state() const {
+  ManagedIdsState s;
+  for (int64_t r = 0; r < num_rows_ - 1; ++r) {
+    if (!row_used_[r]) continue;
+    s.ids.push_back(row_id_[r]);
+    s.rows.push_back(r);
+    s.counts.push_back(row_count_[r]);
+    s.last_seen.push_back(row_last_[r]);
+  }
+  s.waiting_ids = waiting_id_;
+  s.waiting_counts = waiting_count_;
+  s.waiting_last_seen = waiting_last_;
+  s.counters = stats();
+  return s;
+}
+
+void ManagedIds::check_state(const ManagedIdsState& s) const {
+  const auto bad = [&](auto&&... parts) {
+    fail(ErrorCode::Checkpoint, "managed ids of table \"", table_, "\": ", parts...);
+  };
+  const size_t n = s.ids.size(), w = s.waiting_ids.size();
+  if (s.rows.size() != n || s.counts.size() != n || s.last_seen.size() != n) {
+    bad("ids, rows, counts and last-seen steps have different lengths (", n, ", ", s.rows.size(), ", ", s.counts.size(),
+        ", ", s.last_seen.size(), ")");
+  }
+  if (s.waiting_counts.size() != w || s.waiting_last_seen.size() != w) {
+    bad("waiting ids, counts and last-seen steps have different lengths (", w, ", ", s.waiting_counts.size(), ", ",
+        s.waiting_last_seen.size(), ")");
+  }
+  if (static_cast<int64_t>(w) > spec_.max_waiting) {
+    bad(w, " waiting ids, more than the table keeps (", spec_.max_waiting, ")");
+  }
+  const int64_t rows = num_rows_ - 1;
+  std::vector<int64_t> owner(rows, -1);
+  ManagedIdMap seen(static_cast<int64_t>(n + w));
+  for (size_t i = 0; i < n; ++i) {
+    if (s.rows[i] < 0 || s.rows[i] >= rows) {
+      bad("entry ", i, " (id ", s.ids[i], ") maps to row ", s.rows[i], ", outside [0, ", rows,
+          ") (the last row is the default row)");
+    }
+    if (owner[s.rows[i]] >= 0)
+      bad("row ", s.rows[i], " is given to two ids (entries ", owner[s.rows[i]], " and ", i, ")");
+    owner[s.rows[i]] = static_cast<int64_t>(i);
+    const int64_t first = seen.find(s.ids[i]);
+    if (first >= 0) bad("id ", s.ids[i], " appears twice (entries ", first, " and ", i, ")");
+    seen.insert(s.ids[i], static_cast<int64_t>(i));
+    if (s.counts[i] < 0 || s.last_seen[i] < 0) bad("entry ", i, " (id ", s.ids[i], ") has a negative count or step");
+  }
+  for (size_t i = 0; i < w; ++i) {
+    if (seen.find(s.waiting_ids[i]) >= 0) bad("waiting id ", s.waiting_ids[i], " is also resident or repeated");
+    seen.insert(s.waiting_ids[i], static_cast<int64_t>(n + i));
+    if (s.waiting_counts[i] < 0 || s.waiting_last_seen[i] < 0) {
+      bad("waiting entry ", i, " (id ", s.waiting_ids[i], ") has a negative count or step");
+    }
+  }
+  const ManagedIdStats& c = s.counters;
+  if (c.admitted < 0 || c.evicted < 0 || c.default_row_hits < 0 || c.waiting_dropped < 0) bad("a negative counter");
+}
+
+void ManagedIds::import_state(const ManagedIdsState& s) {
+  check_state(s);
+  const size_t n = s.ids.size(), w = s.waiting_ids.size();
+  std::fill(row_used_.begin(), row_used_.end(), 0);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t r = s.rows[i];
+    row_used_[r] = 1;
+    row_id_[r] = s.ids[i];
+    row_count_[r] = s.counts[i];
+    row_last_[r] = s.last_seen[i];
+  }
+  waiting_index_.reset(static_cast<int64_t>(w));
+  waiting_id_ = s.waiting_ids;
+  waiting_count_ = s.waiting_counts;
+  waiting_last_ = s.waiting_last_seen;
+  for (size_t i = 0; i < w; ++i) waiting_index_.insert(waiting_id_[i], static_cast<int64_t>(i));
+  counters_ = s.counters;
+  rebuild();
+}
+
+}  // namespace torchrec
