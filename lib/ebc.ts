@@ -34,10 +34,12 @@ import {
   ownRealm,
 } from './native';
 import { nativeTableSpec } from './native_spec';
+import type { NativeManagedIdStats as ManagedIdStats } from './native';
 import { resolveSharding } from './distributed/sharded';
 import type { ProcessGroup } from './distributed/process_group';
 
 export type { EmbeddingBagCollectionOptions } from './ebc_options';
+export type { ManagedIdStats };
 
 const MODES: string[] = Object.values(Mode);
 
@@ -144,7 +146,8 @@ export class EmbeddingBagCollection {
       const handle = this.live('forward');
       this.checkReady('forward');
       const args = this.checkOutputSize(checkKjt(kjt, 'forward'), 'forward').nativeArgs();
-      pending = this.afterLoads(args, (a) => handle.forward(...a));
+      const train = this.currentMode === Mode.TRAIN;
+      pending = this.afterLoads(args, (a) => handle.forward(...a, train));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -158,6 +161,7 @@ export class EmbeddingBagCollection {
     this.checkNoLoad('forwardSync');
     const values = handle.forwardSync(
       ...this.checkOutputSize(checkKjt(kjt, 'forwardSync'), 'forwardSync').nativeArgs(),
+      this.currentMode === Mode.TRAIN,
     );
     return new KeyedTensor(this.keys, this.dims, ownRealm(values), kjt.stride());
   }
@@ -335,6 +339,15 @@ export class EmbeddingBagCollection {
    */
   vocabStats(): Record<string, { lookups: number; missing: number }> {
     return this.live('vocabStats').vocabStats();
+  }
+
+  /**
+   * Per table with `managed_collision`: residents, waiting ids, ids admitted and evicted so far,
+   * default-row hits and waiting ids dropped (the waiting set was full), counted by TRAIN forwards
+   * (DESIGN.md "Managed ids"). In call order: a call made after a forward sees its admissions.
+   */
+  managedIdStats(): Record<string, ManagedIdStats> {
+    return this.live('managedIdStats').managedIdStats();
   }
 
   /** Writes a torchsnapshot snapshot (weights, optimizer state, step, walltime); the old one survives a crash. */
