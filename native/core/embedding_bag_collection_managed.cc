@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "core/embedding_bag_collection.h"
+#include "core/managed_ids.h"
 #include "core/managed_rows.h"
 
 namespace torchrec {

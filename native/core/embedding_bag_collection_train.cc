@@ -4,6 +4,7 @@
 
 #include "core/embedding_bag_collection.h"
 #include "core/error.h"
+#include "core/managed_ids.h"
 #include "core/table_state_rules.h"
 #include "kernels/sparse_backward_cpu.h"
 

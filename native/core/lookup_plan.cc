@@ -3,6 +3,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/managed_ids.h"
 #include "kernels/pooled_lookup_cpu.h"
 
 namespace torchrec {
@@ -85,7 +86,8 @@ PlannedBatch LookupPlan::plan_staged(const KeyedJaggedTensor& input, const char*
     check_ids(input, keys, false);
     return PlannedBatch(input, std::nullopt, std::move(keys), is_weighted_);
   }
-  KeyedJaggedTensor rewritten = apply_vocabs(input, keys, count, admit_step);
+  KeyedJaggedTensor rewritten =
+      has_vocab_ ? apply_vocabs(input, keys, count, admit_step) : apply_managed(input, keys, admit_step);
   std::vector<int64_t> block_keys(outputs_.size());
   for (size_t i = 0; i < block_keys.size(); ++i) block_keys[i] = static_cast<int64_t>(i);
   check_ids(rewritten, block_keys, true);

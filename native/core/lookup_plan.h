@@ -18,6 +18,8 @@
 
 namespace torchrec {
 
+class ManagedIds;  // core/managed_ids.h
+
 // One block of the pooled output: `feature` looked up in table `table`, named `key` (the feature
 // name, or `feature@table` when several tables read the feature).
 struct OutputBlock {
@@ -97,6 +99,10 @@ class LookupPlan {
   // admit_step >= 0: a TRAIN forward at that step (managed ids admit and count); -1: look up only.
   KeyedJaggedTensor apply_vocabs(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& keys, bool count,
                                  int64_t admit_step) const;
+  // The rewrite when managed ids are the only id-changing stage: every block keeps its bags' sizes,
+  // so blocks are laid out up front and lookups fan out over threads (lookup_plan_managed.cc).
+  KeyedJaggedTensor apply_managed(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& keys,
+                                  int64_t admit_step) const;
   PlannedBatch plan_staged(const KeyedJaggedTensor& input, const char* method, bool count, int64_t admit_step) const;
 
   std::vector<TableSpec> tables_;

@@ -1,7 +1,9 @@
 // The id -> value hash table behind managed ids: flat open addressing (linear probing, power-of-two
 // capacity, load <= 1/2), any int64 key (INT64_MIN, the free-slot marker, is kept aside). Insert and
 // find only: the eviction pass rebuilds the table from scratch, so nothing is ever erased and no
-// tombstones slow the probes. Not synchronised: finds may run in parallel, inserts are the owner's.
+// tombstones slow the probes. Key and value share a slot, so a hit costs one cache line; prefetch()
+// lets a caller start the next lookups' loads while it works (the map of a big table is far larger
+// than the caches). Not synchronised: finds may run in parallel, inserts are the owner's.
 #pragma once
 
 #include <cstddef>
@@ -22,12 +24,14 @@ class ManagedIdMap {
     if (id == kEmpty) return has_min_key_ ? min_key_value_ : -1;
     size_t slot = hash(id) & mask_;
     while (true) {
-      const int64_t k = keys_[slot];
-      if (k == id) return values_[slot];
-      if (k == kEmpty) return -1;
+      const Slot& s = slots_[slot];
+      if (s.key == id) return s.value;
+      if (s.key == kEmpty) return -1;
       slot = (slot + 1) & mask_;
     }
   }
+
+  void prefetch(int64_t id) const { __builtin_prefetch(&slots_[hash(id) & mask_]); }
 
   // Sets id -> value (value >= 0), replacing an existing entry; grows when half full.
   void insert(int64_t id, int64_t value);
@@ -47,8 +51,11 @@ class ManagedIdMap {
   }
   void grow();
 
-  std::vector<int64_t> keys_;
-  std::vector<int64_t> values_;
+  struct Slot {
+    int64_t key;
+    int64_t value;
+  };
+  std::vector<Slot> slots_;
   size_t mask_ = 0;
   int64_t size_ = 0;
   bool has_min_key_ = false;

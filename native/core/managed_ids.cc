@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/table_memory.h"
 
 namespace torchrec {
 namespace {
@@ -35,10 +36,9 @@ ManagedIds::ManagedIds(std::string table, int64_t num_embeddings, ManagedIdsSpec
   }
   if (spec_.max_waiting < 0) spec_.max_waiting = num_rows_;
   const int64_t rows = num_rows_ - 1;
-  row_id_.assign(rows, 0);
-  row_count_.assign(rows, 0);
-  row_last_.assign(rows, 0);
-  row_used_.assign(rows, 0);
+  rows_.reserve(rows);  // admissions touch random rows: huge pages, as for the map
+  kernels::advise_huge_pages(rows_.data(), rows * sizeof(RowInfo));
+  rows_.assign(rows, RowInfo{});
   rebuild();
 }
 
@@ -48,8 +48,8 @@ void ManagedIds::rebuild() {
   free_.clear();
   residents_ = 0;
   for (int64_t r = rows - 1; r >= 0; --r) {
-    if (row_used_[r]) {
-      resident_.insert(row_id_[r], r);
+    if (rows_[r].used) {
+      resident_.insert(rows_[r].id, r);
       ++residents_;
     } else {
       free_.push_back(r);  // descending, so back() is the lowest free row
@@ -60,17 +60,17 @@ void ManagedIds::rebuild() {
 int64_t ManagedIds::admit(int64_t id, int64_t step) {
   int64_t row = resident_.find(id);
   if (row >= 0) {
-    ++row_count_[row];
-    row_last_[row] = step;
+    ++rows_[row].count;
+    rows_[row].last = step;
     return row;
   }
   if (!free_.empty()) {
     row = free_.back();
     free_.pop_back();
-    row_used_[row] = 1;
-    row_id_[row] = id;
-    row_count_[row] = 1;
-    row_last_[row] = step;
+    rows_[row].used = 1;
+    rows_[row].id = id;
+    rows_[row].count = 1;
+    rows_[row].last = step;
     resident_.insert(id, row);
     ++residents_;
     ++counters_.admitted;
@@ -92,12 +92,37 @@ int64_t ManagedIds::admit(int64_t id, int64_t step) {
   return default_row();
 }
 
+namespace {
+inline int64_t id_at(const void* ids, bool ids64, int64_t i) {
+  return ids64 ? static_cast<const int64_t*>(ids)[i] : static_cast<const int32_t*>(ids)[i];
+}
+constexpr int64_t kAhead = 16;  // lookups in flight: enough to cover a DRAM miss
+}  // namespace
+
+void ManagedIds::find_batch(const void* ids, bool ids64, int64_t n, int64_t* out) const {
+  for (int64_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) resident_.prefetch(id_at(ids, ids64, i + kAhead));
+    out[i] = find(id_at(ids, ids64, i));
+  }
+}
+
+void ManagedIds::admit_batch(const void* ids, bool ids64, int64_t n, int64_t step, int64_t* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) resident_.prefetch(id_at(ids, ids64, i + kAhead));
+    if (i + kAhead / 2 < n) {  // its slot is cached by now: start loading its row's counters
+      const int64_t row = resident_.find(id_at(ids, ids64, i + kAhead / 2));
+      if (row >= 0) __builtin_prefetch(&rows_[row]);
+    }
+    out[i] = admit(id_at(ids, ids64, i), step);
+  }
+}
+
 std::vector<int64_t> ManagedIds::evict(int64_t step) {
   const int64_t rows = num_rows_ - 1;
   std::vector<Candidate> all;
   all.reserve(residents_ + waiting_id_.size());
   for (int64_t r = 0; r < rows; ++r) {
-    if (row_used_[r]) all.push_back({row_id_[r], row_count_[r], row_last_[r], r, 0.0});
+    if (rows_[r].used) all.push_back({rows_[r].id, rows_[r].count, rows_[r].last, r, 0.0});
   }
   for (size_t w = 0; w < waiting_id_.size(); ++w) {
     all.push_back({waiting_id_[w], waiting_count_[w], waiting_last_[w], -1, 0.0});
@@ -122,7 +147,7 @@ std::vector<int64_t> ManagedIds::evict(int64_t step) {
     // The losers: residents give their rows up.
     for (auto it = all.begin() + rows; it != all.end(); ++it) {
       if (it->row < 0) continue;
-      row_used_[it->row] = 0;
+      rows_[it->row].used = 0;
       changed.push_back(it->row);
       ++counters_.evicted;
     }
@@ -136,10 +161,10 @@ std::vector<int64_t> ManagedIds::evict(int64_t step) {
     if (c.row >= 0) continue;
     const int64_t row = pool.back();
     pool.pop_back();
-    row_used_[row] = 1;
-    row_id_[row] = c.id;
-    row_count_[row] = c.count;
-    row_last_[row] = c.last;
+    rows_[row].used = 1;
+    rows_[row].id = c.id;
+    rows_[row].count = c.count;
+    rows_[row].last = c.last;
     ++counters_.admitted;
   }
   waiting_index_.reset(0);
@@ -161,11 +186,11 @@ ManagedIdStats ManagedIds::stats() const {
 ManagedIdsState ManagedIds::export_state() const {
   ManagedIdsState s;
   for (int64_t r = 0; r < num_rows_ - 1; ++r) {
-    if (!row_used_[r]) continue;
-    s.ids.push_back(row_id_[r]);
+    if (!rows_[r].used) continue;
+    s.ids.push_back(rows_[r].id);
     s.rows.push_back(r);
-    s.counts.push_back(row_count_[r]);
-    s.last_seen.push_back(row_last_[r]);
+    s.counts.push_back(rows_[r].count);
+    s.last_seen.push_back(rows_[r].last);
   }
   s.waiting_ids = waiting_id_;
   s.waiting_counts = waiting_count_;
@@ -220,13 +245,13 @@ void ManagedIds::check_state(const ManagedIdsState& s) const {
 void ManagedIds::import_state(const ManagedIdsState& s) {
   check_state(s);
   const size_t n = s.ids.size(), w = s.waiting_ids.size();
-  std::fill(row_used_.begin(), row_used_.end(), 0);
+  for (auto& info : rows_) info.used = 0;
   for (size_t i = 0; i < n; ++i) {
     const int64_t r = s.rows[i];
-    row_used_[r] = 1;
-    row_id_[r] = s.ids[i];
-    row_count_[r] = s.counts[i];
-    row_last_[r] = s.last_seen[i];
+    rows_[r].used = 1;
+    rows_[r].id = s.ids[i];
+    rows_[r].count = s.counts[i];
+    rows_[r].last = s.last_seen[i];
   }
   waiting_index_.reset(static_cast<int64_t>(w));
   waiting_id_ = s.waiting_ids;

@@ -18,34 +18,9 @@
 #include <vector>
 
 #include "core/managed_id_map.h"
+#include "core/managed_ids_spec.h"
 
 namespace torchrec {
-
-enum class EvictionPolicy { Lfu, Lru, DistanceLfu };
-
-struct ManagedIdsSpec {
-  EvictionPolicy policy = EvictionPolicy::Lfu;
-  int64_t eviction_interval = 1;  // completed steps between passes, >= 1
-  double decay_exponent = 1.0;    // distance_lfu only, finite and >= 0
-  int64_t max_waiting = -1;       // waiting ids kept between passes; -1: num_embeddings
-};
-
-struct ManagedIdStats {
-  int64_t residents = 0;
-  int64_t waiting = 0;
-  int64_t admitted = 0;          // ids given a row, ever (in forwards and in passes)
-  int64_t evicted = 0;           // residents that lost their row, ever
-  int64_t default_row_hits = 0;  // TRAIN-forward occurrences that read the default row
-  int64_t waiting_dropped = 0;   // occurrences of new ids not recorded because the waiting set was full
-};
-
-// Everything a checkpoint carries: residents (id, row, count, last step seen), waiting ids (id,
-// count, last step seen) and the counters.
-struct ManagedIdsState {
-  std::vector<int64_t> ids, rows, counts, last_seen;
-  std::vector<int64_t> waiting_ids, waiting_counts, waiting_last_seen;
-  ManagedIdStats counters;  // residents/waiting are implied by the vectors
-};
 
 class ManagedIds {
  public:
@@ -60,6 +35,10 @@ class ManagedIds {
     return row < 0 ? default_row() : row;
   }
   int64_t admit(int64_t id, int64_t step);
+  // The same over n ids (int64 when ids64, else int32), rows into out: software-pipelined, so the
+  // map's and the rows' cache misses overlap. find_batch may run on several threads at once.
+  void find_batch(const void* ids, bool ids64, int64_t n, int64_t* out) const;
+  void admit_batch(const void* ids, bool ids64, int64_t n, int64_t step, int64_t* out);
   // Whether a pass is due after the backward that completed `step`.
   bool pass_due(int64_t step) const { return step > 0 && step % spec_.eviction_interval == 0; }
   std::vector<int64_t> evict(int64_t step);
@@ -73,16 +52,19 @@ class ManagedIds {
   void import_state(const ManagedIdsState& state);
 
  private:
-  void rebuild();  // the map and the free rows from row_id_/row_used_
+  void rebuild();  // the map and the free rows from rows_
 
   std::string table_;
   int64_t num_rows_;
   ManagedIdsSpec spec_;
-  ManagedIdMap resident_;        // id -> row
-  std::vector<int64_t> row_id_;  // per row < N-1: its id, count and last step (when used)
-  std::vector<int64_t> row_count_;
-  std::vector<int64_t> row_last_;
-  std::vector<uint8_t> row_used_;
+  ManagedIdMap resident_;  // id -> row
+  struct RowInfo {         // one cache line holds several: an admission touches one
+    int64_t id = 0;
+    int64_t count = 0;
+    int64_t last = 0;
+    int64_t used = 0;
+  };
+  std::vector<RowInfo> rows_;   // per row < N-1
   std::vector<int64_t> free_;   // free rows, descending: back() is the lowest
   ManagedIdMap waiting_index_;  // id -> index into the waiting vectors
   std::vector<int64_t> waiting_id_, waiting_count_, waiting_last_;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/managed_ids.h"
+#include "core/managed_ids_spec.h"
 
 namespace torchrec {
 
