@@ -67,16 +67,21 @@ function batches(count: number, seed: number): { plain: KeyedJaggedTensor; raw: 
   return out;
 }
 
-async function median(ebc: EmbeddingBagCollection, kjts: KeyedJaggedTensor[]): Promise<number> {
-  await ebc.forward(kjts[0]);
-  const times: number[] = [];
+/**
+ * Medians of the variants measured round-robin (one forward of each per round), so that drift on a
+ * shared machine and the allocator's warm-up hit every variant alike instead of whichever runs first.
+ */
+async function interleavedMedians(variants: (() => Promise<unknown>)[]): Promise<number[]> {
+  for (const v of variants) await v();
+  const times: number[][] = variants.map(() => []);
   for (let i = 0; i < REPS; i++) {
-    const t0 = process.hrtime.bigint();
-    await ebc.forward(kjts[i % kjts.length]);
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    for (const [k, v] of variants.entries()) {
+      const t0 = process.hrtime.bigint();
+      await v();
+      times[k].push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return times.map((t) => t.sort((a, b) => a - b)[Math.floor(t.length / 2)]);
 }
 
 async function main(): Promise<void> {
@@ -99,20 +104,17 @@ async function main(): Promise<void> {
   const residents = stats.t0.residents;
   const plain = make(false);
   const data = batches(4, 7);
-  const plainEval = await median(
-    plain,
-    data.map((d) => d.plain),
-  );
-  managed.setMode(Mode.EVALUATE);
-  const managedEval = await median(
-    managed,
-    data.map((d) => d.raw),
-  );
-  managed.setMode(Mode.TRAIN);
-  const managedTrain = await median(
-    managed,
-    data.map((d) => d.raw),
-  );
+  let call = 0;
+  const pick = () => data[call++ % data.length];
+  const inMode = (mode: Mode) => () => {
+    managed.setMode(mode);
+    return managed.forward(pick().raw);
+  };
+  const [plainEval, managedEval, managedTrain] = await interleavedMedians([
+    () => plain.forward(pick().plain),
+    inMode(Mode.EVALUATE),
+    inMode(Mode.TRAIN),
+  ]);
   const after = managed.managedIdStats().t0;
   const ids = T * B * L;
   const rows = [
@@ -136,7 +138,7 @@ async function main(): Promise<void> {
     '',
     `${T} tables x ${N.toLocaleString('en')} rows x D=${D}, fp32, B=${B}, L=${L} (${ids.toLocaleString('en')} ids a batch), ` +
       `uniform entities; ${residents.toLocaleString('en')} residents per table (filled in ${(fillMs / 1e3).toFixed(1)} s). ` +
-      `${os.cpus().length} cores, ${getNumThreads()} intra-op threads, median of ${REPS} awaited forwards. ` +
+      `${os.cpus().length} cores, ${getNumThreads()} intra-op threads, median of ${REPS} awaited forwards of each kind, measured round-robin. ` +
       `${os.cpus()[0]?.model ?? ''}, ${new Date().toISOString()}.`,
     '',
     '| forward | median ms | remap ms (vs plain) | remap ids/s | remap / plain forward |',
