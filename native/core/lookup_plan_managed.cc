@@ -7,6 +7,7 @@
 
 #include "core/lookup_plan.h"
 #include "core/managed_ids.h"
+#include "kernels/table_memory.h"
 
 namespace torchrec {
 KeyedJaggedTensor LookupPlan::apply_managed(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& feature_keys,
@@ -32,6 +33,9 @@ KeyedJaggedTensor LookupPlan::apply_managed(const KeyedJaggedTensor& kjt, const 
   at::Tensor offsets = at::empty({static_cast<int64_t>(blocks) * batch_size + 1}, at::kLong);
   at::Tensor weights = weighted ? at::empty({total}, at::kFloat) : at::Tensor();
   int64_t* out_ids = values.data_ptr<int64_t>();
+  // A fresh multi-MiB buffer written once end to end: on 4 KiB pages that is a fault per page, which
+  // cost more than the lookups themselves at M (page faults are slow under a hypervisor).
+  kernels::advise_huge_pages(out_ids, static_cast<size_t>(total) * sizeof(int64_t));
   int64_t* out_offsets = offsets.data_ptr<int64_t>();
   out_offsets[0] = 0;
   std::vector<std::string> keys;

@@ -33,6 +33,20 @@ class ManagedIdMap {
 
   void prefetch(int64_t id) const { __builtin_prefetch(&slots_[hash(id) & mask_]); }
 
+  // Split lookup for pipelined loops: home() hashes once and the caller prefetches it; find_from()
+  // then probes from there (same result as find()).
+  size_t home(int64_t id) const { return hash(id) & mask_; }
+  void prefetch_slot(size_t slot) const { __builtin_prefetch(&slots_[slot]); }
+  int64_t find_from(int64_t id, size_t slot) const {
+    if (id == kEmpty) return has_min_key_ ? min_key_value_ : -1;
+    while (true) {
+      const Slot& s = slots_[slot];
+      if (s.key == id) return s.value;
+      if (s.key == kEmpty) return -1;
+      slot = (slot + 1) & mask_;
+    }
+  }
+
   // Sets id -> value (value >= 0), replacing an existing entry; grows when half full.
   void insert(int64_t id, int64_t value);
 

@@ -100,9 +100,23 @@ constexpr int64_t kAhead = 16;  // lookups in flight: enough to cover a DRAM mis
 }  // namespace
 
 void ManagedIds::find_batch(const void* ids, bool ids64, int64_t n, int64_t* out) const {
+  // Each id is hashed once: its home slot waits in a ring until its turn, prefetched meanwhile.
+  size_t ring[kAhead];
+  const int64_t warm = std::min(n, kAhead);
+  for (int64_t i = 0; i < warm; ++i) {
+    ring[i] = resident_.home(id_at(ids, ids64, i));
+    resident_.prefetch_slot(ring[i]);
+  }
+  const int64_t dflt = default_row();
   for (int64_t i = 0; i < n; ++i) {
-    if (i + kAhead < n) resident_.prefetch(id_at(ids, ids64, i + kAhead));
-    out[i] = find(id_at(ids, ids64, i));
+    const size_t slot = ring[i % kAhead];
+    if (i + kAhead < n) {
+      const size_t next = resident_.home(id_at(ids, ids64, i + kAhead));
+      resident_.prefetch_slot(next);
+      ring[i % kAhead] = next;
+    }
+    const int64_t row = resident_.find_from(id_at(ids, ids64, i), slot);
+    out[i] = row < 0 ? dflt : row;
   }
 }
 
