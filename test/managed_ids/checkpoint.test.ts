@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { EmbeddingBagCollection } from '../../lib';
+import { EmbeddingBagCollection, LargeEmbeddings, Mode } from '../../lib';
 import { expectRejects } from '../helpers/errors';
 import { Rng } from '../helpers/random';
 import { tmpDir } from '../helpers/tmp';
@@ -152,4 +152,53 @@ describe('hostile snapshots of the map', () => {
       ebc.dispose();
     }
   });
+});
+
+test('LargeEmbeddings keeps the map under its ebc. prefix, in snapshots and state dicts', async () => {
+  const config = {
+    tables: [
+      {
+        name: 't',
+        num_embeddings: 4,
+        embedding_dim: DIM,
+        feature_names: ['f'],
+        optimizer: { sgd: { lr: 0.1 } },
+        managed_collision: { eviction_interval: 2 },
+      },
+    ],
+  };
+  const a = new LargeEmbeddings(config, { seed: 2 });
+  const b = new LargeEmbeddings(config, { seed: 2 });
+  const c = new LargeEmbeddings(config, { seed: 2 });
+  try {
+    for (const bags of [[[5n, -5n]], [[7n], [8n, 8n]], [[2n ** 62n + 7n]]]) {
+      const kjt = batch(bags);
+      await a.forward(kjt);
+      await a.backward(kjt, new Float32Array(bags.length * DIM).fill(0.5));
+    }
+    const dir = path.join(root, 'large');
+    await a.saveSnapshot(dir);
+    const entries = fs.readdirSync(path.join(dir, '0', 'model'));
+    expect(entries.filter((e) => e.startsWith('ebc.embedding_bags.t.managed_')).sort()).toEqual([
+      'ebc.embedding_bags.t.managed_counters',
+      'ebc.embedding_bags.t.managed_residents',
+      'ebc.embedding_bags.t.managed_waiting',
+    ]);
+    await b.restoreSnapshot(dir);
+    expect(b.ebc.managedIdStats()).toEqual(a.ebc.managedIdStats());
+    const file = path.join(root, 'large.pt');
+    await a.saveStateDict(file);
+    await c.loadStateDict(file);
+    expect(c.ebc.managedIdStats()).toEqual(a.ebc.managedIdStats());
+    const probe = batch([[5n], [-5n], [7n], [8n], [2n ** 62n + 7n], [99n]]);
+    a.setMode(Mode.EVALUATE); // reads only: a TRAIN forward would admit 99
+    for (const m of [b, c]) {
+      m.setMode(Mode.EVALUATE);
+      expect((await m.forward(probe)).values()).toEqual((await a.forward(probe)).values());
+    }
+  } finally {
+    a.ebc.dispose();
+    b.ebc.dispose();
+    c.ebc.dispose();
+  }
 });
