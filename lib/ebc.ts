@@ -34,10 +34,12 @@ import {
   ownRealm,
 } from './native';
 import { nativeTableSpec } from './native_spec';
+import type { NativeManagedIdStats as ManagedIdStats } from './native';
 import { resolveSharding, ShardedResult } from './distributed/sharded';
 import type { ProcessGroup } from './distributed/process_group';
 
 export type { EmbeddingBagCollectionOptions } from './ebc_options';
+export type { ManagedIdStats };
 
 const MODES: string[] = Object.values(Mode);
 
@@ -152,7 +154,8 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
       const handle = this.live('forward');
       this.checkReady('forward');
       const args = this.checkOutputSize(checkKjt(kjt, 'forward'), 'forward').nativeArgs();
-      pending = this.afterLoads(args, (a) => handle.forward(...a));
+      const train = this.currentMode === Mode.TRAIN;
+      pending = this.afterLoads(args, (a) => handle.forward(...a, train));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -166,6 +169,7 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
     this.checkNoLoad('forwardSync');
     const values = handle.forwardSync(
       ...this.checkOutputSize(checkKjt(kjt, 'forwardSync'), 'forwardSync').nativeArgs(),
+      this.currentMode === Mode.TRAIN,
     );
     return new KeyedTensor(this.keys, this.dims, ownRealm(values), kjt.stride());
   }
@@ -343,6 +347,15 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
    */
   vocabStats(): Record<string, { lookups: number; missing: number }> {
     return this.live('vocabStats').vocabStats();
+  }
+
+  /**
+   * Per table with `managed_collision`: residents, waiting ids, ids admitted and evicted so far,
+   * default-row hits and waiting ids dropped (the waiting set was full), counted by TRAIN forwards
+   * (DESIGN.md "Managed ids"). In call order: a call made after a forward sees its admissions.
+   */
+  managedIdStats(): Record<string, ManagedIdStats> {
+    return this.live('managedIdStats').managedIdStats();
   }
 
   /**

@@ -91,7 +91,7 @@ function readOptions(v: Validator, raw: unknown, path: string): ResolvedEbcOptio
   if (typeof gradientDivision !== 'boolean') v.add(at(path, 'gradientDivision'), 'must be a boolean');
   if (processGroup !== undefined) {
     tables?.forEach((t, i) => {
-      for (const field of ['pretrained'] as const) {
+      for (const field of ['pretrained', 'managed_collision'] as const) {
         if (t[field] !== undefined) {
           v.add(at(at(at(path, 'tables'), i), field), 'is not supported on a sharded collection yet');
         }

@@ -16,6 +16,13 @@ export interface NativeTableSpec {
   featureNames: string[];
   initMin: number;
   initMax: number;
+  /** A managed-id table (lib/config/managed_collision.ts); absent: plain row ids. */
+  managedCollision?: {
+    policy: 'lfu' | 'lru' | 'distance_lfu';
+    interval: number;
+    decayExponent: number;
+    maxWaiting: number;
+  };
 }
 
 export type NativeIdArray = Int32Array | BigInt64Array;
@@ -82,12 +89,43 @@ export interface NativeStateInfo {
 export type NativeStoredWeights = Float32Array | Uint16Array;
 
 /** What importState applies: per table, any of its weights (stored dtype or float32) and state tensors. */
-export type NativeStateImport = Record<string, { weight?: NativeStoredWeights; state?: Record<string, Float32Array> }>;
+export type NativeStateImport = Record<
+  string,
+  { weight?: NativeStoredWeights; state?: Record<string, Float32Array>; managed?: NativeManagedState }
+>;
+
+/** A managed-id table's map and counters (core/managed_ids.h ManagedIdsState). */
+export interface NativeManagedState {
+  ids: BigInt64Array;
+  rows: BigInt64Array;
+  counts: BigInt64Array;
+  lastSeen: BigInt64Array;
+  waitingIds: BigInt64Array;
+  waitingCounts: BigInt64Array;
+  waitingLastSeen: BigInt64Array;
+  admitted: number;
+  evicted: number;
+  defaultRowHits: number;
+  waitingDropped: number;
+}
+
+/** managedIdStats() of one table. */
+export interface NativeManagedIdStats {
+  residents: number;
+  waiting: number;
+  admitted: number;
+  evicted: number;
+  defaultRowHits: number;
+  waitingDropped: number;
+}
 
 /** What exportState read under one ticket. */
 export interface NativeExportedState {
   step: number;
-  tables: Record<string, { weight: NativeStoredWeights; state: Record<string, Float32Array> }>;
+  tables: Record<
+    string,
+    { weight: NativeStoredWeights; state: Record<string, Float32Array>; managed?: NativeManagedState }
+  >;
 }
 
 /** One of a sharded collection's local shards: rows [firstRow, +rows), columns [firstCol, +cols) of `table`. */
@@ -110,8 +148,9 @@ export interface NativeEmbeddingBagCollection {
   outputDims(): number[];
   /** Where the rows live: "cpu" or "cuda:N". */
   device(): string;
-  forwardSync(...kjt: NativeKjtArgs): Float32Array;
-  forward(...kjt: NativeKjtArgs): Promise<Float32Array>;
+  /** train: a TRAIN-mode forward (managed-id tables admit and count its ids; then it runs as a writer). */
+  forwardSync(...kjt: [...NativeKjtArgs, boolean?]): Float32Array;
+  forward(...kjt: [...NativeKjtArgs, boolean?]): Promise<Float32Array>;
   getWeights(table: string): Float32Array;
   /** The same off the JS thread; a collective on a sharded collection. */
   getWeightsAsync(table: string): Promise<Float32Array>;
@@ -142,6 +181,8 @@ export interface NativeEmbeddingBagCollection {
   setVocab(table: string, ids: BigInt64Array, rows: BigInt64Array | Int32Array, oovRow: number): void;
   /** Per table with a vocabulary: ids looked up by forward calls, and how many of them were missing. */
   vocabStats(): Record<string, { lookups: number; missing: number }>;
+  /** Per managed-id table, read in call order. */
+  managedIdStats(): Record<string, NativeManagedIdStats>;
 }
 
 export interface NativeBuildInfo {

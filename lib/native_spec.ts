@@ -6,6 +6,7 @@
 import { EmbeddingBagConfig } from './config/embedding';
 import { LearningRate } from './config/learning_rate';
 import { EmbeddingOptimizerConfig, OptimizerConfig, optimizerAlgorithm } from './config/optimizer';
+import { nativeManagedCollision } from './config/managed_collision';
 import { PoolingType } from './enums';
 import type { NativeOptimizerSpec, NativeSchedule, NativeTrainableTableSpec } from './native';
 
@@ -103,5 +104,6 @@ export function nativeTableSpec(
     initMin: t.weight_init_min as number,
     initMax: t.weight_init_max as number,
     optimizer: tableOptimizerSpec(t, collection),
+    ...(t.managed_collision ? { managedCollision: nativeManagedCollision(t.managed_collision) } : {}),
   };
 }

@@ -75,6 +75,8 @@ function toIndex(x: unknown, file: string, row: number, col: string): number {
 /** Loads and validates every edge under dataRoot against the model's relations and table sizes. */
 export async function loadEdges(dataRoot: string, model: TwhinModelConfig): Promise<Edges> {
   const size = new Map(model.embeddings.tables.map((t) => [t.name, t.num_embeddings]));
+  // Managed-id tables take raw entity ids of any value (nodesKjt hashes them): no row range to check.
+  const managed = new Set(model.embeddings.tables.filter((t) => t.managed_collision).map((t) => t.name));
   const lhs: number[] = [];
   const rel: number[] = [];
   const rhs: number[] = [];
@@ -95,7 +97,7 @@ export async function loadEdges(dataRoot: string, model: TwhinModelConfig): Prom
       ] as const) {
         const table = relation[side];
         const n = size.get(table) as number;
-        if (id < 0 || id >= n) {
+        if (id < 0 || (!managed.has(table) && id >= n)) {
           throw new TorchrecError(
             'ERR_INDEX_OUT_OF_RANGE',
             `${file}: row ${i} ${side} id ${id} is outside table "${table}" (num_embeddings ${n}) of relation "${relation.name}"`,
@@ -150,6 +152,17 @@ export function batchIndices(count: number, batchSize: number, b: number, seed: 
  * The nodes KJT of the-algorithm-ml's EdgeBatch: 2B rows (lhs then rhs of each edge), keys = table
  * names, each row holding one id in the feature of its table.
  */
+/**
+ * The raw 64-bit id a managed-id table sees for entity `id` of table `table`: a splitmix64 hash, as a
+ * production id would be (sparse, signed, nothing like a row number).
+ */
+export function rawEntityId(table: number, id: number): bigint {
+  let z = BigInt.asUintN(64, (BigInt(table) << 40n) + BigInt(id) + 0x9e3779b97f4a7c15n);
+  z = BigInt.asUintN(64, (z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n);
+  z = BigInt.asUintN(64, (z ^ (z >> 27n)) * 0x94d049bb133111ebn);
+  return BigInt.asIntN(64, z ^ (z >> 31n));
+}
+
 export function nodesKjt(edges: Edges, idx: Int32Array, model: TwhinModelConfig): KeyedJaggedTensor {
   const keys = model.embeddings.tables.map((t) => t.name);
   const rows = idx.length * 2;
@@ -172,5 +185,17 @@ export function nodesKjt(edges: Edges, idx: Int32Array, model: TwhinModelConfig)
       }
     }
   }
-  return KeyedJaggedTensor.fromLengths({ keys, values: Int32Array.from(values), lengths });
+  const managed = model.embeddings.tables.map((t) => t.managed_collision !== undefined);
+  if (!managed.includes(true)) return KeyedJaggedTensor.fromLengths({ keys, values: Int32Array.from(values), lengths });
+  // Values are key-major: the table of value i is the key whose block holds it.
+  const raw = new BigInt64Array(values.length);
+  let i = 0;
+  for (let k = 0; k < keys.length; k++) {
+    for (let r = 0; r < rows; r++) {
+      if (lengths[k * rows + r] === 0) continue;
+      raw[i] = managed[k] ? rawEntityId(k, values[i]) : BigInt(values[i]);
+      i++;
+    }
+  }
+  return KeyedJaggedTensor.fromLengths({ keys, values: raw, lengths });
 }

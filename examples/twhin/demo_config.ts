@@ -15,11 +15,25 @@ export interface DemoSizes {
 
 export const RELATIONS = ['fav', 'reply', 'retweet', 'magic_recs'];
 
+/**
+ * The --managed-ids variant: tables take raw hashed 64-bit ids (data.ts rawEntityId) with only
+ * `rowFraction` of the entities' rows, admitting and evicting ids as training goes.
+ */
+export interface ManagedVariant {
+  rowFraction: number;
+  evictionInterval: number;
+}
+
 export function demoConfig(
   dataDir: { train: string; validation: string },
   saveDir: string,
   s: DemoSizes,
+  managed?: ManagedVariant,
 ): Record<string, unknown> {
+  const rows = (n: number) => (managed ? Math.floor(n * managed.rowFraction) : n);
+  const mc = managed
+    ? { managed_collision: { eviction_policy: 'lfu', eviction_interval: managed.evictionInterval } }
+    : {};
   // Row-wise Adagrad: the loss is a mean over B*(1 + 2N) logits, so raw gradients are tiny and plain
   // SGD would need a learning rate in the hundreds; Adagrad's normalization makes lr a step size.
   const optimizer = { rowwise_adagrad: { lr: s.lr }, learning_rate: { constant: s.lr } };
@@ -40,8 +54,8 @@ export function demoConfig(
       translation_optimizer: { sgd: { lr: 0.5 }, learning_rate: { constant: 0.5 } },
       embeddings: {
         tables: [
-          { name: 'user', num_embeddings: s.users, embedding_dim: s.dim, data_type: 'fp32', optimizer },
-          { name: 'tweet', num_embeddings: s.tweets, embedding_dim: s.dim, data_type: 'fp32', optimizer },
+          { name: 'user', num_embeddings: rows(s.users), embedding_dim: s.dim, data_type: 'fp32', optimizer, ...mc },
+          { name: 'tweet', num_embeddings: rows(s.tweets), embedding_dim: s.dim, data_type: 'fp32', optimizer, ...mc },
         ],
         tables_to_log: ['user', 'tweet'],
       },

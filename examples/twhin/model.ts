@@ -9,7 +9,7 @@
  * get label 0 (models.py labels them 1, which cannot teach ranking) and include the translation, so
  * that training and evaluation score an edge the same way.
  */
-import { computeLearningRate, LargeEmbeddings, StratifierConfig, auc, mrr, pick, stratified } from '../../lib';
+import { computeLearningRate, LargeEmbeddings, Mode, StratifierConfig, auc, mrr, pick, stratified } from '../../lib';
 import type { ExtraState, ProcessGroup, ShardingPlan } from '../../lib';
 import type { TwhinDataConfig, TwhinModelConfig } from './config';
 import { Edges, nodesKjt, permutation, rng } from './data';
@@ -78,6 +78,18 @@ export class TwhinModel implements ExtraState {
       for (let c = 0; c < width; c++) out[o + (c % D)] += values[r * width + c];
     }
     return { batch: { idx, rel: Int32Array.from(idx, (e) => edges.rel[e]), lhs, rhs }, kjt };
+  }
+
+  /** forward in EVALUATE mode: held-out ids must not be admitted to (or counted by) managed-id tables. */
+  private async evalForward(edges: Edges, idx: Int32Array): Promise<{ batch: Batch }> {
+    const ebc = this.embeddings.ebc;
+    const mode = ebc.mode;
+    ebc.setMode(Mode.EVALUATE);
+    try {
+      return await this.forward(edges, idx);
+    } finally {
+      ebc.setMode(mode);
+    }
   }
 
   /** score(lhs of row a, rhs of row b) under relation r. */
@@ -195,7 +207,7 @@ export class TwhinModel implements ExtraState {
     const deadline = this.sharding ? Infinity : Date.now() + timeoutSeconds * 1000;
     for (const idx of batches) {
       if (pos.length > 0 && Date.now() > deadline) break;
-      const { batch: b } = await this.forward(edges, idx);
+      const { batch: b } = await this.evalForward(edges, idx);
       for (const [r, members] of this.groups(b)) {
         if (members.length < 2) continue; // no in-batch negative exists
         members.forEach((i, p) => {

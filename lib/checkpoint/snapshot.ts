@@ -29,6 +29,7 @@ import {
   weightKey,
 } from './checkpointable';
 import { torchDtypeName } from './dtypes';
+import { managedModelKeys, planManagedRestore, writeManagedSnapshot } from './managed_ids';
 import { floatEntry, intEntry, keyToFilename, strEntry } from './snapshot_manifest';
 import { restoreShardedSnapshot } from './sharded_restore';
 import { saveShardedSnapshot } from './sharded_snapshot';
@@ -74,12 +75,13 @@ export async function saveSnapshot(
   try {
     const w = new SnapshotWriter(tmp);
     const keys = module.tables.map((t) => weightKey(keyPrefix, t.name));
-    w.container(`${RANK}/model`, 'OrderedDict', keys);
+    w.container(`${RANK}/model`, 'OrderedDict', [...keys, ...managedModelKeys(module.tables, keyPrefix)]);
     w.container(`${RANK}/optimizer`, 'dict', ['state', 'param_groups']);
     w.container(`${RANK}/optimizer/state`, 'dict', keys);
     for (const t of module.tables) {
       const table = state.tables[t.name];
       await w.tensor(`${RANK}/${modelPath(keyPrefix, t.name)}`, table.weight, tableDtype(t), tableShape(t));
+      await writeManagedSnapshot(w, RANK, keyPrefix, t, table.managed);
       const layout = module.optimizerStateLayout(t.name);
       w.container(
         `${RANK}/optimizer/state/${keyToFilename(weightKey(keyPrefix, t.name))}`,
@@ -158,6 +160,7 @@ async function restoreInOrder(
     }
     const hasOptimizer = [...reader.entries.keys()].some((p) => p.startsWith('optimizer/'));
     if (hasOptimizer) planOptimizer(module, reader, keyPrefix, want, issues, tables);
+    reads.push(...planManagedRestore(reader, module.tables, keyPrefix, issues, tables));
 
     const step = reader.primitive('extra_state/step');
     const walltime = reader.primitive('extra_state/walltime') ?? 0;

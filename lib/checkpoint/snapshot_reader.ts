@@ -143,6 +143,33 @@ export class SnapshotReader {
     return (await this.open(await this.resolve(location, where), where)).size;
   }
 
+  /**
+   * An int64 tensor this library wrote (one buffer_protocol file: managed-id maps), with its shape;
+   * anything else is ERR_CHECKPOINT naming the entry.
+   */
+  async readInt64(logical: string): Promise<{ data: BigInt64Array; shape: number[] }> {
+    const where = this.where(logical);
+    const e = this.tensorEntry(logical);
+    if (!e || e.type !== 'Tensor') throw checkpointError(`${where} is not a single tensor`);
+    const info = this.info(logical);
+    if (info.dtype !== 'int64') throw checkpointError(`${where} has dtype torch.${info.dtype}, expected torch.int64`);
+    if (e.serializer !== 'buffer_protocol')
+      throw checkpointError(`${where}: serializer "${e.serializer}" is not buffer_protocol`);
+    const n = numel(info.shape);
+    const file = await this.resolve(e.location, where);
+    const reader = await this.open(file, where);
+    const bytes = n * 8;
+    const [start, end] = e.byte_range ?? [0, reader.size];
+    if (end - start !== bytes) {
+      throw checkpointError(
+        `${where}: ${file} holds ${end - start} bytes, but ${shapeText(info.shape)} int64 needs ${bytes}`,
+      );
+    }
+    const data = new BigInt64Array(n);
+    await reader.readInto(new Uint8Array(data.buffer), start, `${where} (${file})`);
+    return { data, shape: [...info.shape] };
+  }
+
   async close(): Promise<void> {
     const readers = await Promise.allSettled(this.files.values());
     this.files.clear();

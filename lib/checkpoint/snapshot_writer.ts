@@ -61,6 +61,25 @@ export class SnapshotWriter {
     this.leaves.set(p, entry);
   }
 
+  /** Writes int64 `data` of `shape` at `p` (managed-id maps: checkpoint/managed_ids.ts), fsync'd. */
+  async int64Tensor(p: string, data: BigInt64Array, shape: number[]): Promise<void> {
+    if (data.length !== numel(shape)) {
+      throw checkpointError(`${p}: ${data.length} values for shape [${shape.join(', ')}]`);
+    }
+    const file = path.join(this.dir, ...p.split('/'));
+    const written = await writeChunks(file, byteChunks(data));
+    if (written !== data.byteLength) throw checkpointError(`${file}: short write`);
+    this.leaves.set(p, {
+      type: 'Tensor',
+      location: p,
+      serializer: 'buffer_protocol',
+      dtype: torchDtypeName('int64'),
+      shape,
+      replicated: false,
+      byte_range: null,
+    });
+  }
+
   /** Writes `.snapshot_metadata` (containers first, as torchsnapshot does) and syncs the tree. */
   async finish(): Promise<void> {
     const manifest: Record<string, Entry> = {};

@@ -25,6 +25,9 @@ import { byteChunks } from './fs_util';
 import { pickleStateDict, PickledTensor } from './pickle_writer';
 import { PyDict, StorageRef, TensorRef, unpickle } from './pickle_reader';
 import { ArchiveRecord, TorchArchive, writeTorchArchive } from './torch_zip';
+import { isManaged, isManagedKey, managedKey, MANAGED_PARTS, packManaged, readManagedStateDict } from './managed_ids';
+
+import type { NativeStateImport } from '../native';
 
 export type { LoadStateDictOptions } from '../options/checkpoint';
 
@@ -48,6 +51,19 @@ export async function saveStateDict(module: Checkpointable, file: string, o: Mod
     size: numel(tableShape(t)) * elementSize(tableDtype(t)),
     chunks: () => byteChunks(state.tables[t.name].weight),
   }));
+  // Managed-id tables add their map as int64 tensors (checkpoint/managed_ids.ts).
+  for (const t of module.tables.filter(isManaged)) {
+    const packed = packManaged(state.tables[t.name].managed!);
+    for (const part of MANAGED_PARTS) {
+      const storageKey = String(records.length);
+      tensors.push({ key: managedKey(keyPrefix, t.name, part), storageKey, dtype: 'int64', shape: packed[part].shape });
+      records.push({
+        name: `data/${storageKey}`,
+        size: packed[part].data.byteLength,
+        chunks: () => byteChunks(packed[part].data),
+      });
+    }
+  }
   await writeTorchArchive(file, pickleStateDict(tensors), records);
 }
 
@@ -84,7 +100,8 @@ async function loadInOrder(
     }
     const tensors = new Map<string, TensorRef>();
     for (const [k, v] of root.map) if (typeof k === 'string' && v instanceof TensorRef) tensors.set(k, v);
-    const chosen = matchKeys(module, file, [...tensors.keys()], o, k.keyPrefix ?? '');
+    const weightKeys = [...tensors.keys()].filter((key) => !isManagedKey(key));
+    const chosen = matchKeys(module, file, weightKeys, o, k.keyPrefix ?? '');
     const storages = new StorageCache();
     const loaded: [string, Float32Array][] = [];
     for (const [table, key] of chosen) {
@@ -93,7 +110,12 @@ async function loadInOrder(
       loaded.push([table, await readTensor(archive, where, tensors.get(key)!, tableShape(t), storages)]);
     }
     // Everything is read and checked: only now touch the module, all tables at once.
-    await m.importState(Object.fromEntries(loaded.map(([table, weight]) => [table, { weight }])));
+    const imports: NativeStateImport = Object.fromEntries(loaded.map(([table, weight]) => [table, { weight }]));
+    for (const [table, key] of chosen) {
+      const t = module.tables.find((x) => x.name === table)!;
+      if (isManaged(t)) imports[table].managed = await readManagedStateDict(archive, file, tensors, t, key);
+    }
+    await m.importState(imports);
   } finally {
     archive.close();
   }

@@ -22,6 +22,7 @@ import {
   readString,
   validateRoot,
 } from './validate';
+import { ManagedCollisionConfig, checkManagedCompatible, readManagedCollision } from './managed_collision';
 import {
   EmbeddingOptimizerConfig,
   OptimizerConfig,
@@ -72,6 +73,7 @@ const BAG_FIELDS = [
   'pooling',
   'weight_init_min',
   'weight_init_max',
+  'managed_collision',
 ];
 
 /** One table. After construction feature_names, pooling, data_type and weight_init_* are always set. */
@@ -87,6 +89,7 @@ export class EmbeddingBagConfig {
   declare pooling?: PoolingType;
   declare weight_init_min?: number;
   declare weight_init_max?: number;
+  declare managed_collision?: ManagedCollisionConfig;
 
   constructor(raw: unknown) {
     Object.assign(this, validateRoot('EmbeddingBagConfig', raw, readBagFields));
@@ -122,6 +125,10 @@ function readBagFields(v: Validator, raw: unknown, path: string): Fields | undef
     vocab: readString(v, o, 'vocab', path),
     pooling: readChoice(v, o, 'pooling', path, POOLINGS) ?? PoolingType.SUM,
   };
+  if (o.managed_collision !== undefined) {
+    out.managed_collision = readManagedCollision(v, o.managed_collision, at(path, 'managed_collision'), num_embeddings);
+    checkManagedCompatible(v, o, path);
+  }
 
   const featureNames = readList(v, o, 'feature_names', path, checkString);
   if (featureNames) checkUnique(v, featureNames, (i) => at(at(path, 'feature_names'), i), 'feature name');

@@ -24,3 +24,4 @@ export {
 export { EmbeddingBagConfig, EmbeddingSnapshot, LargeEmbeddingsConfig } from './embedding';
 export { SmallEmbeddingBagConfig, SmallEmbeddingsConfig, StratifierConfig } from './small_embedding';
 export { loadConfig } from './load';
+export { type EvictionPolicy, type ManagedCollisionConfig } from './managed_collision';

@@ -3,6 +3,7 @@
 #include "binding/convert.h"
 #include "binding/errors.h"
 #include "binding/kjt_inputs.h"
+#include "binding/managed_ids_binding.h"
 #include "binding/module_spec.h"
 #include "binding/module_worker.h"
 #include "binding/sharded_spec.h"
@@ -36,6 +37,7 @@ Napi::Function EbcBinding::define(Napi::Env env) {
                          InstanceMethod<&EbcBinding::import_shards>("importShards"),
                          InstanceMethod<&EbcBinding::set_vocab>("setVocab"),
                          InstanceMethod<&EbcBinding::vocab_stats>("vocabStats"),
+                         InstanceMethod<&EbcBinding::managed_id_stats>("managedIdStats"),
                      });
 }
 
@@ -45,6 +47,7 @@ EbcBinding::EbcBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EbcBin
   guard(info.Env(), [&]() -> Napi::Value {
     ModuleSpec spec = read_module_spec(info[0]);
     if (wants_sharding(info[0].As<Napi::Object>())) {
+      refuse_sharded_managed_ids(spec);
       module_ = make_sharded_module(info[0].As<Napi::Object>(), std::move(spec));
       return info.Env().Undefined();
     }
@@ -104,8 +107,9 @@ Napi::Value EbcBinding::forward_sync(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     auto m = local_module("forwardSync");
     KeyedJaggedTensor kjt = build_kjt(view_kjt_inputs(info, 0));  // no copy: done before JS runs again
-    auto turn = m->sequencer().enter(CallSequencer::Kind::Read);
-    return forward_into_float32_array(info.Env(), *m, kjt);  // pools straight into the result's memory
+    const bool train = admits_ids(*m, info[6]);
+    auto turn = m->sequencer().enter(train ? CallSequencer::Kind::Write : CallSequencer::Kind::Read);
+    return forward_into_float32_array(info.Env(), *m, kjt, train);  // pools straight into the result's memory
   });
 }
 
@@ -120,13 +124,15 @@ Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
     const int64_t width = m->plan().output_width();
     const int64_t batch = batch_size_hint(*inputs);
     const int64_t length = batch * width;
+    const bool train = admits_ids(*m, info[6]);
+    const CallSequencer::Kind kind = train ? CallSequencer::Kind::Write : reader_kind(*m);
     if (batch <= 0 || length <= 0) {
       return ModuleWorker<at::Tensor>::start(
-          info.Env(), "torchrec.forward", m, reader_kind(*m),
-          [inputs](EmbeddingModule& e) {
+          info.Env(), "torchrec.forward", m, kind,
+          [inputs, train](EmbeddingModule& e) {
             const KeyedJaggedTensor kjt = build_kjt(*inputs);
             at::Tensor out = at::empty({kjt.stride(), e.plan().output_width()}, at::kFloat);
-            e.forward(kjt, out.data_ptr<float>());
+            train ? e.forward_train(kjt, out.data_ptr<float>()) : e.forward(kjt, out.data_ptr<float>());
             return out;
           },
           [](Napi::Env env, at::Tensor& out) -> Napi::Value { return to_float32_array(env, std::move(out)); });
@@ -135,14 +141,14 @@ Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
     Napi::Float32Array out = new_float32_array(info.Env(), static_cast<size_t>(length), &data);
     auto result = std::make_shared<Napi::Reference<Napi::Float32Array>>(Napi::Persistent(out));
     return ModuleWorker<bool>::start(
-        info.Env(), "torchrec.forward", m, reader_kind(*m),
-        [inputs, data, length, width](EmbeddingModule& e) {
+        info.Env(), "torchrec.forward", m, kind,
+        [inputs, data, length, width, train](EmbeddingModule& e) {
           const KeyedJaggedTensor kjt = build_kjt(*inputs);
           if (kjt.stride() * width != length) {
             fail(ErrorCode::Internal, "forward: the batch size was taken as ", length / width,
                  " before the KJT was built, which has ", kjt.stride());
           }
-          e.forward(kjt, data);
+          train ? e.forward_train(kjt, data) : e.forward(kjt, data);
           return true;
         },
         [result](Napi::Env, bool&) -> Napi::Value { return result->Value(); });

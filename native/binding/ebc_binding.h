@@ -46,6 +46,9 @@ class EbcBinding : public Napi::ObjectWrap<EbcBinding> {
   Napi::Value set_vocab(const Napi::CallbackInfo& info);
   Napi::Value vocab_stats(const Napi::CallbackInfo& info);
 
+  // Managed ids (managed_ids_binding.cc).
+  Napi::Value managed_id_stats(const Napi::CallbackInfo& info);
+
   // The module, or ERR_DISPOSED naming `method`.
   std::shared_ptr<EmbeddingModule> module(const char* method) const;
   // The same, refusing a collective module (a call that would wait for other ranks on the JS thread).

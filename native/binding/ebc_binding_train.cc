@@ -5,6 +5,7 @@
 #include "binding/ebc_binding.h"
 #include "binding/errors.h"
 #include "binding/kjt_inputs.h"
+#include "binding/managed_ids_binding.h"
 #include "binding/module_worker.h"
 
 namespace torchrec::binding {
@@ -17,6 +18,7 @@ struct ExportedTable {
   std::string name;
   at::Tensor weight;  // stored dtype
   std::vector<std::pair<std::string, at::Tensor>> states;
+  std::optional<ManagedIdsState> managed;
 };
 struct ExportedState {
   int64_t step = 0;
@@ -174,7 +176,7 @@ Napi::Value EbcBinding::export_state(const Napi::CallbackInfo& info) {
           for (const auto& name : tables) {
             auto states = with_state ? read_states(e, name) : std::vector<std::pair<std::string, at::Tensor>>{};
             check_exportable(e, name, states);
-            out.tables.push_back({name, e.read_weights(name), std::move(states)});
+            out.tables.push_back({name, e.read_weights(name), std::move(states), e.managed_state(name)});
           }
           return out;
         },
@@ -186,6 +188,7 @@ Napi::Value EbcBinding::export_state(const Napi::CallbackInfo& info) {
             Napi::Object entry = Napi::Object::New(env);
             entry.Set("weight", to_float_or_half_array(env, std::move(table.weight)));
             entry.Set("state", state_record(env, table.states));
+            if (table.managed) entry.Set("managed", managed_state_to_js(env, *table.managed));
             tables.Set(table.name, entry);
           }
           out.Set("tables", tables);
@@ -226,6 +229,8 @@ Napi::Value EbcBinding::import_state(const Napi::CallbackInfo& info) {
           hold(state.Get(name));
         }
       }
+      if (!is_nullish(entry.Get("managed")))
+        in.managed = managed_state_from_js(entry.Get("managed"), where + ".managed");
       imports.push_back(std::move(in));
     }
     std::optional<int64_t> step;

@@ -226,17 +226,18 @@ int64_t batch_size_hint(const KjtInputs& in) {
   return entries > 0 && entries % keys == 0 ? entries / keys : 0;
 }
 
-Napi::Float32Array forward_into_float32_array(Napi::Env env, const EmbeddingModule& module,
-                                              const KeyedJaggedTensor& kjt) {
+Napi::Float32Array forward_into_float32_array(Napi::Env env, EmbeddingModule& module, const KeyedJaggedTensor& kjt,
+                                              bool train) {
   const size_t length = static_cast<size_t>(kjt.stride()) * static_cast<size_t>(module.plan().output_width());
   if (length == 0) {
     float none = 0.0f;
-    module.forward(kjt, &none);  // still validates the batch (missing features, ids out of range)
+    train ? module.forward_train(kjt, &none)
+          : module.forward(kjt, &none);  // still validates the batch (missing features, ids out of range)
     return Napi::Float32Array::New(env, 0);
   }
   float* data = nullptr;
   Napi::Float32Array out = new_float32_array(env, length, &data);
-  module.forward(kjt, data);
+  train ? module.forward_train(kjt, data) : module.forward(kjt, data);
   return out;
 }
 

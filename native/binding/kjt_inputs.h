@@ -32,8 +32,9 @@ KeyedJaggedTensor build_kjt(const KjtInputs& inputs);
 
 // forwardSync's result: the collection pools `kjt` straight into the memory of a new Float32Array
 // (memory V8 owns and frees when the array is collected), with no intermediate tensor and no copy.
-Napi::Float32Array forward_into_float32_array(Napi::Env env, const EmbeddingModule& module,
-                                              const KeyedJaggedTensor& kjt);
+// train: a TRAIN-mode forward of a module with managed ids (forward_train).
+Napi::Float32Array forward_into_float32_array(Napi::Env env, EmbeddingModule& module, const KeyedJaggedTensor& kjt,
+                                              bool train);
 
 // The batch size the inputs will have once built, when it can be told without building them (the
 // stride given, or the lengths/offsets divided by the keys); 0 when it cannot. Only a hint for sizing

@@ -1,6 +1,7 @@
 #include "binding/module_spec.h"
 
 #include "binding/convert.h"
+#include "binding/managed_ids_binding.h"
 
 namespace torchrec::binding {
 namespace {
@@ -28,6 +29,8 @@ TableSpec read_table(const Napi::Object& obj, const std::string& where) {
   spec.feature_names = to_string_vector(obj.Get("featureNames"), field(where, "featureNames").c_str());
   spec.init_min = to_number(obj.Get("initMin"), field(where, "initMin").c_str());
   spec.init_max = to_number(obj.Get("initMax"), field(where, "initMax").c_str());
+  if (!is_nullish(obj.Get("managedCollision")))
+    spec.managed = read_managed_ids(obj.Get("managedCollision"), field(where, "managedCollision"));
   return spec;
 }
 

@@ -10,7 +10,7 @@ namespace torchrec {
 EmbeddingBagCollection::EmbeddingBagCollection(std::vector<TableSpec> tables, bool is_weighted, uint64_t seed,
                                                std::vector<std::optional<OptimizerSpec>> optimizers,
                                                const std::string& device)
-    : plan_(std::move(tables), is_weighted), optimizers_(std::move(optimizers)) {
+    : plan_(std::move(tables), is_weighted), optimizers_(std::move(optimizers)), seed_(seed) {
   const size_t num_tables = plan_.tables().size();
   if (!optimizers_.empty() && optimizers_.size() != num_tables) {
     fail(ErrorCode::InvalidConfig, "got ", optimizers_.size(), " optimizer entries for ", num_tables, " tables");

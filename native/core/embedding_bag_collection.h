@@ -50,6 +50,12 @@ class EmbeddingBagCollection final : public EmbeddingModule {
                  int64_t oov_row) override;
   std::vector<LookupPlan::VocabStats> vocab_stats() const override;
 
+  // Managed ids (embedding_bag_collection_managed.cc).
+  bool has_managed_ids() const override { return plan_.has_managed(); }
+  void forward_train(const KeyedJaggedTensor& kjt, float* out) override;
+  std::vector<std::pair<std::string, ManagedIdStats>> managed_id_stats() const override;
+  std::optional<ManagedIdsState> managed_state(const std::string& table) const override;
+
  private:
   // Index of `name`'s state in table t's layout; ERR_INVALID_ARGUMENT naming the ones it has.
   size_t state_index(int64_t table, const std::string& name, const char* method) const;
@@ -57,11 +63,14 @@ class EmbeddingBagCollection final : public EmbeddingModule {
   void check_weights(int64_t table, const at::Tensor& values, const char* method) const;
   // ERR_SHAPE / ERR_NON_FINITE / ERR_INVALID_ARGUMENT unless `data` can be state `index` of table t.
   void check_state(int64_t table, size_t index, const float* data, int64_t numel) const;
+  // After the backward that completed `step`: the eviction pass of every managed table due for one.
+  void run_eviction_passes(int64_t step);
 
   LookupPlan plan_;
   std::vector<std::optional<OptimizerSpec>> optimizers_;  // per table
   std::unique_ptr<TableStore> store_;
   std::atomic<int64_t> step_{0};
+  uint64_t seed_;  // the init rule's seed: evicted rows are drawn again from it
   mutable std::shared_mutex mutex_;
 };
 

@@ -4,6 +4,7 @@
 
 #include "core/embedding_bag_collection.h"
 #include "core/error.h"
+#include "core/managed_ids.h"
 #include "core/table_state_rules.h"
 #include "kernels/sparse_backward_cpu.h"
 
@@ -39,6 +40,7 @@ int64_t EmbeddingBagCollection::backward(const KeyedJaggedTensor& input, const f
   for (const auto& spec : optimizers_) steps.push_back(make_optimizer_step(*spec, t));
   store_->backward(plan_, batch, grad, steps);
   step_.store(t);
+  if (plan_.has_managed()) run_eviction_passes(t);
   return t;
 }
 
@@ -93,6 +95,13 @@ void EmbeddingBagCollection::import_state(const std::vector<TableImport>& tables
       states[i].push_back(state_index(t, name, "importState"));
       check_state(t, states[i].back(), values.data_ptr<float>(), values.numel());
     }
+    if (in.managed) {
+      if (!plan_.managed(t)) {
+        fail(ErrorCode::Checkpoint, "importState(\"", in.table, "\"): managed ids given for a table without ",
+             "managed_collision");
+      }
+      plan_.managed(t)->check_state(*in.managed);
+    }
   }
   std::unique_lock<std::shared_mutex> lock(mutex_);
   for (size_t i = 0; i < tables.size(); ++i) {
@@ -108,6 +117,7 @@ void EmbeddingBagCollection::import_state(const std::vector<TableImport>& tables
       const at::Tensor& values = tables[i].states[k].second;
       store_->write_state(index[i], states[i][k], values.data_ptr<float>(), values.numel());
     }
+    if (tables[i].managed) plan_.managed(index[i])->import_state(*tables[i].managed);
   }
   if (step) step_.store(*step);
 }

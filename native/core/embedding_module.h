@@ -32,6 +32,7 @@ struct TableImport {
   std::string table;
   at::Tensor weight;
   std::vector<std::pair<std::string, at::Tensor>> states;
+  std::optional<ManagedIdsState> managed;  // a managed-id table's id -> row map and counters
 };
 
 class EmbeddingModule {
@@ -74,6 +75,16 @@ class EmbeddingModule {
   virtual void set_vocab(const std::string& table, const int64_t* ids, const int64_t* rows, int64_t n,
                          int64_t oov_row) = 0;
   virtual std::vector<LookupPlan::VocabStats> vocab_stats() const = 0;
+
+  // --- managed ids (core/managed_ids.h) ---
+  // True when some table takes managed ids: a TRAIN forward then admits and counts ids, so the
+  // binding runs it through forward_train as a writer, alone and in call order.
+  virtual bool has_managed_ids() const { return false; }
+  virtual void forward_train(const KeyedJaggedTensor& kjt, float* out) { forward(kjt, out); }
+  // Per managed table, in table order.
+  virtual std::vector<std::pair<std::string, ManagedIdStats>> managed_id_stats() const { return {}; }
+  // Table `table`'s map and counters; nullopt when it takes plain row ids.
+  virtual std::optional<ManagedIdsState> managed_state(const std::string& table) const { return std::nullopt; }
 
   // Orders the calls a caller makes (call_sequencer.h); the binding takes a ticket for each call.
   CallSequencer& sequencer() { return sequencer_; }

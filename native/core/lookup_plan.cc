@@ -3,6 +3,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/managed_ids.h"
 #include "kernels/pooled_lookup_cpu.h"
 
 namespace torchrec {
@@ -39,6 +40,13 @@ LookupPlan::LookupPlan(std::vector<TableSpec> tables, bool is_weighted)
     vocab_lookups_[t].store(0);
     vocab_missing_[t].store(0);
   }
+  managed_.resize(tables_.size());
+  for (size_t t = 0; t < tables_.size(); ++t) {
+    const TableSpec& spec = tables_[t];
+    if (!spec.managed) continue;
+    managed_[t] = std::make_shared<ManagedIds>(spec.name, spec.num_embeddings, *spec.managed);
+    has_managed_ = true;
+  }
 }
 
 int64_t LookupPlan::table_index(const std::string& name) const {
@@ -51,6 +59,15 @@ int64_t LookupPlan::table_index(const std::string& name) const {
 }
 
 PlannedBatch LookupPlan::plan(const KeyedJaggedTensor& input, const char* method, bool count) const {
+  return plan_staged(input, method, count, -1);
+}
+
+PlannedBatch LookupPlan::plan_train(const KeyedJaggedTensor& input, const char* method, int64_t step) const {
+  return plan_staged(input, method, true, step);
+}
+
+PlannedBatch LookupPlan::plan_staged(const KeyedJaggedTensor& input, const char* method, bool count,
+                                     int64_t admit_step) const {
   if (is_weighted_ && !input.has_weights()) {
     fail(ErrorCode::InvalidKjt, "this collection is weighted (isWeighted: true) but the KJT given to ", method,
          " has no weights");
@@ -65,11 +82,12 @@ PlannedBatch LookupPlan::plan(const KeyedJaggedTensor& input, const char* method
     }
     keys.push_back(key);
   }
-  if (!has_vocab_) {
+  if (!has_vocab_ && !has_managed_) {
     check_ids(input, keys, false);
     return PlannedBatch(input, std::nullopt, std::move(keys), is_weighted_);
   }
-  KeyedJaggedTensor rewritten = apply_vocabs(input, keys, count);
+  KeyedJaggedTensor rewritten =
+      has_vocab_ ? apply_vocabs(input, keys, count, admit_step) : apply_managed(input, keys, admit_step);
   std::vector<int64_t> block_keys(outputs_.size());
   for (size_t i = 0; i < block_keys.size(); ++i) block_keys[i] = static_cast<int64_t>(i);
   check_ids(rewritten, block_keys, true);
@@ -93,7 +111,7 @@ void LookupPlan::check_ids(const KeyedJaggedTensor& kjt, const std::vector<int64
 }
 
 KeyedJaggedTensor LookupPlan::apply_vocabs(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& feature_keys,
-                                           bool count) const {
+                                           bool count, int64_t admit_step) const {
   const int64_t batch_size = kjt.stride();
   const int64_t* in_offsets = kjt.offsets().data_ptr<int64_t>();
   const bool ids64 = kjt.values().scalar_type() == at::kLong;
@@ -121,6 +139,7 @@ KeyedJaggedTensor LookupPlan::apply_vocabs(const KeyedJaggedTensor& kjt, const s
     const int64_t table = outputs_[i].table;
     const VocabMap* vocab = vocabs_[table].get();
     const int64_t oov = oov_rows_[table];
+    ManagedIds* managed = managed_[table].get();
     const int64_t key = feature_keys[i];
     int64_t lookups = 0, missing = 0;
     for (int64_t b = 0; b < batch_size; ++b) {
@@ -135,6 +154,8 @@ KeyedJaggedTensor LookupPlan::apply_vocabs(const KeyedJaggedTensor& kjt, const s
             if (oov < 0) continue;  // dropped: the bag shrinks
             id = oov;
           }
+        } else if (managed != nullptr) {
+          id = admit_step >= 0 ? managed->admit(id, admit_step) : managed->find(id);
         }
         out_ids[n] = id;
         if (out_weights != nullptr) out_weights[n] = in_weights[p];
@@ -154,6 +175,10 @@ KeyedJaggedTensor LookupPlan::apply_vocabs(const KeyedJaggedTensor& kjt, const s
 
 void LookupPlan::set_vocab(int64_t t, const int64_t* ids, const int64_t* rows, int64_t n, int64_t oov_row) {
   const TableSpec& spec = tables_.at(t);
+  if (managed_[t]) {
+    fail(ErrorCode::InvalidConfig, "table \"", spec.name, "\" has managed ids (managed_collision); it cannot also ",
+         "take a vocabulary");
+  }
   if (oov_row < -1 || oov_row >= spec.num_embeddings) {
     fail(ErrorCode::InvalidConfig, "table \"", spec.name, "\": the OOV row must be -1 (skip) or in [0, ",
          spec.num_embeddings, "), got ", oov_row);

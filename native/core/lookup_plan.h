@@ -18,6 +18,8 @@
 
 namespace torchrec {
 
+class ManagedIds;  // core/managed_ids.h
+
 // One block of the pooled output: `feature` looked up in table `table`, named `key` (the feature
 // name, or `feature@table` when several tables read the feature).
 struct OutputBlock {
@@ -67,6 +69,14 @@ class LookupPlan {
   // inside its table after the input stages) and applies the stages. `count`: add the batch to the
   // stages' statistics (forward does; backward replays the same mapping without counting).
   PlannedBatch plan(const KeyedJaggedTensor& input, const char* method, bool count) const;
+  // The same for a TRAIN-mode forward: managed-id tables also admit and count its ids at `step`
+  // (mutates their state: the caller holds the module's write lock).
+  PlannedBatch plan_train(const KeyedJaggedTensor& input, const char* method, int64_t step) const;
+
+  // --- input stage: managed ids (core/managed_ids.h) ---
+  bool has_managed() const { return has_managed_; }
+  // Table t's managed ids, or null when it takes plain row ids.
+  ManagedIds* managed(int64_t t) const { return managed_[t].get(); }
 
   // --- input stage: vocabularies (the-algorithm-ml's EmbeddingBagConfig.vocab) ---
 
@@ -86,7 +96,14 @@ class LookupPlan {
   void check_ids(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& keys, bool rewritten) const;
   // A batch with one key per output block (so a feature read by a vocabulary table and by another
   // table is mapped for the one only), weights following their ids.
-  KeyedJaggedTensor apply_vocabs(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& keys, bool count) const;
+  // admit_step >= 0: a TRAIN forward at that step (managed ids admit and count); -1: look up only.
+  KeyedJaggedTensor apply_vocabs(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& keys, bool count,
+                                 int64_t admit_step) const;
+  // The rewrite when managed ids are the only id-changing stage: every block keeps its bags' sizes,
+  // so blocks are laid out up front and lookups fan out over threads (lookup_plan_managed.cc).
+  KeyedJaggedTensor apply_managed(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& keys,
+                                  int64_t admit_step) const;
+  PlannedBatch plan_staged(const KeyedJaggedTensor& input, const char* method, bool count, int64_t admit_step) const;
 
   std::vector<TableSpec> tables_;
   std::vector<OutputBlock> outputs_;
@@ -97,6 +114,8 @@ class LookupPlan {
   bool has_vocab_ = false;
   std::unique_ptr<std::atomic<int64_t>[]> vocab_lookups_;
   std::unique_ptr<std::atomic<int64_t>[]> vocab_missing_;
+  std::vector<std::shared_ptr<ManagedIds>> managed_;  // per table; null: plain row ids
+  bool has_managed_ = false;
 };
 
 }  // namespace torchrec

@@ -5,8 +5,11 @@
 #include <c10/core/ScalarType.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "core/managed_ids_spec.h"
 
 namespace torchrec {
 
@@ -21,6 +24,7 @@ struct TableSpec {
   std::vector<std::string> feature_names;  // never empty: [] was already replaced by [name]
   double init_min = 0.0;
   double init_max = 0.0;
+  std::optional<ManagedIdsSpec> managed;  // managed_collision: raw ids mapped by core/managed_ids.h
 };
 
 // Throws ERR_INVALID_CONFIG naming the table and field for anything the core cannot run.
