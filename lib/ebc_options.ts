@@ -6,6 +6,7 @@ import { EmbeddingBagConfig, readEmbeddingBagConfig, readTables } from './config
 import { EmbeddingOptimizerConfig, readEmbeddingOptimizerConfig } from './config/optimizer';
 import { at, readNested, readObject, validateRoot, Validator } from './config/validate';
 import { PoolingType } from './enums';
+import { isQuantized } from './config/quantized';
 import { ProcessGroup } from './distributed/process_group';
 import type { ShardingPlan } from './distributed/plan';
 
@@ -91,6 +92,9 @@ function readOptions(v: Validator, raw: unknown, path: string): ResolvedEbcOptio
   if (typeof gradientDivision !== 'boolean') v.add(at(path, 'gradientDivision'), 'must be a boolean');
   if (processGroup !== undefined) {
     tables?.forEach((t, i) => {
+      if (isQuantized(t.data_type)) {
+        v.add(at(at(at(path, 'tables'), i), 'data_type'), `${t.data_type} tables cannot be sharded yet`);
+      }
       for (const field of ['vocab', 'pretrained'] as const) {
         if (t[field] !== undefined) {
           v.add(at(at(at(path, 'tables'), i), field), 'is not supported on a sharded collection yet');

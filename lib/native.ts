@@ -11,7 +11,7 @@ export interface NativeTableSpec {
   name: string;
   numEmbeddings: number;
   embeddingDim: number;
-  dataType: 'fp32' | 'fp16';
+  dataType: 'fp32' | 'fp16' | 'int8' | 'int4' | 'int2';
   pooling: 'SUM' | 'MEAN';
   featureNames: string[];
   initMin: number;
@@ -78,8 +78,8 @@ export interface NativeStateInfo {
   nonNegative: boolean;
 }
 
-/** A table's weights in their stored dtype: float32, or fp16 bits in a Uint16Array. */
-export type NativeStoredWeights = Float32Array | Uint16Array;
+/** A table's weights in their stored dtype: float32, fp16 bits in a Uint16Array, or quantized rows in a Uint8Array. */
+export type NativeStoredWeights = Float32Array | Uint16Array | Uint8Array;
 
 /** What importState applies: per table, any of its weights (stored dtype or float32) and state tensors. */
 export type NativeStateImport = Record<string, { weight?: NativeStoredWeights; state?: Record<string, Float32Array> }>;

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "core/quantized_table_store.h"
 #include "core/table_state_rules.h"
 
 namespace torchrec {
@@ -35,6 +36,10 @@ at::Tensor EmbeddingBagCollection::forward(const KeyedJaggedTensor& kjt) const {
 }
 
 at::Tensor EmbeddingBagCollection::get_weights(const std::string& table) const {
+  const TableSpec& spec = plan_.tables()[plan_.table_index(table)];
+  if (const int bits = quantized_bits(spec.dtype)) {
+    return dequantize_table_rows(read_weights(table), spec.embedding_dim, bits);
+  }
   return read_weights(table).to(at::kFloat);
 }
 
@@ -52,7 +57,7 @@ void EmbeddingBagCollection::set_weights(const std::string& table, const at::Ten
   const int64_t t = plan_.table_index(table);
   check_weights(t, values, "setWeights");
   const TableSpec& spec = plan_.tables()[t];
-  const at::Tensor rows = values.reshape({spec.num_embeddings, spec.embedding_dim});
+  const at::Tensor rows = values.reshape({spec.num_embeddings, -1});
   std::unique_lock<std::shared_mutex> lock(mutex_);
   store_->write_rows(t, 0, rows);
 }
