@@ -95,6 +95,7 @@ export class EmbeddingBagCollection {
       isWeighted: o.isWeighted,
       seed: o.seed,
       device: o.device,
+      stochasticRounding: o.stochasticRounding,
       ...sharding,
     });
     this.keys = this.handle.outputKeys();

@@ -64,6 +64,8 @@ export interface NativeModuleOptions {
   isWeighted: boolean;
   seed: number;
   device: string;
+  /** fp16 rows written by the optimizers with FBGEMM's stochastic rounding (default true) or to nearest. */
+  stochasticRounding?: boolean;
   /** A sharded collection (lib/distributed/sharded.ts): the native group, placements in table order. */
   processGroup?: unknown;
   placement?: { kind: string; ranks: number[] }[];

@@ -133,6 +133,9 @@ ModuleSpec read_module_spec(const Napi::Value& value) {
   spec.is_weighted = options.Get("isWeighted").ToBoolean().Value();
   spec.seed = static_cast<uint64_t>(to_int64(options.Get("seed"), "options.seed", 0, kMaxSafeInteger));
   spec.device = to_string(options.Get("device"), "options.device");
+  if (!is_nullish(options.Get("stochasticRounding"))) {
+    spec.stochastic_rounding = options.Get("stochasticRounding").ToBoolean().Value();
+  }
   return spec;
 }
 

@@ -10,7 +10,7 @@ namespace torchrec {
 
 EmbeddingBagCollection::EmbeddingBagCollection(std::vector<TableSpec> tables, bool is_weighted, uint64_t seed,
                                                std::vector<std::optional<OptimizerSpec>> optimizers,
-                                               const std::string& device)
+                                               const std::string& device, bool stochastic_rounding)
     : plan_(std::move(tables), is_weighted), optimizers_(std::move(optimizers)) {
   const size_t num_tables = plan_.tables().size();
   if (!optimizers_.empty() && optimizers_.size() != num_tables) {
@@ -20,7 +20,7 @@ EmbeddingBagCollection::EmbeddingBagCollection(std::vector<TableSpec> tables, bo
   for (size_t t = 0; t < num_tables; ++t) {
     if (optimizers_[t]) validate_optimizer_spec(*optimizers_[t], "tables[" + std::to_string(t) + "].optimizer");
   }
-  store_ = make_table_store(device, plan_.tables(), optimizers_, seed);
+  store_ = make_table_store(device, plan_.tables(), optimizers_, seed, stochastic_rounding);
 }
 
 void EmbeddingBagCollection::forward(const KeyedJaggedTensor& input, float* out) const {

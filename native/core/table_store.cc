@@ -18,8 +18,8 @@ bool cuda_store_compiled() {
 }
 
 std::unique_ptr<TableStore> make_table_store(const std::string& device, const std::vector<TableSpec>& tables,
-                                             const std::vector<std::optional<OptimizerSpec>>& optimizers,
-                                             uint64_t seed) {
+                                             const std::vector<std::optional<OptimizerSpec>>& optimizers, uint64_t seed,
+                                             bool stochastic_rounding) {
   bool any_quantized = false;
   for (size_t t = 0; t < tables.size(); ++t) {
     if (quantized_bits(tables[t].dtype) == 0) continue;
@@ -35,7 +35,8 @@ std::unique_ptr<TableStore> make_table_store(const std::string& device, const st
     }
     return std::make_unique<QuantizedTableStore>(tables, seed);
   }
-  if (device == "cpu") return std::make_unique<CpuTableStore>(tables, optimizers, seed);
+  if (device == "cpu")
+    return std::make_unique<CpuTableStore>(tables, optimizers, seed, std::vector<TableOrigin>{}, stochastic_rounding);
   std::smatch match;
   static const std::regex cuda("^cuda(?::([0-9]{1,3}))?$");
   if (!std::regex_match(device, match, cuda)) {
