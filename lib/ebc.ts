@@ -12,7 +12,9 @@ import { EmbeddingBagConfig } from './config/embedding';
 import { EmbeddingOptimizerConfig } from './config/optimizer';
 import { hint } from './config/suggest';
 import { EmbeddingBagCollectionOptions, resolveEbcOptions } from './ebc_options';
-import { Mode } from './enums';
+import { DataType, Mode } from './enums';
+import { isQuantized } from './config/quantized';
+import { quantizedTableConfigs, quantizeTargets } from './quantize';
 import { TableNormsOptions, validateTableNormsOptions } from './options/table_norms';
 import { TorchrecError } from './errors';
 import { KeyedJaggedTensor } from './kjt';
@@ -76,6 +78,9 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
   private readonly keys: string[];
   private readonly dims: number[];
   private currentMode: Mode = Mode.TRAIN;
+  /** Seed and vocabulary options as given, for quantize()'s new collection. */
+  private readonly seed: number;
+  private readonly vocabOov: Record<string, number>;
   /** Settles when the work inCallOrder runs has finished; null when none runs. */
   private gate: Promise<void> | null = null;
   private readonly width: number;
@@ -89,6 +94,10 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
     this.device = o.device;
     this.optimizer = o.optimizer;
     this.processGroup = o.processGroup as G;
+    this.seed = o.seed;
+    this.vocabOov = o.vocabOov;
+    // A collection with quantized tables is for inference only (setMode refuses TRAIN).
+    if (this.quantizedTables().length > 0) this.currentMode = Mode.INFERENCE;
     const sharding = o.processGroup && resolveSharding(o.tables, o.processGroup, o.plan, o.gradientDivision);
     // A table without any optimizer is allowed (inference users build without one); backward names it.
     this.handle = new (native().NativeEmbeddingBagCollection)({
@@ -96,6 +105,7 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
       isWeighted: o.isWeighted,
       seed: o.seed,
       device: o.device,
+      stochasticRounding: o.stochasticRounding,
       ...sharding,
     });
     this.keys = this.handle.outputKeys();
@@ -145,7 +155,52 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
     if (!MODES.includes(m as string)) {
       throw new TorchrecError('ERR_INVALID_MODE', `mode must be one of ${MODES.join(', ')}, got ${String(m)}`);
     }
+    const quantized = this.quantizedTables();
+    if (m === Mode.TRAIN && quantized.length > 0) {
+      throw new TorchrecError(
+        'ERR_INVALID_MODE',
+        `setMode(${Mode.TRAIN}): table${quantized.length > 1 ? 's' : ''} ${quantized.map((n) => JSON.stringify(n)).join(', ')} ` +
+          'are quantized (int8/int4/int2) and cannot be trained; a collection with quantized tables stays in ' +
+          `${Mode.EVALUATE} or ${Mode.INFERENCE} mode`,
+      );
+    }
     this.currentMode = m;
+  }
+
+  /**
+   * A new collection in INFERENCE mode whose tables are row-wise quantized (FBGEMM's TBE inference
+   * layout, FBGEMM's quantizer bit for bit): every table to `to`, or each table a Record names to its
+   * type (the others keep theirs). fp32 and fp16 tables only; this collection is unchanged.
+   */
+  quantize(to: DataType | Record<string, DataType>): EmbeddingBagCollection {
+    const handle = this.live('quantize');
+    this.checkReady('quantize');
+    this.checkNoLoad('quantize');
+    if (this.processGroup) {
+      throw new TorchrecError('ERR_INVALID_ARGUMENT', 'quantize: a sharded collection cannot be quantized yet');
+    }
+    const targets = quantizeTargets(this.tables, to);
+    const tables = quantizedTableConfigs(this.tables, targets);
+    const vocabOov = Object.fromEntries(Object.entries(this.vocabOov).map(([t, r]) => [t, r < 0 ? 'skip' : r]));
+    const out = new EmbeddingBagCollection({
+      tables,
+      isWeighted: this.isWeighted,
+      device: this.device,
+      seed: this.seed,
+      vocabOov: vocabOov as Record<string, number | 'skip'>,
+    });
+    try {
+      // float32 values: quantized by the core (fp16 tables widen exactly, as FBGEMM reads half input).
+      for (const t of this.tables) out.setWeights(t.name, handle.getWeights(t.name));
+    } catch (e) {
+      out.dispose();
+      throw e;
+    }
+    return out;
+  }
+
+  private quantizedTables(): string[] {
+    return this.tables.filter((t) => isQuantized(t.data_type)).map((t) => t.name);
   }
 
   forward(kjt: KeyedJaggedTensor): Promise<KeyedTensor> {
@@ -200,9 +255,11 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
 
   /**
    * Replaces a table's weights from row-major [N][D] data: float32 (rounded to fp16 for fp16 tables),
-   * or, for fp16 tables, a Uint16Array of fp16 bits taken as they are.
+   * or, for fp16 tables, a Uint16Array of fp16 bits taken as they are. A quantized table quantizes
+   * float32 values (FBGEMM's quantizer), or takes a Uint8Array of stored rows ([N][4 + packed codes]:
+   * fp16 scale, fp16 bias, codes) as they are.
    */
-  setWeights(table: string, data: Float32Array | Uint16Array | readonly number[]): void {
+  setWeights(table: string, data: Float32Array | Uint16Array | Uint8Array | readonly number[]): void {
     const handle = this.live('setWeights');
     this.checkNoLoad('setWeights');
     const array = Array.isArray(data) ? Float32Array.from(data as number[]) : data;

@@ -6,6 +6,7 @@ import { EmbeddingBagConfig, readEmbeddingBagConfig, readTables } from './config
 import { EmbeddingOptimizerConfig, readEmbeddingOptimizerConfig } from './config/optimizer';
 import { at, readNested, readObject, validateRoot, Validator } from './config/validate';
 import { PoolingType } from './enums';
+import { isQuantized } from './config/quantized';
 import { ProcessGroup } from './distributed/process_group';
 import type { ShardingPlan } from './distributed/plan';
 
@@ -30,6 +31,12 @@ export interface EmbeddingBagCollectionOptions {
   plan?: ShardingPlan;
   /** Default true (TorchRec's): backward divides gradOutput by the world size. */
   gradientDivision?: boolean;
+  /**
+   * Default true, as FBGEMM: the fused optimizers write fp16 rows with stochastic rounding (random bits
+   * from the collection's seed, the step, table, row and column: same seed and call order, same bits,
+   * whatever the thread count). false: round to nearest.
+   */
+  stochasticRounding?: boolean;
 }
 
 export interface ResolvedEbcOptions {
@@ -43,6 +50,7 @@ export interface ResolvedEbcOptions {
   processGroup?: ProcessGroup;
   plan?: ShardingPlan;
   gradientDivision: boolean;
+  stochasticRounding: boolean;
 }
 
 const OPTION_FIELDS = [
@@ -55,6 +63,7 @@ const OPTION_FIELDS = [
   'processGroup',
   'plan',
   'gradientDivision',
+  'stochasticRounding',
 ];
 
 // Returns undefined or a value with unchecked fields only when `v` holds issues, and then
@@ -89,8 +98,13 @@ function readOptions(v: Validator, raw: unknown, path: string): ResolvedEbcOptio
   }
   const gradientDivision = o.gradientDivision ?? true;
   if (typeof gradientDivision !== 'boolean') v.add(at(path, 'gradientDivision'), 'must be a boolean');
+  const stochasticRounding = o.stochasticRounding ?? true;
+  if (typeof stochasticRounding !== 'boolean') v.add(at(path, 'stochasticRounding'), 'must be a boolean');
   if (processGroup !== undefined) {
     tables?.forEach((t, i) => {
+      if (isQuantized(t.data_type)) {
+        v.add(at(at(at(path, 'tables'), i), 'data_type'), `${t.data_type} tables cannot be sharded yet`);
+      }
       for (const field of ['pretrained', 'managed_collision'] as const) {
         if (t[field] !== undefined) {
           v.add(at(at(at(path, 'tables'), i), field), 'is not supported on a sharded collection yet');
@@ -102,6 +116,7 @@ function readOptions(v: Validator, raw: unknown, path: string): ResolvedEbcOptio
     processGroup: processGroup as ProcessGroup | undefined,
     plan: o.plan as ShardingPlan | undefined,
     gradientDivision: gradientDivision as boolean,
+    stochasticRounding: stochasticRounding as boolean,
     tables: tables ?? [],
     isWeighted: isWeighted as boolean,
     device: device as string,

@@ -11,7 +11,7 @@ export interface NativeTableSpec {
   name: string;
   numEmbeddings: number;
   embeddingDim: number;
-  dataType: 'fp32' | 'fp16';
+  dataType: 'fp32' | 'fp16' | 'int8' | 'int4' | 'int2';
   pooling: 'SUM' | 'MEAN';
   featureNames: string[];
   initMin: number;
@@ -71,6 +71,8 @@ export interface NativeModuleOptions {
   isWeighted: boolean;
   seed: number;
   device: string;
+  /** fp16 rows written by the optimizers with FBGEMM's stochastic rounding (default true) or to nearest. */
+  stochasticRounding?: boolean;
   /** A sharded collection (lib/distributed/sharded.ts): the native group, placements in table order. */
   processGroup?: unknown;
   placement?: { kind: string; ranks: number[] }[];
@@ -85,8 +87,8 @@ export interface NativeStateInfo {
   nonNegative: boolean;
 }
 
-/** A table's weights in their stored dtype: float32, or fp16 bits in a Uint16Array. */
-export type NativeStoredWeights = Float32Array | Uint16Array;
+/** A table's weights in their stored dtype: float32, fp16 bits in a Uint16Array, or quantized rows in a Uint8Array. */
+export type NativeStoredWeights = Float32Array | Uint16Array | Uint8Array;
 
 /** What importState applies: per table, any of its weights (stored dtype or float32) and state tensors. */
 export type NativeStateImport = Record<

@@ -161,6 +161,10 @@ export function decodeFloats(
   // Typed views need aligned offsets; bytes from a slab at an odd byte range get one copy.
   const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice(0, count * size);
   switch (dtype) {
+    case 'uint8':
+      // Quantized codes (snapshot_reader's readCodes): each byte its value.
+      for (let i = 0; i < count; i++) out[outOffset + i] = bytes[i];
+      return;
     case 'float32':
       out.set(new Float32Array(aligned.buffer, aligned.byteOffset, count), outOffset);
       return;

@@ -35,6 +35,7 @@ import { restoreShardedSnapshot } from './sharded_restore';
 import { saveShardedSnapshot } from './sharded_snapshot';
 import { SnapshotReader } from './snapshot_reader';
 import { SnapshotWriter } from './snapshot_writer';
+import { joinStoredRows, QBIAS, QSCALE, splitStoredRows, storedRowBytes } from './quantized_state';
 
 export type { SnapshotExtra } from '../options/checkpoint';
 
@@ -75,12 +76,31 @@ export async function saveSnapshot(
   try {
     const w = new SnapshotWriter(tmp);
     const keys = module.tables.map((t) => weightKey(keyPrefix, t.name));
-    w.container(`${RANK}/model`, 'OrderedDict', [...keys, ...managedModelKeys(module.tables, keyPrefix)]);
+    // A quantized table adds TorchRec's QuantEBC scale and bias keys after its weight.
+    const modelKeys = module.tables.flatMap((t, i) =>
+      storedRowBytes(t) > 0 ? [keys[i], keys[i] + QSCALE, keys[i] + QBIAS] : [keys[i]],
+    );
+    w.container(`${RANK}/model`, 'OrderedDict', [...modelKeys, ...managedModelKeys(module.tables, keyPrefix)]);
     w.container(`${RANK}/optimizer`, 'dict', ['state', 'param_groups']);
     w.container(`${RANK}/optimizer/state`, 'dict', keys);
     for (const t of module.tables) {
       const table = state.tables[t.name];
-      await w.tensor(`${RANK}/${modelPath(keyPrefix, t.name)}`, table.weight, tableDtype(t), tableShape(t));
+      const rowBytes = storedRowBytes(t);
+      if (rowBytes > 0) {
+        const n = t.num_embeddings;
+        const { codes, scale, bias } = splitStoredRows(table.weight as Uint8Array, n, rowBytes);
+        const base = `${RANK}/${modelPath(keyPrefix, t.name)}`;
+        await w.tensor(base, codes, 'uint8', [n, rowBytes - 4]);
+        await w.tensor(base + QSCALE, new Uint16Array(scale.buffer), 'float16', [n, 1]);
+        await w.tensor(base + QBIAS, new Uint16Array(bias.buffer), 'float16', [n, 1]);
+      } else {
+        await w.tensor(
+          `${RANK}/${modelPath(keyPrefix, t.name)}`,
+          table.weight as Float32Array | Uint16Array,
+          tableDtype(t),
+          tableShape(t),
+        );
+      }
       await writeManagedSnapshot(w, RANK, keyPrefix, t, table.managed);
       const layout = module.optimizerStateLayout(t.name);
       w.container(
@@ -109,7 +129,13 @@ export async function saveSnapshot(
   }
 }
 
-type Want = (logical: string, shape: number[], dtype: string | undefined, keep: (data: Float32Array) => void) => void;
+type Want = (
+  logical: string,
+  shape: number[],
+  dtype: string | undefined,
+  keep: (data: Float32Array) => void,
+  codes?: boolean,
+) => void;
 
 /** Restores weights, optimizer state and step from `dir`; resolves to the saved step and walltime. */
 export function restoreSnapshot(module: Checkpointable, dir: string, o: ModuleKeyOptions = {}): Promise<RestoredState> {
@@ -128,7 +154,7 @@ async function restoreInOrder(
   try {
     const issues: string[] = [];
     const reads: (() => Promise<void>)[] = [];
-    const want: Want = (logical, shape, dtype, keep) => {
+    const want: Want = (logical, shape, dtype, keep, codes) => {
       const e = reader.tensorEntry(logical);
       if (!e) {
         issues.push(`${reader.where(logical)} is missing`);
@@ -150,13 +176,31 @@ async function restoreInOrder(
         issues.push(`${reader.where(logical)} has ${bad.join(' and ')}`);
         return;
       }
-      reads.push(async () => keep(await reader.readFloat32(logical, shape)));
+      reads.push(async () => keep(await reader.readFloat32(logical, shape, { codes })));
     };
 
     const tables: NativeStateImport = {};
     for (const t of module.tables) {
       const table: NativeStateImport[string] = (tables[t.name] = {});
-      want(modelPath(keyPrefix, t.name), tableShape(t), torchDtypeName(tableDtype(t)), (d) => (table.weight = d));
+      const logical = modelPath(keyPrefix, t.name);
+      const rowBytes = storedRowBytes(t);
+      if (rowBytes > 0 && reader.tensorEntry(logical) && reader.info(logical).dtype === 'uint8') {
+        // A quantized snapshot (QuantEBC keys): codes, scale and bias joined into the stored rows.
+        const n = t.num_embeddings;
+        const parts: Float32Array[] = [];
+        const joinWhenRead = () => {
+          if (parts.length === 3 && parts.every(Boolean)) {
+            table.weight = joinStoredRows(Uint8Array.from(parts[0]), parts[1], parts[2], n);
+          }
+        };
+        want(logical, [n, rowBytes - 4], 'torch.uint8', (d) => ((parts[0] = d), joinWhenRead()), true);
+        want(logical + QSCALE, [n, 1], undefined, (d) => ((parts[1] = d), joinWhenRead()));
+        want(logical + QBIAS, [n, 1], undefined, (d) => ((parts[2] = d), joinWhenRead()));
+        continue;
+      }
+      // Float weights; an int table quantizes them on import.
+      const dtype = rowBytes > 0 ? undefined : torchDtypeName(tableDtype(t));
+      want(logical, tableShape(t), dtype, (d) => (table.weight = d));
     }
     const hasOptimizer = [...reader.entries.keys()].some((p) => p.startsWith('optimizer/'));
     if (hasOptimizer) planOptimizer(module, reader, keyPrefix, want, issues, tables);

@@ -105,12 +105,13 @@ export class SnapshotReader {
   }
 
   /** A float tensor entry, converted to float32 row-major; its shape must be `shape`. */
-  async readFloat32(logical: string, shape: readonly number[]): Promise<Float32Array> {
+  async readFloat32(logical: string, shape: readonly number[], o: { codes?: boolean } = {}): Promise<Float32Array> {
     const where = this.where(logical);
     const e = this.tensorEntry(logical);
     if (!e) throw checkpointError(`${where} is not a tensor`);
     const info = this.info(logical);
-    if (!isFloatDtype(info.dtype))
+    // o.codes: a quantized table's uint8 codes, read as their values (exact in float32).
+    if (!isFloatDtype(info.dtype) && !(o.codes && info.dtype === 'uint8'))
       throw checkpointError(`${where} has dtype torch.${info.dtype}; weights need a floating-point dtype`);
     if (shapeText(info.shape) !== shapeText(shape)) {
       throw checkpointError(`${where} has shape ${shapeText(info.shape)}, expected ${shapeText(shape)}`);

@@ -39,8 +39,8 @@ export class SnapshotWriter {
    */
   async tensor(
     p: string,
-    data: Float32Array | Uint16Array,
-    dtype: 'float32' | 'float16',
+    data: Float32Array | Uint16Array | Uint8Array,
+    dtype: 'float32' | 'float16' | 'uint8',
     shape: number[],
   ): Promise<void> {
     if (data.length !== numel(shape)) {
@@ -103,7 +103,16 @@ export class SnapshotWriter {
 }
 
 /** fp16 is converted a chunk at a time, so a big table never needs a second full-size copy. */
-function* encodedChunks(data: Float32Array | Uint16Array, dtype: 'float32' | 'float16'): Iterable<Uint8Array> {
+function* encodedChunks(
+  data: Float32Array | Uint16Array | Uint8Array,
+  dtype: 'float32' | 'float16' | 'uint8',
+): Iterable<Uint8Array> {
+  if (types.isUint8Array(data) || dtype === 'uint8') {
+    // A quantized table's codes (or its fp16 scale / bias bytes): written as they are.
+    if (!types.isUint8Array(data) || dtype !== 'uint8') throw checkpointError(`only uint8 codes are written as uint8`);
+    yield* byteChunks(data);
+    return;
+  }
   // types.isUint16Array, not instanceof: the addon's arrays may come from another realm (jest, vm).
   if (types.isUint16Array(data)) {
     if (dtype !== 'float16') throw checkpointError(`fp16 bits cannot be written as ${dtype}`);
@@ -114,6 +123,7 @@ function* encodedChunks(data: Float32Array | Uint16Array, dtype: 'float32' | 'fl
     yield* byteChunks(data);
     return;
   }
+  if (types.isUint8Array(data)) throw checkpointError('internal: bytes in encodedChunks');
   const step = IO_CHUNK_BYTES / 2;
   for (let off = 0; off < data.length; off += step) yield encodeFloats(data.subarray(off, off + step), 'float16');
 }

@@ -26,19 +26,14 @@ import { pickleStateDict, PickledTensor } from './pickle_writer';
 import { PyDict, StorageRef, TensorRef, unpickle } from './pickle_reader';
 import { ArchiveRecord, TorchArchive, writeTorchArchive } from './torch_zip';
 import { isManaged, isManagedKey, managedKey, MANAGED_PARTS, packManaged, readManagedStateDict } from './managed_ids';
-
+import type { EmbeddingBagConfig } from '../config/embedding';
 import type { NativeStateImport } from '../native';
+import { joinStoredRows, QBIAS, QSCALE, readByteTensor, splitStoredRows, storedRowBytes } from './quantized_state';
 
 export type { LoadStateDictOptions } from '../options/checkpoint';
 
 export async function saveStateDict(module: Checkpointable, file: string, o: ModuleKeyOptions = {}): Promise<void> {
   const keyPrefix = o.keyPrefix ?? '';
-  const tensors: PickledTensor[] = module.tables.map((t, i) => ({
-    key: weightKey(keyPrefix, t.name),
-    storageKey: String(i),
-    dtype: tableDtype(t),
-    shape: tableShape(t),
-  }));
   // One read in call order, in the tables' stored dtype: written as they are.
   const state = await module.inCallOrder((m) =>
     m.exportState(
@@ -46,23 +41,36 @@ export async function saveStateDict(module: Checkpointable, file: string, o: Mod
       false,
     ),
   );
-  const records: ArchiveRecord[] = module.tables.map((t, i) => ({
-    name: `data/${i}`,
-    size: numel(tableShape(t)) * elementSize(tableDtype(t)),
-    chunks: () => byteChunks(state.tables[t.name].weight),
-  }));
+  const tensors: PickledTensor[] = [];
+  const records: ArchiveRecord[] = [];
+  const add = (key: string, dtype: PickledTensor['dtype'], shape: number[], data: ArrayBufferView): void => {
+    const storageKey = String(records.length);
+    tensors.push({ key, storageKey, dtype, shape });
+    records.push({
+      name: `data/${storageKey}`,
+      size: numel(shape) * elementSize(dtype),
+      chunks: () => byteChunks(data),
+    });
+  };
+  for (const t of module.tables) {
+    const key = weightKey(keyPrefix, t.name);
+    const rowBytes = storedRowBytes(t);
+    if (rowBytes === 0) {
+      add(key, tableDtype(t), tableShape(t), state.tables[t.name].weight);
+      continue;
+    }
+    // TorchRec's QuantEBC keys: codes, then fp16 scale and bias per row.
+    const n = t.num_embeddings;
+    const { codes, scale, bias } = splitStoredRows(state.tables[t.name].weight as Uint8Array, n, rowBytes);
+    add(key, 'uint8', [n, rowBytes - 4], codes);
+    add(key + QSCALE, 'float16', [n, 1], scale);
+    add(key + QBIAS, 'float16', [n, 1], bias);
+  }
   // Managed-id tables add their map as int64 tensors (checkpoint/managed_ids.ts).
   for (const t of module.tables.filter(isManaged)) {
     const packed = packManaged(state.tables[t.name].managed!);
-    for (const part of MANAGED_PARTS) {
-      const storageKey = String(records.length);
-      tensors.push({ key: managedKey(keyPrefix, t.name, part), storageKey, dtype: 'int64', shape: packed[part].shape });
-      records.push({
-        name: `data/${storageKey}`,
-        size: packed[part].data.byteLength,
-        chunks: () => byteChunks(packed[part].data),
-      });
-    }
+    for (const part of MANAGED_PARTS)
+      add(managedKey(keyPrefix, t.name, part), 'int64', packed[part].shape, packed[part].data);
   }
   await writeTorchArchive(file, pickleStateDict(tensors), records);
 }
@@ -103,11 +111,17 @@ async function loadInOrder(
     const weightKeys = [...tensors.keys()].filter((key) => !isManagedKey(key));
     const chosen = matchKeys(module, file, weightKeys, o, k.keyPrefix ?? '');
     const storages = new StorageCache();
-    const loaded: [string, Float32Array][] = [];
+    const loaded: [string, Float32Array | Uint8Array][] = [];
     for (const [table, key] of chosen) {
       const t = module.tables.find((x) => x.name === table)!;
       const where = `${file}: entry ${key} (table ${table})`;
-      loaded.push([table, await readTensor(archive, where, tensors.get(key)!, tableShape(t), storages)]);
+      const ref = tensors.get(key)!;
+      if (storedRowBytes(t) > 0 && ref.storage.dtype === 'uint8') {
+        loaded.push([table, await readQuantized(archive, file, key, t, tensors, storages)]);
+        continue;
+      }
+      // A float tensor: taken as is (float tables) or quantized by the core (int tables).
+      loaded.push([table, await readTensor(archive, where, ref, tableShape(t), storages)]);
     }
     // Everything is read and checked: only now touch the module, all tables at once.
     const imports: NativeStateImport = Object.fromEntries(loaded.map(([table, weight]) => [table, { weight }]));
@@ -119,6 +133,26 @@ async function loadInOrder(
   } finally {
     archive.close();
   }
+}
+
+/** A QuantEBC table: `<key>` uint8 codes with `<key>_qscale` / `_qbias`, joined into the module's stored rows. */
+async function readQuantized(
+  archive: TorchArchive,
+  file: string,
+  key: string,
+  t: EmbeddingBagConfig,
+  tensors: Map<string, TensorRef>,
+  storages: StorageCache,
+): Promise<Uint8Array> {
+  const n = t.num_embeddings;
+  const where = (k: string) => `${file}: entry ${k} (table ${t.name})`;
+  const codes = await readByteTensor(archive, where(key), tensors.get(key)!, [n, storedRowBytes(t) - 4]);
+  const qparam = async (suffix: string): Promise<Float32Array> => {
+    const ref = tensors.get(key + suffix);
+    if (!ref) throw checkpointError(`${where(key)} is quantized (uint8) but ${key + suffix} is missing`);
+    return readTensor(archive, where(key + suffix), ref, [n, 1], storages);
+  };
+  return joinStoredRows(codes, await qparam(QSCALE), await qparam(QBIAS), n);
 }
 
 /** table name → key in the file, by the rules of LoadStateDictOptions. */
@@ -146,7 +180,10 @@ function matchKeys(
       const table = expected.get(k.slice(prefix.length));
       if (table !== undefined) found.set(table, k);
     }
-    const unexpected = under.filter((k) => !expected.has(k.slice(prefix.length)));
+    // A quantized table's scale and bias tensors belong to its weight key.
+    const known = (k: string) =>
+      expected.has(k) || [QSCALE, QBIAS].some((q) => k.endsWith(q) && expected.has(k.slice(0, -q.length)));
+    const unexpected = under.filter((k) => !known(k.slice(prefix.length)));
     if (strict && unexpected.length > 0) {
       throw checkpointError(
         `${file}: unexpected keys under prefix ${JSON.stringify(prefix)}: ${listed(unexpected)} ` +

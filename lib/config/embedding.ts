@@ -4,6 +4,7 @@
  * TorchRec's defaults filled in at construction.
  */
 import { DataType, PoolingType } from '../enums';
+import { checkQuantizedTable, storedBytesPerValue } from './quantized';
 import { hint } from './suggest';
 import {
   Fields,
@@ -51,7 +52,13 @@ function readSnapshotFields(v: Validator, raw: unknown, path: string): Fields | 
 const readSnapshot = instanceReader(EmbeddingSnapshot, readSnapshotFields);
 
 // TorchRec JSON spells these 'FP32' / 'SUM', the-algorithm-ml YAML 'fp32'; both are accepted.
-const DATA_TYPES: Record<string, DataType> = { fp32: DataType.FP32, fp16: DataType.FP16 };
+const DATA_TYPES: Record<string, DataType> = {
+  fp32: DataType.FP32,
+  fp16: DataType.FP16,
+  int8: DataType.INT8,
+  int4: DataType.INT4,
+  int2: DataType.INT2,
+};
 const POOLINGS: Record<string, PoolingType> = { sum: PoolingType.SUM, mean: PoolingType.MEAN };
 
 /**
@@ -105,7 +112,7 @@ function readBagFields(v: Validator, raw: unknown, path: string): Fields | undef
   const data_type = readChoice(v, o, 'data_type', path, DATA_TYPES) ?? DataType.FP32;
   if (num_embeddings !== undefined && embedding_dim !== undefined) {
     // Values first: their product may already be past 2^53 and inexact, but then it is past the limit too.
-    const bytes = num_embeddings * embedding_dim * (data_type === DataType.FP16 ? 2 : 4);
+    const bytes = num_embeddings * embedding_dim * storedBytesPerValue(data_type);
     if (bytes > MAX_TABLE_BYTES) {
       v.add(
         at(path, 'num_embeddings'),
@@ -156,6 +163,7 @@ function readBagFields(v: Validator, raw: unknown, path: string): Fields | undef
   }
   out.weight_init_min = min;
   out.weight_init_max = max;
+  checkQuantizedTable(v, path, out);
   return out;
 }
 

@@ -114,13 +114,15 @@ at::Tensor view_float_or_half_array(const Napi::Value& value, const char* name) 
   if (value.IsTypedArray()) {
     Napi::TypedArray array = value.As<Napi::TypedArray>();
     const auto type = array.TypedArrayType();
-    if (type == napi_float32_array || type == napi_uint16_array) {
+    if (type == napi_float32_array || type == napi_uint16_array || type == napi_uint8_array) {
       void* data = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
-      return at::from_blob(data, {static_cast<int64_t>(array.ElementLength())},
-                           type == napi_float32_array ? at::kFloat : at::kHalf);
+      const at::ScalarType dtype =
+          type == napi_float32_array ? at::kFloat : (type == napi_uint16_array ? at::kHalf : at::kByte);
+      return at::from_blob(data, {static_cast<int64_t>(array.ElementLength())}, dtype);
     }
   }
-  fail(ErrorCode::Dtype, name, " must be a Float32Array or a Uint16Array of fp16 bits, got ", describe(value));
+  fail(ErrorCode::Dtype, name,
+       " must be a Float32Array, a Uint16Array of fp16 bits or a Uint8Array of quantized rows, got ", describe(value));
 }
 
 const float* float_array_data(const Napi::Value& value, const char* name, int64_t* length) {
@@ -143,6 +145,12 @@ Napi::Float32Array new_float32_array(Napi::Env env, size_t length, float** data)
 }
 
 Napi::TypedArray to_float_or_half_array(Napi::Env env, at::Tensor tensor) {
+  if (tensor.scalar_type() == at::kByte) {  // quantized rows, as stored
+    tensor = tensor.contiguous();
+    Napi::Uint8Array bytes = Napi::Uint8Array::New(env, static_cast<size_t>(tensor.numel()));
+    if (tensor.numel() > 0) std::memcpy(bytes.Data(), tensor.data_ptr(), static_cast<size_t>(tensor.numel()));
+    return bytes;
+  }
   if (tensor.scalar_type() != at::kHalf) return to_float32_array(env, std::move(tensor));
   tensor = tensor.contiguous();
   const size_t length = static_cast<size_t>(tensor.numel());

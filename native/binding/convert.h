@@ -37,7 +37,8 @@ bool is_nullish(const Napi::Value& value);
 at::Tensor copy_index_array(const Napi::Value& value, const char* name);
 // Float32Array -> float tensor.
 at::Tensor copy_float_array(const Napi::Value& value, const char* name);
-// A view of a Float32Array (float32) or a Uint16Array of fp16 bits (half), valid during the current
+// A view of a Float32Array (float32), a Uint16Array of fp16 bits (half) or a Uint8Array (uint8: quantized
+// rows as stored), valid during the current
 // call only.
 at::Tensor view_float_or_half_array(const Napi::Value& value, const char* name);
 // A view of a Float32Array valid during the current call only.
@@ -47,7 +48,8 @@ const float* float_array_data(const Napi::Value& value, const char* name, int64_
 // frees as soon as the array is collected; larger tensors hand their memory over without a copy
 // (freed by Node on a later event-loop turn). See kCopyOutputBytes in convert.cc.
 Napi::Float32Array to_float32_array(Napi::Env env, at::Tensor tensor);
-// The same for a float32 tensor (a Float32Array) or a half tensor (a Uint16Array of its fp16 bits).
+// The same for a float32 tensor (a Float32Array), a half tensor (a Uint16Array of its fp16 bits) or a
+// uint8 tensor (a Uint8Array).
 Napi::TypedArray to_float_or_half_array(Napi::Env env, at::Tensor tensor);
 
 // A new Float32Array of `length` floats in memory V8 owns; *data points at it. NOT zero-filled: the

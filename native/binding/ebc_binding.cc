@@ -51,8 +51,9 @@ EbcBinding::EbcBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EbcBin
       module_ = make_sharded_module(info[0].As<Napi::Object>(), std::move(spec));
       return info.Env().Undefined();
     }
-    module_ = std::make_shared<EmbeddingBagCollection>(std::move(spec.tables), spec.is_weighted, spec.seed,
-                                                       std::move(spec.optimizers), spec.device);
+    module_ =
+        std::make_shared<EmbeddingBagCollection>(std::move(spec.tables), spec.is_weighted, spec.seed,
+                                                 std::move(spec.optimizers), spec.device, spec.stochastic_rounding);
     return info.Env().Undefined();
   });
 }

@@ -23,7 +23,11 @@ TableSpec read_table(const Napi::Object& obj, const std::string& where) {
   spec.num_embeddings = to_int64(obj.Get("numEmbeddings"), field(where, "numEmbeddings").c_str(), 0, kMaxSafeInteger);
   spec.embedding_dim = to_int64(obj.Get("embeddingDim"), field(where, "embeddingDim").c_str(), 0, kMaxSafeInteger);
   spec.dtype = to_enum<c10::ScalarType>(obj.Get("dataType"), field(where, "dataType").c_str(),
-                                        {{"fp32", at::kFloat}, {"fp16", at::kHalf}});
+                                        {{"fp32", at::kFloat},
+                                         {"fp16", at::kHalf},
+                                         {"int8", c10::ScalarType::QUInt8},
+                                         {"int4", c10::ScalarType::QUInt4x2},
+                                         {"int2", c10::ScalarType::QUInt2x4}});
   spec.pooling = to_enum<Pooling>(obj.Get("pooling"), field(where, "pooling").c_str(),
                                   {{"SUM", Pooling::Sum}, {"MEAN", Pooling::Mean}});
   spec.feature_names = to_string_vector(obj.Get("featureNames"), field(where, "featureNames").c_str());
@@ -132,6 +136,9 @@ ModuleSpec read_module_spec(const Napi::Value& value) {
   spec.is_weighted = options.Get("isWeighted").ToBoolean().Value();
   spec.seed = static_cast<uint64_t>(to_int64(options.Get("seed"), "options.seed", 0, kMaxSafeInteger));
   spec.device = to_string(options.Get("device"), "options.device");
+  if (!is_nullish(options.Get("stochasticRounding"))) {
+    spec.stochastic_rounding = options.Get("stochasticRounding").ToBoolean().Value();
+  }
   return spec;
 }
 

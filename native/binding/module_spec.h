@@ -20,6 +20,7 @@ struct ModuleSpec {
   bool is_weighted = false;
   uint64_t seed = 0;
   std::string device = "cpu";
+  bool stochastic_rounding = true;
 };
 
 ModuleSpec read_module_spec(const Napi::Value& options);

@@ -26,12 +26,11 @@ at::Tensor draw_initial_table(const TableSpec& spec, uint64_t seed, TableOrigin 
 
 CpuTableStore::CpuTableStore(const std::vector<TableSpec>& tables,
                              const std::vector<std::optional<OptimizerSpec>>& optimizers, uint64_t seed,
-                             const std::vector<TableOrigin>& origins)
-    : tables_(tables) {
+                             const std::vector<TableOrigin>& origins, bool stochastic_rounding)
+    : tables_(tables), seed_(seed), stochastic_rounding_(stochastic_rounding) {
   for (size_t t = 0; t < tables_.size(); ++t) {
-    const TableOrigin origin = t < origins.size() ? origins[t] : TableOrigin{static_cast<int64_t>(t), 0};
-    weights_.push_back(draw_initial_table(tables_[t], seed, origin));
-    partial_sums_.push_back(origin.partial_sums);
+    origins_.push_back(t < origins.size() ? origins[t] : TableOrigin{static_cast<int64_t>(t), 0});
+    weights_.push_back(draw_initial_table(tables_[t], seed, origins_.back()));
   }
   optimizers_.resize(tables_.size());
   for (size_t t = 0; t < optimizers.size() && t < tables_.size(); ++t) {
@@ -60,7 +59,7 @@ void CpuTableStore::forward(const LookupPlan& plan, const PlannedBatch& planned,
     kernels::PooledFeature f;
     f.rows = weights_[block.table].data_ptr();
     f.half = spec.dtype == at::kHalf;
-    f.round_half = !partial_sums_[static_cast<size_t>(block.table)];
+    f.round_half = !origins_[static_cast<size_t>(block.table)].partial_sums;
     f.num_rows = spec.num_embeddings;
     f.dim = spec.embedding_dim;
     f.key = planned.block_key(i);
@@ -86,7 +85,10 @@ void CpuTableStore::backward(const LookupPlan& plan, const PlannedBatch& planned
   // Everything that allocates happens here, before the first row moves.
   const size_t num_tables = tables_.size();
   std::vector<kernels::BackwardTable> tables(num_tables);
+  std::vector<kernels::StochasticRounding> rounding(num_tables);
   for (size_t t = 0; t < num_tables; ++t) {
+    rounding[t] = {seed_, steps[t].t, origins_[t].table, origins_[t].first_row, origins_[t].first_col};
+    if (stochastic_rounding_) tables[t].rounding = &rounding[t];
     const TableSpec& spec = tables_[t];
     kernels::BackwardTable& table = tables[t];
     table.rows = weights_[t].data_ptr();

@@ -34,8 +34,10 @@ class CpuTableStore final : public TableStore {
   // Weights drawn by draw_initial_table; origins[t] places table t in the whole collection (empty:
   // table t is the collection's table t, whole). optimizers[t]: table t's optimizer, or nullopt.
   // ERR_OUT_OF_MEMORY naming the table when one cannot be allocated.
+  // stochastic_rounding: fp16 rows are written by the optimizers with FBGEMM's stochastic rounding,
+  // its bits keyed by (seed, step, origin table, global row, column); false: round to nearest.
   CpuTableStore(const std::vector<TableSpec>& tables, const std::vector<std::optional<OptimizerSpec>>& optimizers,
-                uint64_t seed, const std::vector<TableOrigin>& origins = {});
+                uint64_t seed, const std::vector<TableOrigin>& origins = {}, bool stochastic_rounding = true);
 
   std::string device() const override { return "cpu"; }
   void forward(const LookupPlan& plan, const PlannedBatch& batch, float* out) const override;
@@ -50,8 +52,10 @@ class CpuTableStore final : public TableStore {
 
  private:
   std::vector<TableSpec> tables_;
+  std::vector<TableOrigin> origins_;
+  uint64_t seed_ = 0;
+  bool stochastic_rounding_ = true;
   std::vector<at::Tensor> weights_;
-  std::vector<bool> partial_sums_;                           // TableOrigin::partial_sums, per table
   std::vector<std::unique_ptr<TableOptimizer>> optimizers_;  // null: no optimizer
 };
 

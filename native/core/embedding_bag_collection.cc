@@ -3,13 +3,14 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "core/quantized_table_store.h"
 #include "core/table_state_rules.h"
 
 namespace torchrec {
 
 EmbeddingBagCollection::EmbeddingBagCollection(std::vector<TableSpec> tables, bool is_weighted, uint64_t seed,
                                                std::vector<std::optional<OptimizerSpec>> optimizers,
-                                               const std::string& device)
+                                               const std::string& device, bool stochastic_rounding)
     : plan_(std::move(tables), is_weighted), optimizers_(std::move(optimizers)), seed_(seed) {
   const size_t num_tables = plan_.tables().size();
   if (!optimizers_.empty() && optimizers_.size() != num_tables) {
@@ -19,7 +20,7 @@ EmbeddingBagCollection::EmbeddingBagCollection(std::vector<TableSpec> tables, bo
   for (size_t t = 0; t < num_tables; ++t) {
     if (optimizers_[t]) validate_optimizer_spec(*optimizers_[t], "tables[" + std::to_string(t) + "].optimizer");
   }
-  store_ = make_table_store(device, plan_.tables(), optimizers_, seed);
+  store_ = make_table_store(device, plan_.tables(), optimizers_, seed, stochastic_rounding);
 }
 
 void EmbeddingBagCollection::forward(const KeyedJaggedTensor& input, float* out) const {
@@ -35,6 +36,10 @@ at::Tensor EmbeddingBagCollection::forward(const KeyedJaggedTensor& kjt) const {
 }
 
 at::Tensor EmbeddingBagCollection::get_weights(const std::string& table) const {
+  const TableSpec& spec = plan_.tables()[plan_.table_index(table)];
+  if (const int bits = quantized_bits(spec.dtype)) {
+    return dequantize_table_rows(read_weights(table), spec.embedding_dim, bits);
+  }
   return read_weights(table).to(at::kFloat);
 }
 
@@ -52,7 +57,7 @@ void EmbeddingBagCollection::set_weights(const std::string& table, const at::Ten
   const int64_t t = plan_.table_index(table);
   check_weights(t, values, "setWeights");
   const TableSpec& spec = plan_.tables()[t];
-  const at::Tensor rows = values.reshape({spec.num_embeddings, spec.embedding_dim});
+  const at::Tensor rows = values.reshape({spec.num_embeddings, -1});
   std::unique_lock<std::shared_mutex> lock(mutex_);
   store_->write_rows(t, 0, rows);
 }

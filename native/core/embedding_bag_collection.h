@@ -19,9 +19,11 @@ class EmbeddingBagCollection final : public EmbeddingModule {
  public:
   // optimizers: one entry per table (nullopt: the table cannot be trained), or empty for none; each
   // is validated (ERR_INVALID_CONFIG naming tables[i].optimizer). device: "cpu", "cuda" or "cuda:N"
-  // (ERR_DEVICE when this build has no CUDA or the device does not exist).
+  // (ERR_DEVICE when this build has no CUDA or the device does not exist). stochastic_rounding: fp16
+  // rows written by the optimizers with FBGEMM's stochastic rounding (default, as FBGEMM) or to nearest.
   EmbeddingBagCollection(std::vector<TableSpec> tables, bool is_weighted, uint64_t seed,
-                         std::vector<std::optional<OptimizerSpec>> optimizers = {}, const std::string& device = "cpu");
+                         std::vector<std::optional<OptimizerSpec>> optimizers = {}, const std::string& device = "cpu",
+                         bool stochastic_rounding = true);
 
   const LookupPlan& plan() const override { return plan_; }
   std::string device() const override { return store_->device(); }

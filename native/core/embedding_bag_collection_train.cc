@@ -111,7 +111,7 @@ void EmbeddingBagCollection::import_state(const std::vector<TableImport>& tables
   for (size_t i = 0; i < tables.size(); ++i) {
     const TableSpec& spec = plan_.tables()[index[i]];
     if (tables[i].weight.defined()) {
-      store_->write_rows(index[i], 0, tables[i].weight.reshape({spec.num_embeddings, spec.embedding_dim}));
+      store_->write_rows(index[i], 0, tables[i].weight.reshape({spec.num_embeddings, -1}));
     }
     for (size_t k = 0; k < tables[i].states.size(); ++k) {
       const at::Tensor& values = tables[i].states[k].second;

@@ -22,8 +22,14 @@ void validate_table_specs(const std::vector<TableSpec>& tables, bool is_weighted
     if (spec.embedding_dim <= 0) {
       fail(ErrorCode::InvalidConfig, where, ".embedding_dim: must be positive, got ", spec.embedding_dim);
     }
-    if (spec.dtype != c10::ScalarType::Float && spec.dtype != c10::ScalarType::Half) {
-      fail(ErrorCode::InvalidConfig, where, ".data_type: must be fp32 or fp16");
+    const int bits = quantized_bits(spec.dtype);
+    if (spec.dtype != c10::ScalarType::Float && spec.dtype != c10::ScalarType::Half && bits == 0) {
+      fail(ErrorCode::InvalidConfig, where, ".data_type: must be fp32, fp16, int8, int4 or int2");
+    }
+    if (bits > 0 && spec.embedding_dim > 0 && spec.embedding_dim % (8 / bits) != 0) {
+      // Rows pack whole bytes (FBGEMM's TBE refuses other dims too).
+      fail(ErrorCode::InvalidConfig, where, ".embedding_dim: an int", bits, " table packs ", 8 / bits,
+           " values per byte, so its dim must be a multiple of ", 8 / bits, ", got ", spec.embedding_dim);
     }
     if (spec.feature_names.empty()) {
       fail(ErrorCode::InvalidConfig, where, ".feature_names: must not be empty");

@@ -17,6 +17,9 @@ namespace torchrec {
 // ERR_DTYPE / ERR_SHAPE unless `values` can be the table's [N][D] weights (float32, or its stored dtype).
 void check_table_weights(const TableSpec& table, const at::Tensor& values, const char* method);
 
+// The same for a row-wise quantized table of `bits`: float32 [N][D] values or uint8 [N][row bytes] stored rows.
+void check_quantized_weights(const TableSpec& table, int bits, const at::Tensor& values, const char* method);
+
 // The table's optimizer-state tensors with their shapes ([N][D] or [N]); none without an optimizer.
 std::vector<StateTensorInfo> table_state_layout(const TableSpec& table, const std::optional<OptimizerSpec>& optimizer);
 

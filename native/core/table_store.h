@@ -61,9 +61,11 @@ namespace torchrec {
 // The store for `device`: "cpu", or "cuda" / "cuda:N" when this build has the CUDA store
 // (TORCHREC_WITH_CUDA); ERR_DEVICE otherwise, saying why. Weights start as CpuTableStore draws them,
 // whatever the device, so a CPU and a CUDA collection with the same seed start identical.
+// stochastic_rounding: the CPU store's fp16 rounding of optimizer writes (CpuTableStore); the CUDA
+// store rounds to nearest.
 std::unique_ptr<TableStore> make_table_store(const std::string& device, const std::vector<TableSpec>& tables,
-                                             const std::vector<std::optional<OptimizerSpec>>& optimizers,
-                                             uint64_t seed);
+                                             const std::vector<std::optional<OptimizerSpec>>& optimizers, uint64_t seed,
+                                             bool stochastic_rounding = true);
 
 // Whether this build has the CUDA store.
 bool cuda_store_compiled();

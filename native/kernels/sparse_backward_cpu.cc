@@ -198,10 +198,17 @@ void update_range(const BackwardTable& table, const BackwardBatch& batch, const 
     if constexpr (std::is_same_v<Row, float>) {
       update(row, target, acc, scratch);
     } else {
-      // fp16 tables: update in fp32 from the widened row, round the new row to fp16 once.
+      // fp16 tables: update in fp32 from the widened row, round the new row to fp16 once (stochastically
+      // by default, as FBGEMM).
       for (int64_t d = 0; d < dim; ++d) wide[d] = static_cast<float>(target[d]);
       update(row, wide, acc, scratch);
-      for (int64_t d = 0; d < dim; ++d) target[d] = c10::Half(wide[d]);
+      if (table.rounding != nullptr) {
+        const uint64_t key = sr_row_key(*table.rounding, row);
+        for (int64_t d = 0; d < dim; ++d)
+          target[d] = stochastic_round_half(wide[d], sr_bits(key, table.rounding->first_col + d));
+      } else {
+        for (int64_t d = 0; d < dim; ++d) target[d] = c10::Half(wide[d]);
+      }
     }
   }
 }

@@ -13,6 +13,8 @@
 #include <optional>
 #include <vector>
 
+#include "kernels/stochastic_rounding.h"
+
 namespace torchrec::kernels {
 
 // A feature reading the table: its KJT key and where its block starts in the output gradient.
@@ -35,6 +37,8 @@ struct BackwardBatch {
 struct BackwardTable {
   void* rows = nullptr;  // [num_rows][dim], float or fp16 (c10::Half)
   bool half = false;
+  // fp16 rows: FBGEMM's stochastic rounding with these bits (stochastic_rounding.h); null: to nearest.
+  const StochasticRounding* rounding = nullptr;
   int64_t num_rows = 0;
   int64_t dim = 0;
   std::vector<BackwardFeature> features;

@@ -80,11 +80,13 @@ test('an fp16 table is saved in its own bits: no widening and narrowing on the w
 });
 
 test('a restore is seen by every call made after it and by none made before it', async () => {
-  const source = new EmbeddingBagCollection({ tables: TABLES, seed: 5 });
+  // Round to nearest: with stochastic rounding (the default) the fp16 bits of the step after the
+  // restore are keyed by each collection's own seed, and the two seeds here differ on purpose.
+  const source = new EmbeddingBagCollection({ tables: TABLES, seed: 5, stochasticRounding: false });
   const dir = path.join(root, 'restore-order');
   await source.saveSnapshot(dir, { step: 7 });
 
-  const m = new EmbeddingBagCollection({ tables: TABLES, seed: 6 });
+  const m = new EmbeddingBagCollection({ tables: TABLES, seed: 6, stochasticRounding: false });
   const old = (await m.forward(batch(0))).values();
   const before = m.forward(batch(0));
   const restored = m.restoreSnapshot(dir);

@@ -63,7 +63,8 @@ describeIf(GPU, 'CUDA training', NO_GPU_REASON, () => {
   ] as const)('CUDA matches CPU over 3 steps (%s)', (_label, weighted) => {
     test.each(OPTIMIZERS)('%s', async (_name, optimizer) => {
       const tables = trainingTables(optimizer, weighted);
-      const cpu = new EmbeddingBagCollection({ tables, isWeighted: weighted, seed: 11 });
+      // The CUDA store rounds fp16 writes to nearest: compare with the CPU store doing the same.
+      const cpu = new EmbeddingBagCollection({ tables, isWeighted: weighted, seed: 11, stochasticRounding: false });
       const cuda = new EmbeddingBagCollection({ tables, isWeighted: weighted, seed: 11, device: 'cuda' });
       for (const t of tables) cuda.setWeights(t.name, cpu.getWeights(t.name));
       const r = new Rng(weighted ? 5 : 6);
@@ -123,7 +124,7 @@ describeIf(GPU, 'CUDA training', NO_GPU_REASON, () => {
         optimizer: { rowwise_adagrad: { lr: 0.1 } },
       },
     ];
-    const cpu = new EmbeddingBagCollection({ tables, seed: 2 });
+    const cpu = new EmbeddingBagCollection({ tables, seed: 2, stochasticRounding: false });
     const cuda = new EmbeddingBagCollection({ tables, seed: 2, device: 'cuda' });
     cuda.setWeights('t', cpu.getWeights('t'));
     const batch = 1000;

@@ -1,0 +1,60 @@
+// Fused dequantize-and-pool over row-wise quantized tables (kernels/rowwise_quant.h layout): every
+// (feature, sample) bag in one parallel pass, SUM or MEAN, optional per-value weights, int32 or int64
+// ids. Inputs are trusted: callers validate offsets and id ranges first.
+//
+// Each output element is FBGEMM's EmbeddingSpMDMNBit accumulation, in id order:
+//   acc = fma(s, code, acc + b), with s = scale * w and b = bias * w (w = 1 unweighted),
+// times 1/n for MEAN (an empty bag is 0). Every path (AVX2+FMA or portable) gives the same bits,
+// whatever the thread count: the fma is exact in both.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace torchrec::kernels {
+
+struct QuantizedFeature {
+  const uint8_t* rows = nullptr;  // [num_rows][quantized_row_bytes(dim, bits)]
+  int bits = 8;                   // 8, 4 or 2
+  int64_t dim = 0;
+  int64_t key = 0;  // which KJT key: its bags are offsets[key*B + b]
+  bool mean = false;
+  int64_t out_column = 0;
+};
+
+struct QuantizedBatch {
+  const int64_t* offsets = nullptr;  // keys*B + 1 entries
+  const void* ids = nullptr;
+  bool ids_int64 = true;
+  const float* per_value_weights = nullptr;  // null when unweighted
+  int64_t batch = 0;
+  float* out = nullptr;  // [B][out_width]
+  int64_t out_width = 0;
+};
+
+void quantized_pool_forward(const std::vector<QuantizedFeature>& features, const QuantizedBatch& batch);
+
+// "avx2+fma" on CPUs that have AVX2, F16C and FMA, else "portable". TORCHREC_CPU_KERNEL=portable (read
+// once) forces the portable path, as for the float kernels.
+const char* quantized_pool_isa();
+
+namespace detail {
+
+struct QuantizedPlan {
+  const QuantizedFeature* features = nullptr;
+  int64_t num_features = 0;
+  const int64_t* offsets = nullptr;
+  int64_t batch = 0;
+  const void* ids = nullptr;
+  bool ids_int64 = true;
+  const float* weights = nullptr;
+  float* out = nullptr;
+  int64_t out_width = 0;
+};
+
+// Pools bags [begin, end) (bag i: sample i % batch of feature i / batch); one path per instruction set.
+void quantized_bags_portable(const QuantizedPlan& plan, int64_t begin, int64_t end);
+void quantized_bags_avx2(const QuantizedPlan& plan, int64_t begin, int64_t end);
+
+}  // namespace detail
+}  // namespace torchrec::kernels
