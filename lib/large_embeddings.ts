@@ -7,6 +7,7 @@ import { LargeEmbeddingsConfig } from './config/embedding';
 import { EmbeddingBagCollection, TableNormsOptions } from './ebc';
 import * as checkpoint from './checkpoint';
 import type { LoadStateDictOptions, RestoredState, SnapshotExtra } from './checkpoint';
+import { RestoreSnapshotOptions, validateRestoreSnapshotOptions } from './options/checkpoint';
 import { Mode } from './enums';
 import { LargeEmbeddingsOptions, validateLargeEmbeddingsOptions } from './options/large_embeddings';
 import { KeyedJaggedTensor } from './kjt';
@@ -65,8 +66,17 @@ export class LargeEmbeddings {
     return checkpoint.saveSnapshot(this.ebc, dir, extra, { keyPrefix: 'ebc.' });
   }
 
-  restoreSnapshot(dir: string): Promise<RestoredState> {
-    return checkpoint.restoreSnapshot(this.ebc, dir, { keyPrefix: 'ebc.' });
+  restoreSnapshot(dir: string, o?: RestoreSnapshotOptions): Promise<RestoredState> {
+    try {
+      return checkpoint.restoreSnapshot(this.ebc, dir, { ...validateRestoreSnapshotOptions(o), keyPrefix: 'ebc.' });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Per table: 'mmap' or 'memory' (the ebc's tableStorage). */
+  tableStorage(): Record<string, 'memory' | 'mmap'> {
+    return this.ebc.tableStorage();
   }
 
   saveStateDict(path: string): Promise<void> {

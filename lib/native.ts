@@ -82,7 +82,24 @@ export interface NativeStateInfo {
 export type NativeStoredWeights = Float32Array | Uint16Array;
 
 /** What importState applies: per table, any of its weights (stored dtype or float32) and state tensors. */
-export type NativeStateImport = Record<string, { weight?: NativeStoredWeights; state?: Record<string, Float32Array> }>;
+export type NativeStateImport = Record<
+  string,
+  {
+    weight?: NativeStoredWeights;
+    state?: Record<string, Float32Array>;
+    /** Map the rows from there instead of taking `weight`; the collection becomes read-only. */
+    mapped?: NativeMappedSource;
+    /** Part of a mapped restore (a table that could not be mapped): read-only all the same. */
+    serve?: boolean;
+  }
+>;
+
+/** A table's stored bytes in a file, mapped read-only instead of copied (the core checks dtype, alignment, bounds). */
+export interface NativeMappedSource {
+  file: string;
+  offset: number;
+  dtype: 'float32' | 'float16';
+}
 
 /** What exportState read under one ticket. */
 export interface NativeExportedState {
@@ -123,6 +140,10 @@ export interface NativeEmbeddingBagCollection {
   setVocab(table: string, ids: BigInt64Array, rows: BigInt64Array | Int32Array, oovRow: number): void;
   /** Per table with a vocabulary: ids looked up by forward calls, and how many of them were missing. */
   vocabStats(): Record<string, { lookups: number; missing: number }>;
+  /** Per table: 'mmap' when its rows are read in place from a mapped file, else 'memory'. */
+  tableStorage(): Record<string, 'memory' | 'mmap'>;
+  /** True once a mapped restore made the collection read-only. */
+  readOnly(): boolean;
 }
 
 export interface NativeBuildInfo {

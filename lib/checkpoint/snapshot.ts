@@ -28,6 +28,8 @@ import {
 import { torchDtypeName } from './dtypes';
 import { floatEntry, intEntry, keyToFilename, strEntry } from './snapshot_manifest';
 import { SnapshotReader } from './snapshot_reader';
+import { snapshotMappedSource } from './mapped_source';
+import type { RestoreSnapshotOptions } from '../options/checkpoint';
 import { SnapshotWriter } from './snapshot_writer';
 
 export type { SnapshotExtra } from '../options/checkpoint';
@@ -103,8 +105,16 @@ export async function saveSnapshot(
 
 type Want = (logical: string, shape: number[], dtype: string | undefined, keep: (data: Float32Array) => void) => void;
 
-/** Restores weights, optimizer state and step from `dir`; resolves to the saved step and walltime. */
-export function restoreSnapshot(module: Checkpointable, dir: string, o: ModuleKeyOptions = {}): Promise<RestoredState> {
+/**
+ * Restores weights, optimizer state and step from `dir`; resolves to the saved step and walltime.
+ * With `mmap`, tables whose stored bytes can be used in place are mapped (mapped_source.ts) and the
+ * module becomes read-only; optimizer state is then not read (a serving module does not train).
+ */
+export function restoreSnapshot(
+  module: Checkpointable,
+  dir: string,
+  o: ModuleKeyOptions & RestoreSnapshotOptions = {},
+): Promise<RestoredState> {
   return module.inCallOrder((m) => restoreInOrder(module, m, dir, o));
 }
 
@@ -112,7 +122,7 @@ async function restoreInOrder(
   module: Checkpointable,
   m: StateAccess,
   dir: string,
-  o: ModuleKeyOptions,
+  o: ModuleKeyOptions & RestoreSnapshotOptions,
 ): Promise<RestoredState> {
   const keyPrefix = o.keyPrefix ?? '';
   const reader = await SnapshotReader.open(await resolveSnapshotDir(dir));
@@ -146,10 +156,20 @@ async function restoreInOrder(
 
     const tables: NativeStateImport = {};
     for (const t of module.tables) {
-      const table: NativeStateImport[string] = (tables[t.name] = {});
-      want(modelPath(keyPrefix, t.name), tableShape(t), torchDtypeName(tableDtype(t)), (d) => (table.weight = d));
+      const table: NativeStateImport[string] = (tables[t.name] = o.mmap ? { serve: true } : {});
+      const logical = modelPath(keyPrefix, t.name);
+      const before = reads.length;
+      want(logical, tableShape(t), torchDtypeName(tableDtype(t)), (d) => (table.weight = d));
+      // A mappable table replaces its read with a mapping; the others stay reads (tableStorage: 'memory').
+      const read = o.mmap && reads.length > before ? reads[before] : undefined;
+      if (read) {
+        reads[before] = async () => {
+          table.mapped = await snapshotMappedSource(reader, logical, tableDtype(t), tableShape(t));
+          if (!table.mapped) await read();
+        };
+      }
     }
-    const hasOptimizer = [...reader.entries.keys()].some((p) => p.startsWith('optimizer/'));
+    const hasOptimizer = !o.mmap && [...reader.entries.keys()].some((p) => p.startsWith('optimizer/'));
     if (hasOptimizer) planOptimizer(module, reader, keyPrefix, want, issues, tables);
 
     const step = reader.primitive('extra_state/step');

@@ -25,6 +25,8 @@ import { byteChunks } from './fs_util';
 import { pickleStateDict, PickledTensor } from './pickle_writer';
 import { PyDict, StorageRef, TensorRef, unpickle } from './pickle_reader';
 import { ArchiveRecord, TorchArchive, writeTorchArchive } from './torch_zip';
+import { archiveMappedSource } from './mapped_source';
+import type { NativeStateImport } from '../native';
 
 export type { LoadStateDictOptions } from '../options/checkpoint';
 
@@ -86,14 +88,19 @@ async function loadInOrder(
     for (const [k, v] of root.map) if (typeof k === 'string' && v instanceof TensorRef) tensors.set(k, v);
     const chosen = matchKeys(module, file, [...tensors.keys()], o, k.keyPrefix ?? '');
     const storages = new StorageCache();
-    const loaded: [string, Float32Array][] = [];
+    const loaded: NativeStateImport = {};
     for (const [table, key] of chosen) {
       const t = module.tables.find((x) => x.name === table)!;
       const where = `${file}: entry ${key} (table ${table})`;
-      loaded.push([table, await readTensor(archive, where, tensors.get(key)!, tableShape(t), storages)]);
+      const ref = tensors.get(key)!;
+      // With mmap, a record in the table's dtype is mapped in place (mapped_source.ts); others are read.
+      const mapped = o.mmap ? await archiveMappedSource(archive, ref, tableDtype(t), tableShape(t), where) : undefined;
+      loaded[table] = mapped
+        ? { mapped }
+        : { weight: await readTensor(archive, where, ref, tableShape(t), storages), serve: o.mmap };
     }
     // Everything is read and checked: only now touch the module, all tables at once.
-    await m.importState(Object.fromEntries(loaded.map(([table, weight]) => [table, { weight }])));
+    await m.importState(loaded);
   } finally {
     archive.close();
   }

@@ -34,6 +34,8 @@ Napi::Function EbcBinding::define(Napi::Env env) {
                          InstanceMethod<&EbcBinding::import_state>("importState"),
                          InstanceMethod<&EbcBinding::set_vocab>("setVocab"),
                          InstanceMethod<&EbcBinding::vocab_stats>("vocabStats"),
+                         InstanceMethod<&EbcBinding::table_storage>("tableStorage"),
+                         InstanceMethod<&EbcBinding::read_only>("readOnly"),
                      });
 }
 

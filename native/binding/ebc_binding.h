@@ -11,6 +11,9 @@
 
 namespace torchrec::binding {
 
+// importState's `mapped: {file, offset, dtype}` of one table (ebc_binding_serving.cc).
+MappedSource read_mapped_source(const Napi::Value& value, const std::string& where);
+
 class EbcBinding : public Napi::ObjectWrap<EbcBinding> {
  public:
   static Napi::Function define(Napi::Env env);
@@ -38,6 +41,10 @@ class EbcBinding : public Napi::ObjectWrap<EbcBinding> {
   Napi::Value table_norms(const Napi::CallbackInfo& info);
   Napi::Value export_state(const Napi::CallbackInfo& info);
   Napi::Value import_state(const Napi::CallbackInfo& info);
+
+  // Serving (ebc_binding_serving.cc).
+  Napi::Value table_storage(const Napi::CallbackInfo& info);
+  Napi::Value read_only(const Napi::CallbackInfo& info);
 
   // Vocabularies.
   Napi::Value set_vocab(const Napi::CallbackInfo& info);

@@ -40,7 +40,8 @@ CpuTableStore::CpuTableStore(const std::vector<TableSpec>& tables,
   }
 }
 
-void CpuTableStore::forward(const LookupPlan& plan, const PlannedBatch& planned, float* out) const {
+void dense_pooled_forward(const std::vector<TableSpec>& tables, const std::vector<at::Tensor>& weights,
+                          const LookupPlan& plan, const PlannedBatch& planned, float* out) {
   const KeyedJaggedTensor& kjt = planned.kjt();
   kernels::PooledBatch batch;
   batch.offsets = kjt.offsets().data_ptr<int64_t>();
@@ -55,9 +56,9 @@ void CpuTableStore::forward(const LookupPlan& plan, const PlannedBatch& planned,
   features.reserve(plan.outputs().size());
   for (size_t i = 0; i < plan.outputs().size(); ++i) {
     const OutputBlock& block = plan.outputs()[i];
-    const TableSpec& spec = tables_[block.table];
+    const TableSpec& spec = tables[block.table];
     kernels::PooledFeature f;
-    f.rows = weights_[block.table].data_ptr();
+    f.rows = weights[block.table].data_ptr();
     f.half = spec.dtype == at::kHalf;
     f.num_rows = spec.num_embeddings;
     f.dim = spec.embedding_dim;
@@ -67,6 +68,10 @@ void CpuTableStore::forward(const LookupPlan& plan, const PlannedBatch& planned,
     features.push_back(f);
   }
   kernels::pooled_lookup_forward(features, batch);
+}
+
+void CpuTableStore::forward(const LookupPlan& plan, const PlannedBatch& planned, float* out) const {
+  dense_pooled_forward(tables_, weights_, plan, planned, out);
 }
 
 void CpuTableStore::backward(const LookupPlan& plan, const PlannedBatch& planned, const float* grad,
