@@ -15,6 +15,13 @@
 // and loses sharing across processes); holding the fd and re-checking the size before each read
 // (a race remains between the check and the read, and it costs a syscall per forward); MAP_PRIVATE
 // or mlock (neither survives truncation: Linux unmaps truncated pages either way).
+//
+// Advice: none is given (no MADV_RANDOM / WILLNEED / HUGEPAGE), as none was measured to help here.
+// Measured on this machine's kernel: a freshly written snapshot sits in the page cache as 2 MiB
+// folios, and a lookup fault maps the whole folio (one random row: +2 MiB of RssFile, 100 rows:
+// +200 MiB) — huge TLB entries for free, as DESIGN's huge-page measurement wants for big tables; those
+// pages are the shared page cache, not a copy (test/serving/rss.test.ts checks that no anonymous copy
+// appears and that 4 worker threads stay near 1x).
 #pragma once
 
 #include <atomic>
