@@ -381,8 +381,8 @@ export class EmbeddingBagCollection {
     return this.live('tableStorage').tableStorage();
   }
 
-  /** A mapped restore needs a collection of this process on the CPU. */
-  private checkMmap<T extends { mmap?: boolean }>(o: T): T {
+  /** A mapped restore needs a collection of this process on the CPU (LargeEmbeddings checks through it too). */
+  checkMmap<T extends { mmap?: boolean }>(o: T): T {
     if (o?.mmap === true && (this.processGroup || this.device !== 'cpu')) {
       throw new TorchrecError(
         'ERR_INVALID_ARGUMENT',

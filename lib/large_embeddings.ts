@@ -68,7 +68,8 @@ export class LargeEmbeddings {
 
   restoreSnapshot(dir: string, o?: RestoreSnapshotOptions): Promise<RestoredState> {
     try {
-      return checkpoint.restoreSnapshot(this.ebc, dir, { ...validateRestoreSnapshotOptions(o), keyPrefix: 'ebc.' });
+      const options = this.ebc.checkMmap(validateRestoreSnapshotOptions(o));
+      return checkpoint.restoreSnapshot(this.ebc, dir, { ...options, keyPrefix: 'ebc.' });
     } catch (e) {
       return Promise.reject(e);
     }
@@ -84,6 +85,11 @@ export class LargeEmbeddings {
   }
 
   loadStateDict(path: string, o: LoadStateDictOptions = {}): Promise<void> {
+    try {
+      this.ebc.checkMmap(o ?? {});
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return checkpoint.loadStateDict(this.ebc, path, o, { keyPrefix: 'ebc.' });
   }
 
