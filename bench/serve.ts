@@ -15,7 +15,7 @@ import type { ServeSpec } from '../examples/serve/model';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const autocannon = require('autocannon') as (o: Record<string, unknown>) => Promise<AutocannonResult>;
 interface AutocannonResult {
-  requests: { average: number };
+  requests: { average: number; total: number };
   latency: { p50: number; p99: number };
   errors: number;
   non2xx: number;
@@ -33,11 +33,17 @@ const DIM = arg('dim', 64);
 const TWEETS_PER_REQUEST = 100;
 const MiB = 1024 * 1024;
 
+interface Rss {
+  rssBytes: number;
+  anonBytes: number;
+  fileBytes: number;
+}
+
 interface ServerHandle {
   child: ChildProcess;
   url: string;
-  idleRss: number;
-  ask(m: object): Promise<{ eventLoopP99Ms: number; rssBytes: number; batches: number; queries: number }>;
+  idle: Rss;
+  ask(m: object): Promise<Rss & { eventLoopP99Ms: number; batches: number; queries: number }>;
 }
 
 function startServer(spec: ServeSpec, workers: number): Promise<ServerHandle> {
@@ -47,12 +53,12 @@ function startServer(spec: ServeSpec, workers: number): Promise<ServerHandle> {
   });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-    child.once('message', (m: { url: string; rssBytes: number }) =>
+    child.once('exit', (code) => reject(new Error(`server exited with ${code} before it was ready`)));
+    child.once('message', (m: Rss & { url: string }) =>
       resolve({
         child,
         url: m.url,
-        idleRss: m.rssBytes,
+        idle: m,
         ask: (q) =>
           new Promise((res) => {
             child.once('message', res as never);
@@ -86,29 +92,34 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   const memory: string[] = [];
   for (const workers of [1, 4]) {
+    console.log(`starting the service with ${workers} worker(s) ...`);
     const server = await startServer(spec, workers);
+    console.log(`serving at ${server.url}; warming up`);
     // Touch every page of both tables once through the service, then read RSS: the tables' pages
     // now count once in this process however many workers map them.
     const warm = await autocannon({
       url: `${server.url}/score`,
       method: 'POST',
       connections: 16,
-      amount: 2000,
+      duration: 5,
+      timeout: 5,
       requests: [{ setupRequest: (r: object) => ({ ...r, body: body() }) }],
     });
+    console.log(`warm-up: ${warm.requests.total} requests, ${warm.errors + warm.non2xx + warm.timeouts} errors`);
     const afterWarm = await server.ask({ stats: true });
+    const mib = (r: Rss): string => [r.rssBytes, r.anonBytes, r.fileBytes].map((b) => (b / MiB).toFixed(0)).join(' / ');
     memory.push(
-      `| ${workers} | ${(server.idleRss / MiB).toFixed(0)} | ${(afterWarm.rssBytes / MiB).toFixed(0)} | ` +
-        `${(tableBytes / MiB).toFixed(0)} | ${warm.errors + warm.non2xx} |`,
+      `| ${workers} | ${mib(server.idle)} | ${mib(afterWarm)} | ${(tableBytes / MiB).toFixed(0)} | ` +
+        `${warm.errors + warm.non2xx} |`,
     );
     for (const connections of [1, 16, 256]) {
-      await server.ask({ reset: true });
-      const before = await server.ask({ stats: true });
+      const before = await server.ask({ stats: true, reset: true }); // counts so far, then a fresh histogram
       const r = await autocannon({
         url: `${server.url}/score`,
         method: 'POST',
         connections,
         duration: SECONDS,
+        timeout: 5,
         requests: [{ setupRequest: (q: object) => ({ ...q, body: body() }) }],
       });
       const s = await server.ask({ stats: true });
@@ -119,8 +130,10 @@ async function main(): Promise<void> {
       );
       console.log(rows[rows.length - 1]);
     }
-    await server.ask({ stop: true }).catch(() => undefined);
-    server.child.kill();
+    await new Promise((resolve) => {
+      server.child.once('exit', resolve);
+      server.child.send({ stop: true });
+    });
   }
   const out = [
     '# Serving benchmark (`npm run bench:serve`)',
@@ -135,8 +148,10 @@ async function main(): Promise<void> {
     '|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
-    'Resident memory of the server process (MiB): at start (tables mapped, none read yet) and after 2000',
-    'warm-up requests (the pages they touched are resident once, whatever the number of workers):',
+    'Resident memory of the server process, MiB as total / anonymous / file-backed (/proc/self/status RssAnon,',
+    'RssFile): at start (tables mapped, none read yet) and after 5 s of warm-up requests. The tables are',
+    "file pages, resident once in the process whatever the number of workers; each worker's own V8 heap,",
+    'ts-node transpiler and libtorch thread state are anonymous memory.',
     '',
     '| workers | RSS at start | RSS after warm-up | tables on disk | warm-up errors |',
     '|---|---|---|---|---|',
