@@ -24,6 +24,7 @@ import { constants as bufferConstants } from 'buffer';
 import * as checkpoint from './checkpoint';
 import { describeDuplicate, loadVocab } from './vocab';
 import type { LoadStateDictOptions, RestoredState, SnapshotExtra } from './checkpoint';
+import { RestoreSnapshotOptions, validateRestoreSnapshotOptions } from './options/checkpoint';
 import type { StateAccess } from './checkpoint/checkpointable';
 import {
   native,
@@ -162,6 +163,13 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
         `setMode(${Mode.TRAIN}): table${quantized.length > 1 ? 's' : ''} ${quantized.map((n) => JSON.stringify(n)).join(', ')} ` +
           'are quantized (int8/int4/int2) and cannot be trained; a collection with quantized tables stays in ' +
           `${Mode.EVALUATE} or ${Mode.INFERENCE} mode`,
+      );
+    }
+    if (m === Mode.TRAIN && this.handle?.readOnly()) {
+      throw new TorchrecError(
+        'ERR_INVALID_MODE',
+        'setMode(TRAIN): this collection serves memory-mapped tables (restored with mmap: true) and is read-only; ' +
+          'restore without mmap into a new collection to train',
       );
     }
     this.currentMode = m;
@@ -426,9 +434,14 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
   /**
    * Restores a torchsnapshot snapshot; all-or-nothing, and validated against this module's tables.
    * Sharded: collective; any snapshot (saved on any number of ranks with any plan, or by one process).
+   * `mmap: true` maps the tables that can be used in place and makes the collection read-only INFERENCE.
    */
-  restoreSnapshot(dir: string): Promise<RestoredState> {
-    return checkpoint.restoreSnapshot(this, dir);
+  restoreSnapshot(dir: string, o?: RestoreSnapshotOptions): Promise<RestoredState> {
+    try {
+      return checkpoint.restoreSnapshot(this, dir, this.checkMmap(validateRestoreSnapshotOptions(o)));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** Writes `embedding_bags.<table>.weight` tensors in torch.save's format (Python's torch.load reads it). */
@@ -438,7 +451,27 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
 
   /** Reads a torch.save'd state dict (e.g. Python's `torch.save(module.state_dict())`). */
   loadStateDict(path: string, o: LoadStateDictOptions = {}): Promise<void> {
-    return checkpoint.loadStateDict(this, path, o);
+    try {
+      return checkpoint.loadStateDict(this, path, this.checkMmap(o ?? {}));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Per table: 'mmap' when its rows are read in place from a memory-mapped file, else 'memory'. */
+  tableStorage(): Record<string, 'memory' | 'mmap'> {
+    return this.live('tableStorage').tableStorage();
+  }
+
+  /** A mapped restore needs a collection of this process on the CPU (LargeEmbeddings checks through it too). */
+  checkMmap<T extends { mmap?: boolean }>(o: T): T {
+    if (o?.mmap === true && (this.processGroup || this.device !== 'cpu')) {
+      throw new TorchrecError(
+        'ERR_INVALID_ARGUMENT',
+        `mmap: true needs an unsharded CPU collection (this one is ${this.processGroup ? 'sharded' : `on ${this.device}`})`,
+      );
+    }
+    return o;
   }
 
   /** Frees the tables now. Calls already started finish; any later call is ERR_DISPOSED. */
@@ -497,7 +530,11 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
     const handle = this.live('inCallOrder');
     const direct: StateAccess = {
       exportState: (tables, withState) => ownPromise(handle.exportState([...tables], withState)),
-      importState: (tables, step) => ownPromise(handle.importState(tables, step ?? null)),
+      importState: (tables, step) =>
+        ownPromise(handle.importState(tables, step ?? null)).then(() => {
+          // A mapped restore made the collection read-only: it now serves (INFERENCE).
+          if (handle.readOnly()) this.currentMode = Mode.INFERENCE;
+        }),
       exportShards: (withWeights, withState) => ownPromise(handle.exportShards(withWeights, withState)),
       importShards: (shards, step, apply) => ownPromise(handle.importShards(shards, step ?? null, apply)),
     };

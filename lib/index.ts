@@ -16,3 +16,5 @@ export { setNumThreads, getNumThreads, buildInfo } from './runtime';
 export type { SnapshotExtra, RestoredState, LoadStateDictOptions } from './checkpoint';
 export * from './train';
 export * from './distributed';
+export * from './serving';
+export type { RestoreSnapshotOptions } from './options/checkpoint';

@@ -8,6 +8,7 @@ import { EmbeddingBagCollection, TableNormsOptions } from './ebc';
 import type { ProcessGroup } from './distributed/process_group';
 import * as checkpoint from './checkpoint';
 import type { LoadStateDictOptions, RestoredState, SnapshotExtra } from './checkpoint';
+import { RestoreSnapshotOptions, validateRestoreSnapshotOptions } from './options/checkpoint';
 import { Mode } from './enums';
 import { LargeEmbeddingsOptions, validateLargeEmbeddingsOptions } from './options/large_embeddings';
 import { KeyedJaggedTensor } from './kjt';
@@ -71,8 +72,18 @@ export class LargeEmbeddings {
     return checkpoint.saveSnapshot(this.ebc, dir, extra, { keyPrefix: 'ebc.' });
   }
 
-  restoreSnapshot(dir: string): Promise<RestoredState> {
-    return checkpoint.restoreSnapshot(this.ebc, dir, { keyPrefix: 'ebc.' });
+  restoreSnapshot(dir: string, o?: RestoreSnapshotOptions): Promise<RestoredState> {
+    try {
+      const options = this.ebc.checkMmap(validateRestoreSnapshotOptions(o));
+      return checkpoint.restoreSnapshot(this.ebc, dir, { ...options, keyPrefix: 'ebc.' });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Per table: 'mmap' or 'memory' (the ebc's tableStorage). */
+  tableStorage(): Record<string, 'memory' | 'mmap'> {
+    return this.ebc.tableStorage();
   }
 
   saveStateDict(path: string): Promise<void> {
@@ -80,6 +91,11 @@ export class LargeEmbeddings {
   }
 
   loadStateDict(path: string, o: LoadStateDictOptions = {}): Promise<void> {
+    try {
+      this.ebc.checkMmap(o ?? {});
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return checkpoint.loadStateDict(this.ebc, path, o, { keyPrefix: 'ebc.' });
   }
 

@@ -93,7 +93,15 @@ export type NativeStoredWeights = Float32Array | Uint16Array | Uint8Array;
 /** What importState applies: per table, any of its weights (stored dtype or float32) and state tensors. */
 export type NativeStateImport = Record<
   string,
-  { weight?: NativeStoredWeights; state?: Record<string, Float32Array>; managed?: NativeManagedState }
+  {
+    weight?: NativeStoredWeights;
+    state?: Record<string, Float32Array>;
+    /** Map the rows from there instead of taking `weight`; the collection becomes read-only. */
+    mapped?: NativeMappedSource;
+    /** Part of a mapped restore (a table that could not be mapped): read-only all the same. */
+    serve?: boolean;
+    managed?: NativeManagedState;
+  }
 >;
 
 /** A managed-id table's map and counters (core/managed_ids.h ManagedIdsState). */
@@ -119,6 +127,13 @@ export interface NativeManagedIdStats {
   evicted: number;
   defaultRowHits: number;
   waitingDropped: number;
+}
+
+/** A table's stored bytes in a file, mapped read-only instead of copied (the core checks dtype, alignment, bounds). */
+export interface NativeMappedSource {
+  file: string;
+  offset: number;
+  dtype: 'float32' | 'float16';
 }
 
 /** What exportState read under one ticket. */
@@ -185,6 +200,10 @@ export interface NativeEmbeddingBagCollection {
   vocabStats(): Record<string, { lookups: number; missing: number }>;
   /** Per managed-id table, read in call order. */
   managedIdStats(): Record<string, NativeManagedIdStats>;
+  /** Per table: 'mmap' when its rows are read in place from a mapped file, else 'memory'. */
+  tableStorage(): Record<string, 'memory' | 'mmap'>;
+  /** True once a mapped restore made the collection read-only. */
+  readOnly(): boolean;
 }
 
 export interface NativeBuildInfo {

@@ -34,6 +34,8 @@ import { floatEntry, intEntry, keyToFilename, strEntry } from './snapshot_manife
 import { restoreShardedSnapshot } from './sharded_restore';
 import { saveShardedSnapshot } from './sharded_snapshot';
 import { SnapshotReader } from './snapshot_reader';
+import { snapshotMappedSource } from './mapped_source';
+import type { RestoreSnapshotOptions } from '../options/checkpoint';
 import { SnapshotWriter } from './snapshot_writer';
 import { joinStoredRows, QBIAS, QSCALE, splitStoredRows, storedRowBytes } from './quantized_state';
 
@@ -137,8 +139,16 @@ type Want = (
   codes?: boolean,
 ) => void;
 
-/** Restores weights, optimizer state and step from `dir`; resolves to the saved step and walltime. */
-export function restoreSnapshot(module: Checkpointable, dir: string, o: ModuleKeyOptions = {}): Promise<RestoredState> {
+/**
+ * Restores weights, optimizer state and step from `dir`; resolves to the saved step and walltime.
+ * With `mmap`, tables whose stored bytes can be used in place are mapped (mapped_source.ts) and the
+ * module becomes read-only; optimizer state is then not read (a serving module does not train).
+ */
+export function restoreSnapshot(
+  module: Checkpointable,
+  dir: string,
+  o: ModuleKeyOptions & RestoreSnapshotOptions = {},
+): Promise<RestoredState> {
   if (module.processGroup) return restoreShardedSnapshot(module, module.processGroup, dir, o);
   return module.inCallOrder((m) => restoreInOrder(module, m, dir, o));
 }
@@ -147,7 +157,7 @@ async function restoreInOrder(
   module: Checkpointable,
   m: StateAccess,
   dir: string,
-  o: ModuleKeyOptions,
+  o: ModuleKeyOptions & RestoreSnapshotOptions,
 ): Promise<RestoredState> {
   const keyPrefix = o.keyPrefix ?? '';
   const reader = await SnapshotReader.open(await resolveSnapshotDir(dir));
@@ -181,7 +191,7 @@ async function restoreInOrder(
 
     const tables: NativeStateImport = {};
     for (const t of module.tables) {
-      const table: NativeStateImport[string] = (tables[t.name] = {});
+      const table: NativeStateImport[string] = (tables[t.name] = o.mmap ? { serve: true } : {});
       const logical = modelPath(keyPrefix, t.name);
       const rowBytes = storedRowBytes(t);
       if (rowBytes > 0 && reader.tensorEntry(logical) && reader.info(logical).dtype === 'uint8') {
@@ -200,9 +210,18 @@ async function restoreInOrder(
       }
       // Float weights; an int table quantizes them on import.
       const dtype = rowBytes > 0 ? undefined : torchDtypeName(tableDtype(t));
+      const before = reads.length;
       want(logical, tableShape(t), dtype, (d) => (table.weight = d));
+      // A mappable table replaces its read with a mapping; the others stay reads (tableStorage: 'memory').
+      const read = o.mmap && rowBytes === 0 && reads.length > before ? reads[before] : undefined;
+      if (read) {
+        reads[before] = async () => {
+          table.mapped = await snapshotMappedSource(reader, logical, tableDtype(t), tableShape(t));
+          if (!table.mapped) await read();
+        };
+      }
     }
-    const hasOptimizer = [...reader.entries.keys()].some((p) => p.startsWith('optimizer/'));
+    const hasOptimizer = !o.mmap && [...reader.entries.keys()].some((p) => p.startsWith('optimizer/'));
     if (hasOptimizer) planOptimizer(module, reader, keyPrefix, want, issues, tables);
     reads.push(...planManagedRestore(reader, module.tables, keyPrefix, issues, tables));
 

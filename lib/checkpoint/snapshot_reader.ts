@@ -259,7 +259,7 @@ export class SnapshotReader {
   }
 
   /** A manifest location, confined to the snapshot directory (no `..`, no symlinks; see the file comment). */
-  private async resolve(location: string, where: string): Promise<string> {
+  async resolve(location: string, where: string): Promise<string> {
     const parts = location.split('/');
     if (path.isAbsolute(location) || parts.some((p) => p === '..' || p === '' || p === '.')) {
       throw checkpointError(`${where}: location "${location}" is not a path inside the snapshot`);

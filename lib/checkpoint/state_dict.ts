@@ -29,6 +29,7 @@ import { isManaged, isManagedKey, managedKey, MANAGED_PARTS, packManaged, readMa
 import type { EmbeddingBagConfig } from '../config/embedding';
 import type { NativeStateImport } from '../native';
 import { joinStoredRows, QBIAS, QSCALE, readByteTensor, splitStoredRows, storedRowBytes } from './quantized_state';
+import { archiveMappedSource } from './mapped_source';
 
 export type { LoadStateDictOptions } from '../options/checkpoint';
 
@@ -111,25 +112,31 @@ async function loadInOrder(
     const weightKeys = [...tensors.keys()].filter((key) => !isManagedKey(key));
     const chosen = matchKeys(module, file, weightKeys, o, k.keyPrefix ?? '');
     const storages = new StorageCache();
-    const loaded: [string, Float32Array | Uint8Array][] = [];
+    const loaded: NativeStateImport = {};
     for (const [table, key] of chosen) {
       const t = module.tables.find((x) => x.name === table)!;
       const where = `${file}: entry ${key} (table ${table})`;
       const ref = tensors.get(key)!;
       if (storedRowBytes(t) > 0 && ref.storage.dtype === 'uint8') {
-        loaded.push([table, await readQuantized(archive, file, key, t, tensors, storages)]);
+        loaded[table] = { weight: await readQuantized(archive, file, key, t, tensors, storages), serve: o.mmap };
         continue;
       }
-      // A float tensor: taken as is (float tables) or quantized by the core (int tables).
-      loaded.push([table, await readTensor(archive, where, ref, tableShape(t), storages)]);
+      // With mmap, a record in the table's dtype is mapped in place (mapped_source.ts); others are read. A
+      // float tensor is taken as is (float tables) or quantized by the core (int tables).
+      const mapped =
+        o.mmap && storedRowBytes(t) === 0
+          ? await archiveMappedSource(archive, ref, tableDtype(t), tableShape(t), where)
+          : undefined;
+      loaded[table] = mapped
+        ? { mapped }
+        : { weight: await readTensor(archive, where, ref, tableShape(t), storages), serve: o.mmap };
     }
-    // Everything is read and checked: only now touch the module, all tables at once.
-    const imports: NativeStateImport = Object.fromEntries(loaded.map(([table, weight]) => [table, { weight }]));
     for (const [table, key] of chosen) {
       const t = module.tables.find((x) => x.name === table)!;
-      if (isManaged(t)) imports[table].managed = await readManagedStateDict(archive, file, tensors, t, key);
+      if (isManaged(t)) loaded[table].managed = await readManagedStateDict(archive, file, tensors, t, key);
     }
-    await m.importState(imports);
+    // Everything is read and checked: only now touch the module, all tables at once.
+    await m.importState(loaded);
   } finally {
     archive.close();
   }

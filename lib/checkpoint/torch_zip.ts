@@ -10,12 +10,12 @@
  */
 import { close as closeFd, promises as fsp, read as readFd } from 'fs';
 import * as path from 'path';
-import { Readable } from 'stream';
 import { promisify } from 'util';
 import { checkpointError, wrapIoError } from './checkpointable';
 import { fsyncPath, OpenOptions, openRegularFd, tempSibling } from './fs_util';
 import { MAX_PICKLE_BYTES } from './pickle_reader';
-import { yauzl, yazl, ZipEntry, ZipReader } from './zip';
+import { AlignedRecord, writeAlignedZip } from './aligned_zip';
+import { yauzl, ZipEntry, ZipReader } from './zip';
 
 const readFdAsync = promisify(readFd);
 const closeFdAsync = promisify(closeFd);
@@ -75,6 +75,11 @@ export class TorchArchive {
 
   size(record: string): number {
     return this.entry(record).uncompressedSize;
+  }
+
+  /** Where a stored record's local header starts in the file (mapped_source.ts finds its data from there). */
+  localHeaderOffset(record: string): number {
+    return this.entry(record).relativeOffsetOfLocalHeader;
   }
 
   async readRecord(record: string): Promise<Uint8Array> {
@@ -200,7 +205,8 @@ export function archiveNameFor(file: string): string {
 
 /**
  * Writes a torch.save archive at `file`, through a temporary sibling renamed into place so that a
- * reader never sees half a file.
+ * reader never sees half a file. Every record's data starts on a 64-byte boundary, as torch.save
+ * places them (aligned_zip.ts), so the tables of the file can be memory-mapped.
  */
 export async function writeTorchArchive(
   file: string,
@@ -209,37 +215,18 @@ export async function writeTorchArchive(
 ): Promise<void> {
   const name = archiveNameFor(file);
   const tmp = tempSibling(file);
-  const zip = new yazl.ZipFile();
-  const mtime = new Date();
-  let failure: Error | undefined;
-  const abort = (e: Error): void => {
-    failure = failure ?? e;
-    zip.outputStream.destroy(failure);
-  };
-  zip.on('error', abort);
-  // The failure can come before the loop below starts listening; it is rethrown from `failure`.
-  zip.outputStream.on('error', () => undefined);
-  zip.addBuffer(dataPkl, `${name}/data.pkl`, { compress: false, mtime });
-  for (const r of records) {
-    zip.addReadStreamLazy(`${name}/${r.name}`, { compress: false, size: r.size, mtime }, (cb) => {
-      let chunks: Iterable<Uint8Array>;
-      try {
-        chunks = r.chunks();
-      } catch (e) {
-        abort(e as Error);
-        return;
-      }
-      cb(null, Readable.from(toBuffers(chunks), { objectMode: false }));
-    });
-  }
-  zip.addBuffer(Buffer.from('3\n'), `${name}/version`, { compress: false, mtime });
-  zip.end();
+  const all: AlignedRecord[] = [
+    { name: `${name}/data.pkl`, size: dataPkl.length, chunks: () => [dataPkl] },
+    ...records.map((r) => ({ name: `${name}/${r.name}`, size: r.size, chunks: r.chunks })),
+    { name: `${name}/version`, size: 2, chunks: () => [Buffer.from('3\n')] },
+  ];
   try {
     await fsp.mkdir(path.dirname(path.resolve(file)), { recursive: true });
     const out = await fsp.open(tmp, 'w');
     try {
-      for await (const chunk of zip.outputStream as AsyncIterable<Buffer>) await out.write(chunk);
-      if (failure) throw failure;
+      await writeAlignedZip(all, async (chunk) => {
+        await out.write(chunk);
+      });
       await out.sync();
     } finally {
       await out.close();
@@ -248,10 +235,6 @@ export async function writeTorchArchive(
     await fsyncPath(path.dirname(path.resolve(file)));
   } catch (e) {
     await fsp.rm(tmp, { force: true });
-    throw wrapIoError(failure ?? e, `writing ${file}`);
+    throw wrapIoError(e, `writing ${file}`);
   }
-}
-
-function* toBuffers(chunks: Iterable<Uint8Array>): Iterable<Buffer> {
-  for (const c of chunks) yield Buffer.from(c.buffer, c.byteOffset, c.byteLength);
 }

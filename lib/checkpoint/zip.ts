@@ -10,6 +10,8 @@ export interface ZipEntry {
   compressionMethod: number;
   compressedSize: number;
   uncompressedSize: number;
+  /** Where the record's local header starts in the archive (ZIP64 resolved). */
+  relativeOffsetOfLocalHeader: number;
   isEncrypted(): boolean;
 }
 

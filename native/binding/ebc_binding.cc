@@ -38,6 +38,8 @@ Napi::Function EbcBinding::define(Napi::Env env) {
                          InstanceMethod<&EbcBinding::set_vocab>("setVocab"),
                          InstanceMethod<&EbcBinding::vocab_stats>("vocabStats"),
                          InstanceMethod<&EbcBinding::managed_id_stats>("managedIdStats"),
+                         InstanceMethod<&EbcBinding::table_storage>("tableStorage"),
+                         InstanceMethod<&EbcBinding::read_only>("readOnly"),
                      });
 }
 

@@ -11,6 +11,9 @@
 
 namespace torchrec::binding {
 
+// importState's `mapped: {file, offset, dtype}` of one table (ebc_binding_serving.cc).
+MappedSource read_mapped_source(const Napi::Value& value, const std::string& where);
+
 class EbcBinding : public Napi::ObjectWrap<EbcBinding> {
  public:
   static Napi::Function define(Napi::Env env);
@@ -41,6 +44,10 @@ class EbcBinding : public Napi::ObjectWrap<EbcBinding> {
   // A sharded collection's own shards, for sharded snapshots (ebc_binding_shards.cc).
   Napi::Value export_shards(const Napi::CallbackInfo& info);
   Napi::Value import_shards(const Napi::CallbackInfo& info);
+
+  // Serving (ebc_binding_serving.cc).
+  Napi::Value table_storage(const Napi::CallbackInfo& info);
+  Napi::Value read_only(const Napi::CallbackInfo& info);
 
   // Vocabularies.
   Napi::Value set_vocab(const Napi::CallbackInfo& info);

@@ -215,6 +215,8 @@ Napi::Value EbcBinding::import_state(const Napi::CallbackInfo& info) {
       const std::string where = "importState(\"" + in.table + "\")";
       if (!tables.Get(in.table).IsObject()) fail(ErrorCode::InvalidArgument, where, " must be an object");
       const Napi::Object entry = tables.Get(in.table).As<Napi::Object>();
+      if (!is_nullish(entry.Get("mapped"))) in.mapped = read_mapped_source(entry.Get("mapped"), where + ".mapped");
+      in.serve = entry.Get("serve").ToBoolean().Value();
       if (!is_nullish(entry.Get("weight"))) {
         in.weight = view_float_or_half_array(entry.Get("weight"), (where + ".weight").c_str());
         hold(entry.Get("weight"));

@@ -40,7 +40,9 @@ CpuTableStore::CpuTableStore(const std::vector<TableSpec>& tables,
   }
 }
 
-void CpuTableStore::forward(const LookupPlan& plan, const PlannedBatch& planned, float* out) const {
+void dense_pooled_forward(const std::vector<TableSpec>& tables, const std::vector<at::Tensor>& weights,
+                          const LookupPlan& plan, const PlannedBatch& planned, float* out,
+                          const std::vector<TableOrigin>& origins) {
   const KeyedJaggedTensor& kjt = planned.kjt();
   kernels::PooledBatch batch;
   batch.offsets = kjt.offsets().data_ptr<int64_t>();
@@ -55,11 +57,12 @@ void CpuTableStore::forward(const LookupPlan& plan, const PlannedBatch& planned,
   features.reserve(plan.outputs().size());
   for (size_t i = 0; i < plan.outputs().size(); ++i) {
     const OutputBlock& block = plan.outputs()[i];
-    const TableSpec& spec = tables_[block.table];
+    const TableSpec& spec = tables[block.table];
     kernels::PooledFeature f;
-    f.rows = weights_[block.table].data_ptr();
+    f.rows = weights[block.table].data_ptr();
     f.half = spec.dtype == at::kHalf;
-    f.round_half = !origins_[static_cast<size_t>(block.table)].partial_sums;
+    const auto t = static_cast<size_t>(block.table);
+    f.round_half = t >= origins.size() || !origins[t].partial_sums;
     f.num_rows = spec.num_embeddings;
     f.dim = spec.embedding_dim;
     f.key = planned.block_key(i);
@@ -68,6 +71,10 @@ void CpuTableStore::forward(const LookupPlan& plan, const PlannedBatch& planned,
     features.push_back(f);
   }
   kernels::pooled_lookup_forward(features, batch);
+}
+
+void CpuTableStore::forward(const LookupPlan& plan, const PlannedBatch& planned, float* out) const {
+  dense_pooled_forward(tables_, weights_, plan, planned, out, origins_);
 }
 
 void CpuTableStore::backward(const LookupPlan& plan, const PlannedBatch& planned, const float* grad,

@@ -29,6 +29,13 @@ struct TableOrigin {
 // the table when it cannot be allocated.
 at::Tensor draw_initial_table(const TableSpec& spec, uint64_t seed, TableOrigin origin);
 
+// The pooled forward over dense [N][D] fp32/fp16 tables (weights[t] is table t's rows, contiguous,
+// on the CPU): the one forward of every store whose rows are plain host memory, owned or mapped.
+// origins[t] (when given) marks the row-wise shards whose fp16 results stay fp32 partial sums.
+void dense_pooled_forward(const std::vector<TableSpec>& tables, const std::vector<at::Tensor>& weights,
+                          const LookupPlan& plan, const PlannedBatch& planned, float* out,
+                          const std::vector<TableOrigin>& origins = {});
+
 class CpuTableStore final : public TableStore {
  public:
   // Weights drawn by draw_initial_table; origins[t] places table t in the whole collection (empty:

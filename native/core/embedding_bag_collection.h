@@ -58,7 +58,14 @@ class EmbeddingBagCollection final : public EmbeddingModule {
   std::vector<std::pair<std::string, ManagedIdStats>> managed_id_stats() const override;
   std::optional<ManagedIdsState> managed_state(const std::string& table) const override;
 
+  // Serving (embedding_bag_collection_serving.cc).
+  std::vector<std::string> table_storage() const override;
+  bool read_only() const override;
+
  private:
+  // import_state when a table is mapped or the module already serves mapped tables: a new read-only
+  // store (mapped tables, the rest in memory) replaces the old one whole, under the write lock.
+  void import_serving(const std::vector<TableImport>& tables, std::optional<int64_t> step);
   // Index of `name`'s state in table t's layout; ERR_INVALID_ARGUMENT naming the ones it has.
   size_t state_index(int64_t table, const std::string& name, const char* method) const;
   // ERR_DTYPE / ERR_SHAPE unless `values` can be table t's weights.
@@ -70,7 +77,7 @@ class EmbeddingBagCollection final : public EmbeddingModule {
 
   LookupPlan plan_;
   std::vector<std::optional<OptimizerSpec>> optimizers_;  // per table
-  std::unique_ptr<TableStore> store_;
+  std::shared_ptr<TableStore> store_;                     // replaced whole by a mapped restore
   std::atomic<int64_t> step_{0};
   uint64_t seed_;  // the init rule's seed: evicted rows are drawn again from it
   mutable std::shared_mutex mutex_;

@@ -1,5 +1,6 @@
 // The training half of EmbeddingBagCollection: the fused backward with its step and learning rates,
 // the step counter, optimizer state access and table norms.
+#include <algorithm>
 #include <mutex>
 
 #include "core/embedding_bag_collection.h"
@@ -11,6 +12,10 @@
 namespace torchrec {
 
 int64_t EmbeddingBagCollection::backward(const KeyedJaggedTensor& input, const float* grad, int64_t grad_numel) {
+  if (read_only()) {
+    fail(ErrorCode::InvalidMode, "backward(): this collection serves memory-mapped tables and is read-only ",
+         "(restored with mmap: true); restore without mmap into a new collection to train");
+  }
   std::string untrainable;
   int count = 0;
   for (size_t t = 0; t < optimizers_.size(); ++t) {
@@ -80,6 +85,9 @@ void EmbeddingBagCollection::check_state(int64_t t, size_t index, const float* d
 }
 
 void EmbeddingBagCollection::import_state(const std::vector<TableImport>& tables, std::optional<int64_t> step) {
+  const bool maps =
+      std::any_of(tables.begin(), tables.end(), [](const TableImport& t) { return t.mapped.has_value() || t.serve; });
+  if (maps || read_only()) return import_serving(tables, step);
   if (step && *step < 0) fail(ErrorCode::InvalidArgument, "step must be a non-negative integer, got ", *step);
   std::vector<int64_t> index;
   std::vector<std::vector<size_t>> states(tables.size());

@@ -26,6 +26,14 @@ struct StateTensorInfo {
   bool non_negative = false;
 };
 
+// Where a table's stored bytes are in a file: `file` at byte `offset`, in dtype `dtype`, row-major
+// [N][D] (a snapshot's tensor file, a torch.save record), for a restore that maps instead of copying.
+struct MappedSource {
+  std::string file;
+  int64_t offset = 0;
+  at::ScalarType dtype = at::kFloat;
+};
+
 // What import_state applies to one table: its weights (undefined: keep them; float32 or the stored
 // dtype, [N][D] values) and any of its optimizer-state tensors by name (float32, the layout's size).
 struct TableImport {
@@ -33,6 +41,12 @@ struct TableImport {
   at::Tensor weight;
   std::vector<std::pair<std::string, at::Tensor>> states;
   std::optional<ManagedIdsState> managed;  // a managed-id table's id -> row map and counters
+  // Set instead of `weight`: the rows are mapped read-only from there, and the module becomes
+  // read-only (serving) once import_state succeeds. Modules that cannot map refuse it.
+  std::optional<MappedSource> mapped;
+  // Part of a mapped restore whose bytes could not be mapped (chunked, unaligned, another dtype):
+  // `weight` is copied, and the module becomes read-only all the same, as every mapped restore makes it.
+  bool serve = false;
 };
 
 class EmbeddingModule {
@@ -68,6 +82,13 @@ class EmbeddingModule {
   // is checked (names, dtypes, sizes, finite and non-negative state) and allocated before the first
   // value changes, so a failure leaves the module as it was. Restores and state-dict loads use it.
   virtual void import_state(const std::vector<TableImport>& tables, std::optional<int64_t> step) = 0;
+
+  // Per table, in plan order: "mmap" when its rows are read in place from a mapped file, else "memory".
+  virtual std::vector<std::string> table_storage() const {
+    return std::vector<std::string>(plan().tables().size(), "memory");
+  }
+  // True once a mapped import made the module read-only: writes and backward are ERR_INVALID_MODE.
+  virtual bool read_only() const { return false; }
 
   virtual std::vector<double> table_norms(const std::vector<std::string>& tables, int64_t max_rows,
                                           uint64_t seed) const = 0;
