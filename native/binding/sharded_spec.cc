@@ -42,7 +42,7 @@ std::shared_ptr<EmbeddingModule> make_sharded_module(const Napi::Object& options
   const bool division = options.Get("gradientDivision").ToBoolean().Value();
   return std::make_shared<dist::ShardedEmbeddingBagCollection>(std::move(spec.tables), spec.is_weighted, spec.seed,
                                                                std::move(spec.optimizers), std::move(placement),
-                                                               std::move(group), division);
+                                                               std::move(group), division, spec.stochastic_rounding);
 }
 
 }  // namespace torchrec::binding

@@ -29,7 +29,7 @@ ShardedEmbeddingBagCollection::ShardedEmbeddingBagCollection(std::vector<TableSp
                                                              std::vector<std::optional<OptimizerSpec>> optimizers,
                                                              std::vector<TablePlacement> placement,
                                                              std::shared_ptr<ProcessGroup> group,
-                                                             bool gradient_division)
+                                                             bool gradient_division, bool stochastic_rounding)
     : plan_(std::move(tables), is_weighted),
       optimizers_(std::move(optimizers)),
       placement_(std::move(placement)),
@@ -116,7 +116,8 @@ ShardedEmbeddingBagCollection::ShardedEmbeddingBagCollection(std::vector<TableSp
   }
   if (!local_specs.empty()) {
     local_plan_ = std::make_unique<LookupPlan>(local_specs, is_weighted);
-    store_ = std::make_unique<CpuTableStore>(local_specs, local_optimizers, seed, origins);
+    // Stochastic rounding keys its bits by the global (table, row, column): shards round as one process does.
+    store_ = std::make_unique<CpuTableStore>(local_specs, local_optimizers, seed, origins, stochastic_rounding);
   }
 }
 

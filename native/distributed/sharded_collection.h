@@ -71,7 +71,7 @@ class ShardedEmbeddingBagCollection final : public EmbeddingModule {
   ShardedEmbeddingBagCollection(std::vector<TableSpec> tables, bool is_weighted, uint64_t seed,
                                 std::vector<std::optional<OptimizerSpec>> optimizers,
                                 std::vector<TablePlacement> placement, std::shared_ptr<ProcessGroup> group,
-                                bool gradient_division);
+                                bool gradient_division, bool stochastic_rounding = true);
 
   bool collective() const override { return true; }
   const LookupPlan& plan() const override { return plan_; }

@@ -178,7 +178,8 @@ async function tryPlans(pg, tries) {
 /**
  * column_wise with a row-wise optimizer keeps its per-row values per column shard (README "Scaling
  * out"): the reference is one process whose table is split into S tables of dim / S columns (each
- * read by a copy of the feature), started from the sharded table's column blocks.
+ * read by a copy of the feature), started from the sharded table's column blocks. Both round fp16 to
+ * nearest: stochastic rounding keys its bits by table and column, which the split tables renumber.
  */
 async function runSplitCase(pg, c) {
   const W = pg.worldSize;
@@ -191,6 +192,7 @@ async function runSplitCase(pg, c) {
     seed: c.seed,
     processGroup: pg,
     plan: { [t.name]: 'column_wise' },
+    stochasticRounding: false,
   });
   const split = Array.from({ length: S }, (_, i) => ({
     ...t,
@@ -199,7 +201,7 @@ async function runSplitCase(pg, c) {
     feature_names: [`${t.name}_c${i}`],
     optimizer: c.optimizer,
   }));
-  const ref = new EmbeddingBagCollection({ tables: split, seed: c.seed });
+  const ref = new EmbeddingBagCollection({ tables: split, seed: c.seed, stochasticRounding: false });
   const whole = await sharded.getWeights(t.name);
   // Columns [i * cols, (i + 1) * cols) of a row-major [rows][width] matrix.
   const block = (m, i, width) => {
