@@ -1,6 +1,7 @@
 #include "core/cpu_table_store.h"
 
 #include "core/error.h"
+#include "core/kernel_batch.h"
 #include "kernels/cpu_parallel.h"
 #include "kernels/pooled_lookup_cpu.h"
 #include "kernels/sparse_backward_cpu.h"
@@ -43,16 +44,6 @@ CpuTableStore::CpuTableStore(const std::vector<TableSpec>& tables,
 void dense_pooled_forward(const std::vector<TableSpec>& tables, const std::vector<at::Tensor>& weights,
                           const LookupPlan& plan, const PlannedBatch& planned, float* out,
                           const std::vector<TableOrigin>& origins) {
-  const KeyedJaggedTensor& kjt = planned.kjt();
-  kernels::PooledBatch batch;
-  batch.offsets = kjt.offsets().data_ptr<int64_t>();
-  batch.ids = kjt.values().data_ptr();
-  batch.ids_int64 = kjt.values().scalar_type() == at::kLong;
-  batch.per_value_weights = planned.per_value_weights();
-  batch.batch = kjt.stride();
-  batch.out = out;
-  batch.out_width = plan.output_width();
-
   std::vector<kernels::PooledFeature> features;
   features.reserve(plan.outputs().size());
   for (size_t i = 0; i < plan.outputs().size(); ++i) {
@@ -70,7 +61,7 @@ void dense_pooled_forward(const std::vector<TableSpec>& tables, const std::vecto
     f.out_column = block.column;
     features.push_back(f);
   }
-  kernels::pooled_lookup_forward(features, batch);
+  kernels::pooled_lookup_forward(features, kernel_batch<kernels::PooledBatch>(plan, planned, out));
 }
 
 void CpuTableStore::forward(const LookupPlan& plan, const PlannedBatch& planned, float* out) const {

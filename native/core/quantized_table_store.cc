@@ -4,6 +4,7 @@
 
 #include "core/cpu_table_store.h"
 #include "core/error.h"
+#include "core/kernel_batch.h"
 #include "kernels/pooled_lookup_cpu.h"
 #include "kernels/quantized_pool_cpu.h"
 #include "kernels/rowwise_quant.h"
@@ -62,7 +63,6 @@ QuantizedTableStore::QuantizedTableStore(const std::vector<TableSpec>& tables, u
 }
 
 void QuantizedTableStore::forward(const LookupPlan& plan, const PlannedBatch& planned, float* out) const {
-  const KeyedJaggedTensor& kjt = planned.kjt();
   std::vector<kernels::PooledFeature> dense;
   std::vector<kernels::QuantizedFeature> quantized;
   for (size_t i = 0; i < plan.outputs().size(); ++i) {
@@ -91,26 +91,10 @@ void QuantizedTableStore::forward(const LookupPlan& plan, const PlannedBatch& pl
     }
   }
   if (!dense.empty()) {
-    kernels::PooledBatch batch;
-    batch.offsets = kjt.offsets().data_ptr<int64_t>();
-    batch.ids = kjt.values().data_ptr();
-    batch.ids_int64 = kjt.values().scalar_type() == at::kLong;
-    batch.per_value_weights = planned.per_value_weights();
-    batch.batch = kjt.stride();
-    batch.out = out;
-    batch.out_width = plan.output_width();
-    kernels::pooled_lookup_forward(dense, batch);
+    kernels::pooled_lookup_forward(dense, kernel_batch<kernels::PooledBatch>(plan, planned, out));
   }
   if (!quantized.empty()) {
-    kernels::QuantizedBatch batch;
-    batch.offsets = kjt.offsets().data_ptr<int64_t>();
-    batch.ids = kjt.values().data_ptr();
-    batch.ids_int64 = kjt.values().scalar_type() == at::kLong;
-    batch.per_value_weights = planned.per_value_weights();
-    batch.batch = kjt.stride();
-    batch.out = out;
-    batch.out_width = plan.output_width();
-    kernels::quantized_pool_forward(quantized, batch);
+    kernels::quantized_pool_forward(quantized, kernel_batch<kernels::QuantizedBatch>(plan, planned, out));
   }
 }
 
