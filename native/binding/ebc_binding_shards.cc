@@ -4,6 +4,7 @@
 #include "binding/convert.h"
 #include "binding/ebc_binding.h"
 #include "binding/errors.h"
+#include "binding/imported_arrays.h"
 #include "binding/module_worker.h"
 #include "distributed/sharded_collection.h"
 
@@ -89,7 +90,6 @@ Napi::Value EbcBinding::import_shards(const Napi::CallbackInfo& info) {
     if (!info[0].IsArray()) fail(ErrorCode::InvalidArgument, "importShards: shards must be an array");
     const Napi::Array list = info[0].As<Napi::Array>();
     auto held = std::make_shared<std::vector<Napi::Reference<Napi::Value>>>();
-    const auto hold = [&](const Napi::Value& v) { held->push_back(Napi::Persistent(v)); };
     std::vector<dist::ShardState> shards;
     for (uint32_t i = 0; i < list.Length(); ++i) {
       const std::string where = "importShards: shards[" + std::to_string(i) + "]";
@@ -101,20 +101,7 @@ Napi::Value EbcBinding::import_shards(const Napi::CallbackInfo& info) {
       s.rows = to_int64(entry.Get("rows"), (where + ".rows").c_str(), 0, kMaxSafeInteger);
       s.first_col = to_int64(entry.Get("firstCol"), (where + ".firstCol").c_str(), 0, kMaxSafeInteger);
       s.cols = to_int64(entry.Get("cols"), (where + ".cols").c_str(), 0, kMaxSafeInteger);
-      if (!is_nullish(entry.Get("weight"))) {
-        s.weight = view_float_or_half_array(entry.Get("weight"), (where + ".weight").c_str());
-        hold(entry.Get("weight"));
-      }
-      if (!is_nullish(entry.Get("state"))) {
-        if (!entry.Get("state").IsObject()) fail(ErrorCode::InvalidArgument, where, ".state must be an object");
-        const Napi::Object state = entry.Get("state").As<Napi::Object>();
-        const Napi::Array keys = state.GetPropertyNames();
-        for (uint32_t k = 0; k < keys.Length(); ++k) {
-          const std::string name = keys.Get(k).As<Napi::String>().Utf8Value();
-          s.states.emplace_back(name, view_float_or_half_array(state.Get(name), (where + ".state." + name).c_str()));
-          hold(state.Get(name));
-        }
-      }
+      read_weight_and_states(entry, where, *held, s.weight, s.states);
       shards.push_back(std::move(s));
     }
     std::optional<int64_t> step;

@@ -4,6 +4,7 @@
 #include "binding/convert.h"
 #include "binding/ebc_binding.h"
 #include "binding/errors.h"
+#include "binding/imported_arrays.h"
 #include "binding/kjt_inputs.h"
 #include "binding/managed_ids_binding.h"
 #include "binding/module_worker.h"
@@ -206,7 +207,6 @@ Napi::Value EbcBinding::import_state(const Napi::CallbackInfo& info) {
     if (!info[0].IsObject()) fail(ErrorCode::InvalidArgument, "importState: tables must be an object");
     const Napi::Object tables = info[0].As<Napi::Object>();
     auto held = std::make_shared<std::vector<Napi::Reference<Napi::Value>>>();
-    const auto hold = [&](const Napi::Value& v) { held->push_back(Napi::Persistent(v)); };
     std::vector<TableImport> imports;
     const Napi::Array names = tables.GetPropertyNames();
     for (uint32_t i = 0; i < names.Length(); ++i) {
@@ -217,20 +217,7 @@ Napi::Value EbcBinding::import_state(const Napi::CallbackInfo& info) {
       const Napi::Object entry = tables.Get(in.table).As<Napi::Object>();
       if (!is_nullish(entry.Get("mapped"))) in.mapped = read_mapped_source(entry.Get("mapped"), where + ".mapped");
       in.serve = entry.Get("serve").ToBoolean().Value();
-      if (!is_nullish(entry.Get("weight"))) {
-        in.weight = view_float_or_half_array(entry.Get("weight"), (where + ".weight").c_str());
-        hold(entry.Get("weight"));
-      }
-      if (!is_nullish(entry.Get("state"))) {
-        if (!entry.Get("state").IsObject()) fail(ErrorCode::InvalidArgument, where, ".state must be an object");
-        const Napi::Object state = entry.Get("state").As<Napi::Object>();
-        const Napi::Array keys = state.GetPropertyNames();
-        for (uint32_t k = 0; k < keys.Length(); ++k) {
-          const std::string name = keys.Get(k).As<Napi::String>().Utf8Value();
-          in.states.emplace_back(name, view_float_or_half_array(state.Get(name), (where + ".state." + name).c_str()));
-          hold(state.Get(name));
-        }
-      }
+      read_weight_and_states(entry, where, *held, in.weight, in.states);
       if (!is_nullish(entry.Get("managed")))
         in.managed = managed_state_from_js(entry.Get("managed"), where + ".managed");
       imports.push_back(std::move(in));
