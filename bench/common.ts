@@ -1,5 +1,10 @@
 /** Shared by the bench runner (bench/run.ts) and its child processes. */
 import * as fs from 'fs';
+import * as path from 'path';
+
+/** The C++ bench binary (bench/native): TORCHREC_BENCH_BIN, else what `npm run bench:build` makes. */
+export const BENCH_BIN =
+  process.env.TORCHREC_BENCH_BIN ?? path.join(__dirname, '..', 'build-bench', 'bench', 'torchrec_bench');
 
 export type DType = 'fp32' | 'fp16';
 

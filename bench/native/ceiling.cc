@@ -60,7 +60,8 @@ void with_prefetch(const CeilingInput& in, const CeilingChoice& c) {
     case 0: return gather<D, Half, 0>(in, c.threads);
     case 8: return gather<D, Half, 8>(in, c.threads);
     case 16: return gather<D, Half, 16>(in, c.threads);
-    default: return gather<D, Half, 32>(in, c.threads);
+    case 32: return gather<D, Half, 32>(in, c.threads);
+    default: return gather<D, Half, 64>(in, c.threads);
   }
 }
 

@@ -1,9 +1,9 @@
 // torchrec_bench: times one implementation of the pooled EBC lookup on one configuration and prints
 // one JSON line. Driven by bench/run.ts, which hands every implementation the same id files.
 //
-//   torchrec_bench --impl naive|ceiling|kernel|core --tables T --rows N --dim D --dtype fp32|fp16
+//   torchrec_bench --impl naive|ceiling|kernel|core --tables T --rows N --dim D --dtype fp32|fp16|int8|int4|int2
 //                  --batch B --pooling L --variant uniform=a.bin,b.bin,... [--variant skewed=...]
-//                  [--warmup W] [--runs R] [--calls C] [--threads n] [--thp 0|1]
+//                  [--warmup W] [--runs R] [--calls C] [--threads n] [--thp 0|1] [--clock wall|thread]
 //
 // Id files hold T*B*L little-endian int64, key-major (table t's B bags of L ids each). Every bag has L
 // ids. Each variant (an id distribution) is timed on the same tables: W warm-up runs, then R runs of C
@@ -15,10 +15,14 @@
 //   kernel   torchrec's fused kernel alone (kernels::pooled_lookup_forward), output buffer reused
 //   core     torchrec's core EmbeddingBagCollection: KJT validation + id checks + kernel + output tensor
 //   train    core forward + fused backward with rowwise Adagrad (the train step without Node)
+// With --dtype int8|int4|int2 (row-wise quantized tables, kernels/rowwise_quant.h) only `ceiling` and `kernel`
+// run: the kernel is kernels::quantized_pool_forward, the ceiling a gather of rows of the quantized row size
+// (quantized_ceiling.cc).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Half.h>
 #include <omp.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -40,7 +44,10 @@
 #include "core/embedding_bag_collection.h"
 #include "core/keyed_jagged_tensor.h"
 #include "kernels/pooled_lookup_cpu.h"
+#include "kernels/quantized_pool_cpu.h"
+#include "kernels/rowwise_quant.h"
 #include "kernels/table_memory.h"
+#include "quantized_ceiling.h"
 
 namespace {
 
@@ -48,9 +55,13 @@ struct Options {
   std::string impl;
   int64_t tables = 0, rows = 0, dim = 0, batch = 0, pooling = 0;
   bool half = false;
+  int bits = 0;  // 8, 4 or 2: a row-wise quantized table; 0: float (fp32 or fp16)
   std::vector<std::pair<std::string, std::vector<std::string>>> variants;  // name, id files
   int warmup = 3, runs = 20, calls = 1, threads = 0;
   bool thp = true;
+  // "wall" (steady clock) or "thread": the calling thread's CPU time, which leaves out the time the OS
+  // gave other processes, so a loaded machine still gives comparable figures (only with --threads 1).
+  std::string clock = "wall";
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -86,13 +97,19 @@ Options parse(int argc, char** argv) {
   o.dim = std::stoll(need("dim"));
   o.batch = std::stoll(need("batch"));
   o.pooling = std::stoll(need("pooling"));
-  o.half = need("dtype") == "fp16";
+  const std::string dtype = need("dtype");
+  o.half = dtype == "fp16";
+  o.bits = dtype == "int8" ? 8 : dtype == "int4" ? 4 : dtype == "int2" ? 2 : 0;
+  if (!o.half && o.bits == 0 && dtype != "fp32") throw std::runtime_error("unknown --dtype " + dtype);
   if (o.variants.empty()) throw std::runtime_error("missing --variant name=files");
   if (kv.count("warmup")) o.warmup = std::stoi(kv["warmup"]);
   if (kv.count("runs")) o.runs = std::stoi(kv["runs"]);
   if (kv.count("calls")) o.calls = std::stoi(kv["calls"]);
   if (kv.count("threads")) o.threads = std::stoi(kv["threads"]);
   if (kv.count("thp")) o.thp = kv["thp"] != "0";
+  if (kv.count("clock")) o.clock = kv["clock"];
+  if (o.clock != "wall" && o.clock != "thread") throw std::runtime_error("--clock wants wall or thread");
+  if (o.clock == "thread" && o.threads != 1) throw std::runtime_error("--clock thread needs --threads 1");
   return o;
 }
 
@@ -137,6 +154,21 @@ at::Tensor make_table(const Options& o, int64_t t, bool huge_pages) {
   return w;
 }
 
+// The same values as make_table's fp32 table, quantized row-wise a chunk at a time.
+at::Tensor make_quantized_table(const Options& o, int64_t t) {
+  const int64_t row_bytes = torchrec::kernels::quantized_row_bytes(o.dim, o.bits);
+  at::Tensor q = o.thp ? torchrec::kernels::allocate_table(o.rows, row_bytes, at::kByte)
+                       : at::empty({o.rows, row_bytes}, at::kByte);
+  constexpr int64_t kChunk = 1 << 14;
+  std::vector<float> values(static_cast<size_t>(kChunk * o.dim));
+  for (int64_t first = 0; first < o.rows; first += kChunk) {
+    const int64_t n = std::min(kChunk, o.rows - first);
+    for (int64_t i = 0; i < n * o.dim; ++i) values[i] = weight_value(t, first * o.dim + i);
+    torchrec::kernels::quantize_rows(values.data(), n, o.dim, o.bits, q.data_ptr<uint8_t>() + first * row_bytes);
+  }
+  return q;
+}
+
 std::map<std::string, long> memory_kb() {
   std::map<std::string, long> out;
   for (const char* file : {"/proc/self/status", "/proc/self/smaps_rollup"}) {
@@ -159,6 +191,15 @@ double median(std::vector<double> v) {
   return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
 }
 
+double now_ms(const Options& o) {
+  if (o.clock == "thread") {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+  }
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 // Times `call(batch_index)`: warm-up runs, then `runs` runs of `calls` calls each (ms per call).
 template <typename Call>
 std::vector<double> time_runs(const Options& o, size_t batches, Call&& call) {
@@ -166,10 +207,9 @@ std::vector<double> time_runs(const Options& o, size_t batches, Call&& call) {
   for (int i = 0; i < o.warmup * o.calls; ++i) call(next++ % batches);
   std::vector<double> out;
   for (int r = 0; r < o.runs; ++r) {
-    const auto start = std::chrono::steady_clock::now();
+    const double start = now_ms(o);
     for (int c = 0; c < o.calls; ++c) call(next++ % batches);
-    const auto stop = std::chrono::steady_clock::now();
-    out.push_back(std::chrono::duration<double, std::milli>(stop - start).count() / o.calls);
+    out.push_back((now_ms(o) - start) / o.calls);
   }
   return out;
 }
@@ -237,7 +277,63 @@ int main(int argc, char** argv) {
     };
 
     Impl impl;
-    if (o.impl == "naive") {
+    bench::QuantizedCeilingInput qceiling;
+    std::vector<torchrec::kernels::QuantizedFeature> qfeatures;
+    if (o.bits > 0 && o.impl != "ceiling" && o.impl != "kernel") {
+      throw std::runtime_error("--dtype int" + std::to_string(o.bits) + " runs only with --impl ceiling|kernel");
+    }
+    if (o.bits > 0 && o.impl == "ceiling") {
+      if (!bench::quantized_ceiling_supported(torchrec::kernels::quantized_row_bytes(D, o.bits))) {
+        throw std::runtime_error("ceiling: unsupported dim " + std::to_string(D) + " at " + std::to_string(o.bits) +
+                                 " bits");
+      }
+      for (int64_t t = 0; t < T; ++t) {
+        weights.push_back(make_quantized_table(o, t));
+        qceiling.tables.push_back(weights.back().data_ptr<uint8_t>());
+      }
+      qceiling.row_bytes = torchrec::kernels::quantized_row_bytes(D, o.bits);
+      qceiling.dim = D;
+      qceiling.batch = B;
+      qceiling.pooling = L;
+      qceiling.out = out.data();
+      impl.call = [&](const Batches& batches, size_t k) {
+        qceiling.ids = batches[k].data();
+        bench::run_quantized_ceiling(qceiling, choice);
+      };
+      impl.checksum = out_sum;
+      impl.tune = [&](const Batches& batches, std::ostringstream& info) {
+        choice = bench::tune_choice(threads, info, [&](const bench::CeilingChoice& c) {
+          choice = c;
+          Options trial = o;
+          trial.warmup = 1;
+          trial.runs = std::max(3, std::min(7, o.runs / 4));
+          return median(time_runs(trial, batches.size(), [&](size_t k) { impl.call(batches, k); }));
+        });
+      };
+    } else if (o.bits > 0) {
+      for (int64_t t = 0; t < T; ++t) {
+        weights.push_back(make_quantized_table(o, t));
+        torchrec::kernels::QuantizedFeature f;
+        f.rows = weights.back().data_ptr<uint8_t>();
+        f.bits = o.bits;
+        f.dim = D;
+        f.key = t;
+        f.out_column = t * D;
+        qfeatures.push_back(f);
+      }
+      impl.call = [&](const Batches& batches, size_t k) {
+        torchrec::kernels::QuantizedBatch batch;
+        batch.offsets = offsets.data();
+        batch.ids = batches[k].data();
+        batch.ids_int64 = true;
+        batch.batch = B;
+        batch.out = out.data();
+        batch.out_width = T * D;
+        torchrec::kernels::quantized_pool_forward(qfeatures, batch);
+      };
+      impl.checksum = out_sum;
+      extra << ",\"isa\":\"" << torchrec::kernels::quantized_pool_isa() << "\"";
+    } else if (o.impl == "naive") {
       for (int64_t t = 0; t < T; ++t) weights.push_back(make_table(o, t, /*huge_pages=*/false));
       impl.call = [&](const Batches& batches, size_t k) {
         const at::Tensor ids = as_tensor(batches, k);
@@ -265,28 +361,14 @@ int main(int argc, char** argv) {
         bench::run_ceiling(ceiling, choice);
       };
       impl.checksum = out_sum;
-      // The ceiling is the best this loop does here: try prefetch distances and 1 or all threads (small
-      // batches lose to the fork/join), keep the fastest (median of a few runs each) for this variant.
       impl.tune = [&](const Batches& batches, std::ostringstream& info) {
-        double best_ms = 1e300;
-        bench::CeilingChoice best;
-        info << ",\"trials_ms\":{";
-        bool first = true;
-        const std::vector<int> teams = threads > 1 ? std::vector<int>{1, threads} : std::vector<int>{1};
-        for (int team : teams) {
-          for (int pf : {0, 8, 16, 32}) {
-            Options trial = o;
-            trial.warmup = 1;
-            trial.runs = std::max(3, std::min(7, o.runs / 4));
-            choice = bench::CeilingChoice{pf, team};
-            const double ms = median(time_runs(trial, batches.size(), [&](size_t k) { impl.call(batches, k); }));
-            info << (first ? "" : ",") << "\"pf" << pf << "_t" << team << "\":" << ms;
-            first = false;
-            if (ms < best_ms) best_ms = ms, best = choice;
-          }
-        }
-        info << "},\"prefetch\":" << best.prefetch << ",\"team\":" << best.threads;
-        choice = best;
+        choice = bench::tune_choice(threads, info, [&](const bench::CeilingChoice& c) {
+          choice = c;
+          Options trial = o;
+          trial.warmup = 1;
+          trial.runs = std::max(3, std::min(7, o.runs / 4));
+          return median(time_runs(trial, batches.size(), [&](size_t k) { impl.call(batches, k); }));
+        });
       };
     } else if (o.impl == "kernel") {
       for (int64_t t = 0; t < T; ++t) {

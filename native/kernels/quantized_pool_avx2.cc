@@ -23,8 +23,6 @@
 namespace torchrec::kernels::detail {
 namespace {
 
-constexpr int kPrefetchRows = 8;
-
 // Codes d .. d+7 of a row (d a multiple of 8) as floats.
 template <int Bits>
 TORCHREC_AVX2_FMA inline __m256 codes8(const uint8_t* codes, int64_t d) {
@@ -55,14 +53,14 @@ TORCHREC_AVX2_FMA inline float half_at(const uint8_t* p) {
 // Columns [col, col + 8 * NV) of one bag.
 template <int NV, int Bits, typename Id, bool Weighted>
 TORCHREC_AVX2_FMA void pool_vectors(const QuantizedFeature& f, int64_t row_bytes, int64_t col, const Id* ids,
-                                    const float* weights, int64_t begin, int64_t end, float* out,
+                                    const float* weights, int64_t begin, int64_t end, float* out, int64_t prefetch,
                                     int64_t prefetch_end) {
   __m256 acc[NV];
 #pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) acc[v] = _mm256_setzero_ps();
   for (int64_t i = begin; i < end; ++i) {
-    if (i + kPrefetchRows < prefetch_end) {
-      const uint8_t* ahead = f.rows + static_cast<int64_t>(ids[i + kPrefetchRows]) * row_bytes;
+    if (i + prefetch < prefetch_end) {
+      const uint8_t* ahead = f.rows + static_cast<int64_t>(ids[i + prefetch]) * row_bytes;
       __builtin_prefetch(ahead, 0, 3);
       __builtin_prefetch(ahead + row_bytes - 1, 0, 3);
     }
@@ -120,7 +118,7 @@ TORCHREC_AVX2_FMA void pool_feature(const QuantizedPlan& plan, const QuantizedFe
   const Id* ids = static_cast<const Id*>(plan.ids);
   const int64_t* offsets = plan.offsets + f.key * plan.batch;
   const int64_t row_bytes = quantized_row_bytes(f.dim, Bits);
-  const int64_t prefetch_end = offsets[b1];
+  const int64_t prefetch_end = plan.prefetch_rows > 0 ? offsets[b1] : 0;  // 0: never
   const int64_t blocks = f.dim / 64;
   const int rest = static_cast<int>((f.dim % 64) / 8);
   for (int64_t b = b0; b < b1; ++b) {
@@ -130,17 +128,39 @@ TORCHREC_AVX2_FMA void pool_feature(const QuantizedPlan& plan, const QuantizedFe
     int64_t col = 0;
     int64_t pf = prefetch_end;  // only the first pass over the bag's rows prefetches
     for (int64_t k = 0; k < blocks; ++k, col += 64, pf = 0) {
-      pool_vectors<8, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, pf);
+      pool_vectors<8, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, plan.prefetch_rows,
+                                          pf);
     }
     switch (rest) {
       case 0: break;
-      case 1: pool_vectors<1, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, pf); break;
-      case 2: pool_vectors<2, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, pf); break;
-      case 3: pool_vectors<3, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, pf); break;
-      case 4: pool_vectors<4, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, pf); break;
-      case 5: pool_vectors<5, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, pf); break;
-      case 6: pool_vectors<6, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, pf); break;
-      default: pool_vectors<7, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, pf); break;
+      case 1:
+        pool_vectors<1, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, plan.prefetch_rows,
+                                            pf);
+        break;
+      case 2:
+        pool_vectors<2, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, plan.prefetch_rows,
+                                            pf);
+        break;
+      case 3:
+        pool_vectors<3, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, plan.prefetch_rows,
+                                            pf);
+        break;
+      case 4:
+        pool_vectors<4, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, plan.prefetch_rows,
+                                            pf);
+        break;
+      case 5:
+        pool_vectors<5, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, plan.prefetch_rows,
+                                            pf);
+        break;
+      case 6:
+        pool_vectors<6, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, plan.prefetch_rows,
+                                            pf);
+        break;
+      default:
+        pool_vectors<7, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, plan.prefetch_rows,
+                                            pf);
+        break;
     }
     col += 8 * rest;
     if (col < f.dim) pool_tail<Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out);

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "kernels/cpu_parallel.h"
 #include "kernels/rowwise_quant.h"
@@ -96,17 +97,44 @@ bool cpu_has_avx2_fma_f16c() {
 #endif
 }
 
+// Rows ahead to prefetch, always (quantized tables worth serving are far bigger than the caches). A
+// quantized row costs a fraction of a float row's instructions, so the distance that hides a row's
+// memory latency is longer than the float kernels' 16: 32 measured best for int8 and int4 rows of
+// 36-132 bytes (bench/results/quantized.md). TORCHREC_QUANTIZED_PREFETCH_ROWS=n overrides it (0: off).
+constexpr int kPrefetchRows = 32;
+int quantized_prefetch_rows() {
+  static const int rows = [] {
+    const char* v = std::getenv("TORCHREC_QUANTIZED_PREFETCH_ROWS");
+    if (v == nullptr || *v == '\0') return kPrefetchRows;
+    const int n = std::atoi(v);
+    return n < 0 ? 0 : (n > 256 ? 256 : n);
+  }();
+  return rows;
+}
+
 struct Isa {
   Run run;
   const char* name;
 };
 
+bool cpu_has_avx512() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+#else
+  return false;
+#endif
+}
+
 const Isa& isa() {
   static const Isa chosen = [] {
     const char* forced = std::getenv("TORCHREC_CPU_KERNEL");
-    const bool portable = forced != nullptr && std::strcmp(forced, "portable") == 0;
+    const std::string cap = forced == nullptr ? "" : forced;
 #if defined(__x86_64__) || defined(__i386__)
-    if (!portable && cpu_has_avx2_fma_f16c()) return Isa{&detail::quantized_bags_avx2, "avx2+fma"};
+    if (cap != "portable" && cpu_has_avx2_fma_f16c()) {
+      if (cap != "avx2" && cpu_has_avx512()) return Isa{&detail::quantized_bags_avx512, "avx512"};
+      return Isa{&detail::quantized_bags_avx2, "avx2+fma"};
+    }
 #endif
     return Isa{&detail::quantized_bags_portable, "portable"};
   }();
@@ -132,6 +160,7 @@ void quantized_pool_forward(const std::vector<QuantizedFeature>& features, const
   plan.weights = batch.per_value_weights;
   plan.out = batch.out;
   plan.out_width = batch.out_width;
+  plan.prefetch_rows = quantized_prefetch_rows();
 
   int64_t work = 0;
   for (const auto& f : features) {

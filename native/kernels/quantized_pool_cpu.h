@@ -34,8 +34,9 @@ struct QuantizedBatch {
 
 void quantized_pool_forward(const std::vector<QuantizedFeature>& features, const QuantizedBatch& batch);
 
-// "avx2+fma" on CPUs that have AVX2, F16C and FMA, else "portable". TORCHREC_CPU_KERNEL=portable (read
-// once) forces the portable path, as for the float kernels.
+// "avx512" on CPUs with AVX-512 F/BW/VL (int8 and int4 features whose dim is a multiple of 16; the
+// rest take the AVX2 path), "avx2+fma" on CPUs that have AVX2, F16C and FMA, else "portable".
+// TORCHREC_CPU_KERNEL=portable or =avx2 (read once) caps the choice, for tests and comparisons.
 const char* quantized_pool_isa();
 
 namespace detail {
@@ -50,11 +51,14 @@ struct QuantizedPlan {
   const float* weights = nullptr;
   float* out = nullptr;
   int64_t out_width = 0;
+  int prefetch_rows = 0;  // software prefetch distance in rows; 0: none
 };
 
 // Pools bags [begin, end) (bag i: sample i % batch of feature i / batch); one path per instruction set.
 void quantized_bags_portable(const QuantizedPlan& plan, int64_t begin, int64_t end);
 void quantized_bags_avx2(const QuantizedPlan& plan, int64_t begin, int64_t end);
+void quantized_bags_avx512(const QuantizedPlan& plan, int64_t begin, int64_t end);
+bool quantized_avx512_handles(const QuantizedFeature& f);
 
 }  // namespace detail
 }  // namespace torchrec::kernels

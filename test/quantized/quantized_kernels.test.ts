@@ -1,16 +1,18 @@
 /**
- * The fused dequantize-and-pool kernels: the AVX2+FMA path and the portable one give the same bits on
+ * The fused dequantize-and-pool kernels: the AVX-512 path (where the CPU has it), the AVX2+FMA path and
+ * the portable one give the same bits on
  * random shapes (int8/int4/int2, dims with and without a tail, empty and long bags, duplicate ids,
  * weighted, MEAN, int32 and int64 ids), with one thread or two, big batches included (the threaded split).
  * Agreement with PyTorch's ops is quantize_oracle.test.ts's job.
  */
 import { spawnSync } from 'child_process';
 import * as path from 'path';
-import { BIG_KERNEL_SEEDS, KERNEL_SEEDS, caseOutputs } from './quantized_reference';
+import { BIG_KERNEL_SEEDS, KERNEL_SEEDS, MIXED_SEEDS, caseOutputs, mixedCaseOutput } from './quantized_reference';
 
 interface ChildOut {
   small: string[];
   big: string[];
+  mixed: string[];
 }
 
 function runChild(env: Record<string, string>, threads: number): ChildOut {
@@ -31,23 +33,32 @@ function mismatches(a: string[], b: string[], seeds: number[]): number[] {
 let here: ChildOut;
 
 beforeAll(async () => {
-  here = { small: await caseOutputs(KERNEL_SEEDS, false), big: await caseOutputs(BIG_KERNEL_SEEDS, true) };
+  const mixed: string[] = [];
+  for (const seed of MIXED_SEEDS) mixed.push(await mixedCaseOutput(seed));
+  here = { small: await caseOutputs(KERNEL_SEEDS, false), big: await caseOutputs(BIG_KERNEL_SEEDS, true), mixed };
 }, 180_000);
+
+function expectSameBits(child: ChildOut): void {
+  expect(mismatches(child.small, here.small, KERNEL_SEEDS)).toEqual([]);
+  expect(mismatches(child.big, here.big, BIG_KERNEL_SEEDS)).toEqual([]);
+  expect(mismatches(child.mixed, here.mixed, MIXED_SEEDS)).toEqual([]);
+}
 
 test('every case produced output', () => {
   expect(here.small).toHaveLength(KERNEL_SEEDS.length);
   expect(here.big).toHaveLength(BIG_KERNEL_SEEDS.length);
-  expect(here.big.every((h) => h.length > 0)).toBe(true);
+  expect(here.mixed).toHaveLength(MIXED_SEEDS.length);
+  expect([...here.big, ...here.mixed].every((h) => h.length > 0)).toBe(true);
 });
 
 test('the portable path (TORCHREC_CPU_KERNEL=portable) gives the same bits, with 2 threads', () => {
-  const child = runChild({ TORCHREC_CPU_KERNEL: 'portable' }, 2);
-  expect(mismatches(child.small, here.small, KERNEL_SEEDS)).toEqual([]);
-  expect(mismatches(child.big, here.big, BIG_KERNEL_SEEDS)).toEqual([]);
+  expectSameBits(runChild({ TORCHREC_CPU_KERNEL: 'portable', TORCHREC_QUANTIZED_PREFETCH_ROWS: '3' }, 2));
+}, 180_000);
+
+test('the AVX2 path (TORCHREC_CPU_KERNEL=avx2) gives the same bits as the default one, with 2 threads', () => {
+  expectSameBits(runChild({ TORCHREC_CPU_KERNEL: 'avx2' }, 2));
 }, 180_000);
 
 test('the default path with one thread gives the same bits as with several', () => {
-  const child = runChild({}, 1);
-  expect(mismatches(child.small, here.small, KERNEL_SEEDS)).toEqual([]);
-  expect(mismatches(child.big, here.big, BIG_KERNEL_SEEDS)).toEqual([]);
+  expectSameBits(runChild({}, 1));
 }, 180_000);

@@ -100,12 +100,15 @@ export interface PoolCase {
   table: Float32Array;
 }
 
-/** A random pooled lookup: dims with and without an 8-column tail, empty and long bags, duplicate ids. */
+/**
+ * A random pooled lookup: dims with and without an 8-column tail (half of them multiples of 16, the
+ * AVX-512 path's int8/int4 dims), empty and long bags, duplicate ids.
+ */
 export function randomPoolCase(seed: number, big = false): PoolCase {
   const r = new Rng(seed);
   const dtype = r.pick([DataType.INT8, DataType.INT4, DataType.INT2]);
   const unit = 8 / BITS[dtype];
-  const dim = unit * r.int(1, big ? 40 : 50);
+  const dim = r.chance(0.5) ? 16 * r.int(1, big ? 10 : 12) : unit * r.int(1, big ? 40 : 50);
   const rows = r.int(1, big ? 3000 : 300);
   const batch = big ? r.int(500, 1500) : r.int(1, 40);
   const weighted = r.chance(0.4);
@@ -159,6 +162,67 @@ export function caseKjt(c: PoolCase): KeyedJaggedTensor {
 export const KERNEL_SEEDS = Array.from({ length: 24 }, (_, i) => 1000 + i);
 export const BIG_KERNEL_SEEDS = [77, 78, 79];
 
+function hexOf(values: Float32Array): string {
+  return Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('hex');
+}
+
+/**
+ * One forward over a collection of tables of every kind the kernels split between paths (int4 and
+ * int8 at dims the AVX-512 path takes, int8 with a tail and int2, which it hands to the AVX2 path),
+ * read by features in an interleaved order, weighted or not: the output as hex of its float32 bits.
+ */
+export async function mixedCaseOutput(seed: number): Promise<string> {
+  const r = new Rng(seed);
+  const kinds: Array<[DataType, number]> = [
+    [DataType.INT4, 16 * r.int(1, 8)],
+    [DataType.INT8, 16 * r.int(1, 8)],
+    [DataType.INT8, 8 * r.int(1, 10) + r.int(1, 7)],
+    [DataType.INT2, 16 * r.int(1, 8)],
+  ];
+  const rows = r.int(50, 400);
+  const batch = r.int(200, 700);
+  const weighted = r.chance(0.5);
+  const source = new EmbeddingBagCollection({
+    tables: kinds.map(([, dim], t) => ({
+      name: `t${t}`,
+      num_embeddings: rows,
+      embedding_dim: dim,
+      feature_names: [`f${t}`],
+      pooling: !weighted && r.chance(0.5) ? PoolingType.MEAN : PoolingType.SUM,
+    })),
+    isWeighted: weighted,
+    seed: 1,
+  });
+  const types: Record<string, DataType> = {};
+  kinds.forEach(([dtype, dim], t) => {
+    const values = new Float32Array(rows * dim);
+    for (let i = 0; i < values.length; i++) values[i] = (r.next() * 2 - 1) * (1 + (i % 3));
+    source.setWeights(`t${t}`, values);
+    types[`t${t}`] = dtype;
+  });
+  const ebc = source.quantize(types);
+  source.dispose();
+  const keys = [3, 0, 2, 1].map((t) => `f${t}`);
+  const lengths: number[] = [];
+  const ids: number[] = [];
+  for (let i = 0; i < keys.length * batch; i++) {
+    const n = r.chance(0.1) ? 0 : r.int(1, 30);
+    lengths.push(n);
+    for (let k = 0; k < n; k++) ids.push(r.int(0, rows - 1));
+  }
+  const kjt = KeyedJaggedTensor.fromLengths({
+    keys,
+    values: Int32Array.from(ids),
+    lengths: Int32Array.from(lengths),
+    weights: weighted ? Float32Array.from(ids, () => r.next() * 4 - 2) : undefined,
+  });
+  const out = hexOf((await ebc.forward(kjt)).values());
+  ebc.dispose();
+  return out;
+}
+
+export const MIXED_SEEDS = [501, 502, 503, 504];
+
 /** Each case's pooled output as hex of its float32 bits: compared across processes bit for bit. */
 export async function caseOutputs(seeds: number[], big: boolean): Promise<string[]> {
   const out: string[] = [];
@@ -166,7 +230,7 @@ export async function caseOutputs(seeds: number[], big: boolean): Promise<string
     const c = randomPoolCase(seed, big);
     const ebc = caseCollection(c);
     const values = (await ebc.forward(caseKjt(c))).values();
-    out.push(Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('hex'));
+    out.push(hexOf(values));
     ebc.dispose();
   }
   return out;
