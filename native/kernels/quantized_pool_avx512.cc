@@ -45,11 +45,21 @@ TORCHREC_AVX512 inline void add_row(__m512* acc, const uint8_t* codes, int64_t c
       acc[v] = _mm512_fmadd_ps(s, x, _mm512_add_ps(acc[v], b));
     }
   } else {
-    // 16 codes per 8 bytes: split each byte's nibbles and interleave them back into code order
-    // (element 2j is byte j's low nibble), then widen the 16 bytes to 16 lanes.
+    // Split each byte's nibbles and interleave them back into code order (element 2j is byte j's low
+    // nibble): 16 bytes give 32 codes, widened 16 to a vector.
     const __m128i low_nibbles = _mm_set1_epi8(0x0F);
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) {
+    int v = 0;
+#pragma GCC unroll 4
+    for (; v + 2 <= NV; v += 2) {
+      const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + (col + 16 * v) / 2));
+      const __m128i lo = _mm_and_si128(packed, low_nibbles);
+      const __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low_nibbles);
+      const __m512 x0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)));
+      const __m512 x1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(lo, hi)));
+      acc[v] = _mm512_fmadd_ps(s, x0, _mm512_add_ps(acc[v], b));
+      acc[v + 1] = _mm512_fmadd_ps(s, x1, _mm512_add_ps(acc[v + 1], b));
+    }
+    if (v < NV) {  // an odd last vector: its 16 codes are 8 bytes
       const __m128i packed = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + (col + 16 * v) / 2));
       const __m128i lo = _mm_and_si128(packed, low_nibbles);
       const __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low_nibbles);
