@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "kernels/quantized_pool_cpu.h"
+
 namespace bench {
 namespace {
 
@@ -25,9 +27,7 @@ void gather(const QuantizedCeilingInput& in, int threads) {
     for (int64_t i = first; i < first + L; ++i) {
       if constexpr (PF > 0) {
         if (i + PF < table_end) {
-          const char* p = reinterpret_cast<const char*>(table + ids[i + PF] * R);
-          _mm_prefetch(p, _MM_HINT_T0);
-          _mm_prefetch(p + R - 1, _MM_HINT_T0);
+          torchrec::kernels::detail::prefetch_row(table + ids[i + PF] * R, R);
         }
       }
       const uint8_t* row = table + ids[i] * R;

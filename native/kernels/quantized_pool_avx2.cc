@@ -60,9 +60,7 @@ TORCHREC_AVX2_FMA void pool_vectors(const QuantizedFeature& f, int64_t row_bytes
   for (int v = 0; v < NV; ++v) acc[v] = _mm256_setzero_ps();
   for (int64_t i = begin; i < end; ++i) {
     if (i + prefetch < prefetch_end) {
-      const uint8_t* ahead = f.rows + static_cast<int64_t>(ids[i + prefetch]) * row_bytes;
-      __builtin_prefetch(ahead, 0, 3);
-      __builtin_prefetch(ahead + row_bytes - 1, 0, 3);
+      prefetch_row(f.rows + static_cast<int64_t>(ids[i + prefetch]) * row_bytes, row_bytes);
     }
     const uint8_t* row = f.rows + static_cast<int64_t>(ids[i]) * row_bytes;
     float scale = half_at(row);
@@ -118,7 +116,8 @@ TORCHREC_AVX2_FMA void pool_feature(const QuantizedPlan& plan, const QuantizedFe
   const Id* ids = static_cast<const Id*>(plan.ids);
   const int64_t* offsets = plan.offsets + f.key * plan.batch;
   const int64_t row_bytes = quantized_row_bytes(f.dim, Bits);
-  const int64_t prefetch_end = plan.prefetch_rows > 0 ? offsets[b1] : 0;  // 0: never
+  const int64_t pf_rows = prefetch_distance(plan, row_bytes);
+  const int64_t prefetch_end = pf_rows > 0 ? offsets[b1] : 0;  // 0: never
   const int64_t blocks = f.dim / 64;
   const int rest = static_cast<int>((f.dim % 64) / 8);
   for (int64_t b = b0; b < b1; ++b) {
@@ -128,38 +127,30 @@ TORCHREC_AVX2_FMA void pool_feature(const QuantizedPlan& plan, const QuantizedFe
     int64_t col = 0;
     int64_t pf = prefetch_end;  // only the first pass over the bag's rows prefetches
     for (int64_t k = 0; k < blocks; ++k, col += 64, pf = 0) {
-      pool_vectors<8, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, plan.prefetch_rows,
-                                          pf);
+      pool_vectors<8, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, pf_rows, pf);
     }
     switch (rest) {
       case 0: break;
       case 1:
-        pool_vectors<1, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, plan.prefetch_rows,
-                                            pf);
+        pool_vectors<1, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, pf_rows, pf);
         break;
       case 2:
-        pool_vectors<2, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, plan.prefetch_rows,
-                                            pf);
+        pool_vectors<2, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, pf_rows, pf);
         break;
       case 3:
-        pool_vectors<3, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, plan.prefetch_rows,
-                                            pf);
+        pool_vectors<3, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, pf_rows, pf);
         break;
       case 4:
-        pool_vectors<4, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, plan.prefetch_rows,
-                                            pf);
+        pool_vectors<4, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, pf_rows, pf);
         break;
       case 5:
-        pool_vectors<5, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, plan.prefetch_rows,
-                                            pf);
+        pool_vectors<5, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, pf_rows, pf);
         break;
       case 6:
-        pool_vectors<6, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, plan.prefetch_rows,
-                                            pf);
+        pool_vectors<6, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, pf_rows, pf);
         break;
       default:
-        pool_vectors<7, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, plan.prefetch_rows,
-                                            pf);
+        pool_vectors<7, Bits, Id, Weighted>(f, row_bytes, col, ids, plan.weights, begin, end, out, pf_rows, pf);
         break;
     }
     col += 8 * rest;

@@ -79,9 +79,7 @@ TORCHREC_AVX512 void pool_vectors(const QuantizedFeature& f, int64_t row_bytes, 
   for (int v = 0; v < NV; ++v) acc[v] = _mm512_setzero_ps();
   for (int64_t i = begin; i < end; ++i) {
     if (i + prefetch < prefetch_end) {
-      const uint8_t* ahead = f.rows + static_cast<int64_t>(ids[i + prefetch]) * row_bytes;
-      __builtin_prefetch(ahead, 0, 3);
-      __builtin_prefetch(ahead + row_bytes - 1, 0, 3);
+      prefetch_row(f.rows + static_cast<int64_t>(ids[i + prefetch]) * row_bytes, row_bytes);
     }
     const uint8_t* row = f.rows + static_cast<int64_t>(ids[i]) * row_bytes;
     float scale = half_at(row);
@@ -103,14 +101,14 @@ TORCHREC_AVX512 void pool_feature(const QuantizedPlan& plan, const QuantizedFeat
   const Id* ids = static_cast<const Id*>(plan.ids);
   const int64_t* offsets = plan.offsets + f.key * plan.batch;
   const int64_t row_bytes = quantized_row_bytes(f.dim, Bits);
-  const int64_t prefetch_end = plan.prefetch_rows > 0 ? offsets[b1] : 0;  // 0: never
+  const int64_t pf_rows = prefetch_distance(plan, row_bytes);
+  const int64_t prefetch_end = pf_rows > 0 ? offsets[b1] : 0;  // 0: never
   const int64_t blocks = f.dim / 128;
   const int rest = static_cast<int>((f.dim % 128) / 16);
   for (int64_t b = b0; b < b1; ++b) {
     const int64_t begin = offsets[b];
     const int64_t end = offsets[b + 1];
     float* out = plan.out + b * plan.out_width + f.out_column;
-    const int64_t pf_rows = plan.prefetch_rows;
     int64_t col = 0;
     int64_t pf = prefetch_end;  // only the first pass over the bag's rows prefetches
     for (int64_t k = 0; k < blocks; ++k, col += 128, pf = 0) {

@@ -97,19 +97,20 @@ bool cpu_has_avx2_fma_f16c() {
 #endif
 }
 
-// Rows ahead to prefetch, always (quantized tables worth serving are far bigger than the caches). A
-// quantized row costs a fraction of a float row's instructions, so the distance that hides a row's
-// memory latency is longer than the float kernels' 16: 32 measured best for int8 and int4 rows of
-// 36-132 bytes (bench/results/quantized.md). TORCHREC_QUANTIZED_PREFETCH_ROWS=n overrides it (0: off).
-constexpr int kPrefetchRows = 32;
-int quantized_prefetch_rows() {
-  static const int rows = [] {
-    const char* v = std::getenv("TORCHREC_QUANTIZED_PREFETCH_ROWS");
-    if (v == nullptr || *v == '\0') return kPrefetchRows;
-    const int n = std::atoi(v);
-    return n < 0 ? 0 : (n > 256 ? 256 : n);
+// How far ahead to prefetch rows, in bytes of rows, always (quantized tables worth serving are far
+// bigger than the caches). A quantized row costs a fraction of a float row's instructions, so hiding
+// its memory latency takes more rows in flight than the float kernels' 16: the best distances measured
+// at M and H (bench/results/quantized.md) were about 2 KiB of rows (32-64 rows of 36 bytes, 32 of 68,
+// 16 of 132). TORCHREC_QUANTIZED_PREFETCH_BYTES=n overrides it (0: off).
+constexpr int64_t kPrefetchBytes = 2048;
+int64_t quantized_prefetch_bytes() {
+  static const int64_t bytes = [] {
+    const char* v = std::getenv("TORCHREC_QUANTIZED_PREFETCH_BYTES");
+    if (v == nullptr || *v == '\0') return kPrefetchBytes;
+    const long long n = std::atoll(v);
+    return n < 0 ? int64_t{0} : (n > (1 << 20) ? int64_t{1} << 20 : static_cast<int64_t>(n));
   }();
-  return rows;
+  return bytes;
 }
 
 struct Isa {
@@ -160,7 +161,7 @@ void quantized_pool_forward(const std::vector<QuantizedFeature>& features, const
   plan.weights = batch.per_value_weights;
   plan.out = batch.out;
   plan.out_width = batch.out_width;
-  plan.prefetch_rows = quantized_prefetch_rows();
+  plan.prefetch_bytes = quantized_prefetch_bytes();
 
   int64_t work = 0;
   for (const auto& f : features) {

@@ -51,8 +51,25 @@ struct QuantizedPlan {
   const float* weights = nullptr;
   float* out = nullptr;
   int64_t out_width = 0;
-  int prefetch_rows = 0;  // software prefetch distance in rows; 0: none
+  int64_t prefetch_bytes = 0;  // software prefetch distance in bytes of rows (see prefetch_distance); 0: none
 };
+
+// Rows ahead to prefetch in a feature with rows of `row_bytes`: about plan.prefetch_bytes of rows, so
+// small rows (whose pooling costs little) look further ahead; 0 when prefetch is off.
+inline int64_t prefetch_distance(const QuantizedPlan& plan, int64_t row_bytes) {
+  if (plan.prefetch_bytes <= 0) return 0;
+  const int64_t rows = plan.prefetch_bytes / row_bytes;
+  return rows < 4 ? 4 : (rows > 64 ? 64 : rows);
+}
+
+// Requests every cache line of a row (a row of 68 or 132 bytes may span three).
+inline void prefetch_row(const uint8_t* row, int64_t row_bytes) {
+  constexpr uintptr_t kLine = 64;
+  const uintptr_t first = reinterpret_cast<uintptr_t>(row) & ~(kLine - 1);
+  const uintptr_t last = (reinterpret_cast<uintptr_t>(row) + static_cast<uintptr_t>(row_bytes) - 1) & ~(kLine - 1);
+  for (uintptr_t line = first; line <= last; line += kLine)
+    __builtin_prefetch(reinterpret_cast<const void*>(line), 0, 3);
+}
 
 // Pools bags [begin, end) (bag i: sample i % batch of feature i / batch); one path per instruction set.
 void quantized_bags_portable(const QuantizedPlan& plan, int64_t begin, int64_t end);
