@@ -5,7 +5,8 @@
  * MASTER_PORT, GROUP_RANK), so ProcessGroup.init() needs no options; prefixes each line the ranks
  * print with "[rank r] "; when one rank fails, stops the others (SIGTERM, then SIGKILL after a grace)
  * and exits non-zero naming it; forwards SIGINT/SIGTERM to the ranks and exits only once they are
- * gone. Plain JavaScript with no dependencies (node's own modules), so it runs before any build.
+ * gone (a forwarded signal asks for a clean stop, which may take a final snapshot, so no deadline
+ * applies; a second signal kills every rank at once, as a second Ctrl-C does under torchrun). Plain JavaScript with no dependencies (node's own modules), so it runs before any build.
  */
 'use strict';
 const { spawn } = require('child_process');
@@ -22,7 +23,8 @@ const USAGE = `usage: torchrec-node-run --nproc-per-node N [--nnodes M --node-ra
   --master-addr HOST   where rank 0 serves the store (default 127.0.0.1)
   --master-port PORT   its port (default: a free port when --nnodes is 1; required otherwise)
   --kill-grace-ms MS   after a rank fails, how long the others get between SIGTERM and SIGKILL (default 5000)
-torchrun's spellings with underscores (--nproc_per_node=2) are accepted too.`;
+SIGINT/SIGTERM are passed on to every rank, which may take as long as it needs to stop cleanly; a second
+SIGINT/SIGTERM kills them all. torchrun's spellings with underscores (--nproc_per_node=2) are accepted too.`;
 
 const FLAGS = {
   'nproc-per-node': 'nprocPerNode',
@@ -143,17 +145,23 @@ async function main() {
   let failed = null; // the first rank that failed
   let stopping = null; // the signal the launcher received
   let killTimer = null;
+  const killAll = () => {
+    for (const r of ranks) if (!r.exited) r.child.kill('SIGKILL');
+  };
+  // After a rank failed: the others get killGraceMs to exit on SIGTERM.
   const stopOthers = (signal) => {
     for (const r of ranks) if (!r.exited) r.child.kill(signal);
-    if (killTimer === null) {
-      killTimer = setTimeout(() => {
-        for (const r of ranks) if (!r.exited) r.child.kill('SIGKILL');
-      }, o.killGraceMs);
-    }
+    if (killTimer === null) killTimer = setTimeout(killAll, o.killGraceMs);
   };
+  // The user's signal: passed on with no deadline (a clean stop may save a snapshot first, which takes
+  // as long as the tables are big and the machine is busy); a second one kills every rank.
   const forward = (signal) => {
-    stopping = stopping ?? signal;
-    stopOthers(signal);
+    if (stopping !== null) {
+      killAll();
+      return;
+    }
+    stopping = signal;
+    for (const r of ranks) if (!r.exited) r.child.kill(signal);
   };
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);

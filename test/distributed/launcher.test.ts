@@ -125,6 +125,24 @@ describe('torchrec-node-run', () => {
     await expectAllGone(pids(out));
   });
 
+  test('a rank that takes its time over SIGTERM is waited for; a second SIGTERM kills it', async () => {
+    const launcher = run(['--nproc-per-node', '2', '--kill-grace-ms', '100', CHILD, 'slow-stop']);
+    let out = '';
+    launcher.child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    for (let i = 0; i < 100 && pids(out).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(pids(out)).toHaveLength(2);
+    launcher.child.kill('SIGTERM');
+    for (let i = 0; i < 100 && !out.includes('ignoring SIGTERM'); i++) await new Promise((r) => setTimeout(r, 50));
+    // Well past the failure grace (100 ms): a user's stop request is not escalated on a timer.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(pids(out).every((pid) => alive(pid))).toBe(true);
+    launcher.child.kill('SIGTERM');
+    const r = await launcher.done;
+    expect(r.code).toBe(128 + 15);
+    expect(r.stderr).toContain('stopped by SIGTERM');
+    await expectAllGone(pids(out));
+  });
+
   test.each([
     [[], '--nproc-per-node is required'],
     [['--nproc-per-node', '2'], 'no script given'],

@@ -32,4 +32,8 @@ if (mode === 'print') {
   }
 } else if (mode === 'wait') {
   keepAlive();
+} else if (mode === 'slow-stop') {
+  // A rank whose clean stop takes longer than any deadline (a big final snapshot on a busy machine).
+  process.on('SIGTERM', () => process.stdout.write('ignoring SIGTERM\n'));
+  keepAlive();
 }
