@@ -15,6 +15,7 @@
 //   kernel   torchrec's fused kernel alone (kernels::pooled_lookup_forward), output buffer reused
 //   core     torchrec's core EmbeddingBagCollection: KJT validation + id checks + kernel + output tensor
 //   train    core forward + fused backward with rowwise Adagrad (the train step without Node)
+//   backward the train step's fused backward + rowwise Adagrad alone (no forward: its gradient is fixed)
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Half.h>
@@ -223,7 +224,9 @@ int main(int argc, char** argv) {
     std::vector<std::string> keys;
     for (int64_t t = 0; t < T; ++t) keys.push_back("f" + std::to_string(t));
     std::unique_ptr<torchrec::EmbeddingBagCollection> ebc;
-    std::vector<float> grad;  // train: the same fixed gradient every step, as bench/lib_child.ts uses
+    std::vector<float> grad;                // train: the same fixed gradient every step, as bench/lib_child.ts uses
+    const Batches* last_batches = nullptr;  // backward: the batch the checksum pools
+    size_t last_k = 0;
     at::Tensor last;
     bench::CeilingInput ceiling;
     bench::CeilingChoice choice;
@@ -320,7 +323,7 @@ int main(int argc, char** argv) {
       };
       impl.checksum = last_sum;
       extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
-    } else if (o.impl == "train") {
+    } else if (o.impl == "train" || o.impl == "backward") {
       torchrec::OptimizerSpec adagrad;
       adagrad.kind = torchrec::OptimizerKind::RowwiseAdagrad;
       adagrad.lr = 0.01;
@@ -331,10 +334,18 @@ int main(int argc, char** argv) {
       impl.call = [&](const Batches& batches, size_t k) {
         const auto kjt =
             torchrec::KeyedJaggedTensor::from_lengths(keys, as_tensor(batches, k), lengths, at::Tensor(), 0);
-        last = ebc->forward(kjt);
+        if (o.impl == "train") last = ebc->forward(kjt);
         ebc->backward(kjt, grad.data(), static_cast<int64_t>(grad.size()));
+        last_batches = &batches, last_k = k;
       };
-      impl.checksum = last_sum;
+      // backward: the checksum pools the last batch after the timed runs, from the weights they left.
+      impl.checksum = [&] {
+        if (o.impl == "backward" && last_batches != nullptr) {
+          last = ebc->forward(torchrec::KeyedJaggedTensor::from_lengths(keys, as_tensor(*last_batches, last_k), lengths,
+                                                                        at::Tensor(), 0));
+        }
+        return last_sum();
+      };
     } else {
       throw std::runtime_error("unknown --impl " + o.impl);
     }
