@@ -41,6 +41,7 @@
 #include "core/embedding_bag_collection.h"
 #include "core/keyed_jagged_tensor.h"
 #include "kernels/pooled_lookup_cpu.h"
+#include "kernels/sparse_backward_cpu.h"
 #include "kernels/table_memory.h"
 
 namespace {
@@ -346,6 +347,8 @@ int main(int argc, char** argv) {
         }
         return last_sum();
       };
+      extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\",\"backward_isa\":\""
+            << torchrec::kernels::sparse_backward_isa() << "\"";
     } else {
       throw std::runtime_error("unknown --impl " + o.impl);
     }
