@@ -52,8 +52,9 @@ struct Grow {
   int64_t size = 0;
   T* reserve(int64_t n) {
     if (n > size) {
-      data.reset();
       const int64_t want = n + n / 4;  // headroom, so a slowly growing batch does not reallocate each step
+      data.reset();                    // the old buffer goes first: both never need to fit at once
+      size = 0;
       data.reset(new T[static_cast<size_t>(want)]);
       size = want;
     }
@@ -268,8 +269,10 @@ void prepare(const std::vector<BackwardTable>& tables, const BackwardBatch& batc
   w.scale.reserve(total);
   int64_t* order = w.order.reserve(num_tables);
   for (int64_t t = 0; t < num_tables; ++t) order[t] = t;
-  std::stable_sort(order, order + num_tables,
-                   [&](int64_t a, int64_t b) { return occ[a + 1] - occ[a] > occ[b + 1] - occ[b]; });
+  std::sort(order, order + num_tables, [&](int64_t a, int64_t b) {  // std::sort allocates nothing
+    const int64_t na = occ[a + 1] - occ[a], nb = occ[b + 1] - occ[b];
+    return na != nb ? na > nb : a < b;
+  });
   // Work is at most total * (1 + kRowCost): that many chunks of kChunkCost, plus one cut per table.
   w.chunks.reserve(total * (1 + kRowCost) / kChunkCost + num_tables + 1);
   if (team > 2 && w.sort_threads < team) {
