@@ -16,6 +16,8 @@
 //   core     torchrec's core EmbeddingBagCollection: KJT validation + id checks + kernel + output tensor
 //   train    core forward + fused backward with rowwise Adagrad (the train step without Node)
 //   backward the train step's fused backward + rowwise Adagrad alone (no forward: its gradient is fixed)
+//            (train, backward: --optimizer sgd|adagrad|rowwise_adagrad|adam|partial_rowwise_adam|lamb
+//            picks another rule, default rowwise_adagrad, lr 0.01)
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Half.h>
@@ -53,6 +55,7 @@ struct Options {
   std::vector<std::pair<std::string, std::vector<std::string>>> variants;  // name, id files
   int warmup = 3, runs = 20, calls = 1, threads = 0;
   bool thp = true;
+  std::string optimizer = "rowwise_adagrad";  // train, backward
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -95,6 +98,7 @@ Options parse(int argc, char** argv) {
   if (kv.count("calls")) o.calls = std::stoi(kv["calls"]);
   if (kv.count("threads")) o.threads = std::stoi(kv["threads"]);
   if (kv.count("thp")) o.thp = kv["thp"] != "0";
+  if (kv.count("optimizer")) o.optimizer = kv["optimizer"];
   return o;
 }
 
@@ -326,7 +330,15 @@ int main(int argc, char** argv) {
       extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
     } else if (o.impl == "train" || o.impl == "backward") {
       torchrec::OptimizerSpec adagrad;
-      adagrad.kind = torchrec::OptimizerKind::RowwiseAdagrad;
+      const std::map<std::string, torchrec::OptimizerKind> kinds = {
+          {"sgd", torchrec::OptimizerKind::Sgd},
+          {"adagrad", torchrec::OptimizerKind::Adagrad},
+          {"rowwise_adagrad", torchrec::OptimizerKind::RowwiseAdagrad},
+          {"adam", torchrec::OptimizerKind::Adam},
+          {"partial_rowwise_adam", torchrec::OptimizerKind::PartialRowwiseAdam},
+          {"lamb", torchrec::OptimizerKind::Lamb}};
+      if (!kinds.count(o.optimizer)) throw std::runtime_error("unknown --optimizer " + o.optimizer);
+      adagrad.kind = kinds.at(o.optimizer);
       adagrad.lr = 0.01;
       ebc = std::make_unique<torchrec::EmbeddingBagCollection>(
           core_specs(o), false, 1, std::vector<std::optional<torchrec::OptimizerSpec>>(T, adagrad));
