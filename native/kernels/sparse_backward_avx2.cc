@@ -1,6 +1,7 @@
-// The CPU backward's row loop (sparse_backward_rows.h) compiled for AVX2 + FMA + F16C: the gradient sums and
-// the optimizers' row arithmetic vectorized as AVX2 (256-bit) loops. sparse_backward_cpu.cc calls in only
-// after a runtime CPU check. Multiply and add are never fused, so this copy gives the portable one's bits.
+// The CPU backward's row loop (sparse_backward_rows.h) compiled for AVX2 + FMA + F16C: the gradient
+// sums and the optimizers' row arithmetic vectorized as AVX2 (256-bit) loops. sparse_backward_cpu.cc
+// calls in only after a runtime CPU check. Multiply and add are never fused, so this copy gives the
+// portable one's bits.
 #pragma GCC optimize("fp-contract=off")
 
 #include <c10/util/Half.h>

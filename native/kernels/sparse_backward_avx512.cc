@@ -1,6 +1,7 @@
-// The CPU backward's row loop (sparse_backward_rows.h) compiled for AVX-512 (F, VL, BW, DQ): the gradient sums and
-// the optimizers' row arithmetic vectorized as AVX-512 (512-bit) loops. sparse_backward_cpu.cc calls in only
-// after a runtime CPU check. Multiply and add are never fused, so this copy gives the portable one's bits.
+// The CPU backward's row loop (sparse_backward_rows.h) compiled for AVX-512 (F, VL, BW, DQ): the gradient
+// sums and the optimizers' row arithmetic vectorized as AVX-512 (512-bit) loops. sparse_backward_cpu.cc
+// calls in only after a runtime CPU check. Multiply and add are never fused, so this copy gives the
+// portable one's bits.
 // prfchw: a row about to be written is prefetched with PREFETCHW (every AVX-512 CPU has it), so the
 // line arrives ready to be written instead of being fetched shared and then upgraded.
 #pragma GCC optimize("fp-contract=off")
