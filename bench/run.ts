@@ -338,7 +338,8 @@ function rowsOf(o: Outcome): Row[] {
         if (results.cppBackward) {
           const b = results.cppBackward;
           const isa = 'error' in b ? '' : `kernels: forward ${String(b.isa)}, backward ${String(b.backward_isa)}`;
-          add('C++ backward + rowwise_adagrad alone (no forward)', medianOf(b, variant), peak(b), isa, 0, pyTrain);
+          // No Python ratio: Python has no backward-only row to compare with.
+          add('C++ backward + rowwise_adagrad alone (no forward)', medianOf(b, variant), peak(b), isa, 0, null);
         }
         add(
           'Python train step: nn.EmbeddingBag(sparse) + optim.Adagrad',
