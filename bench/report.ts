@@ -72,11 +72,14 @@ function memoryLines(results: Results): string[] {
 function notes(results: Results): string[] {
   const m = results.meta;
   const kernel = results.raw.map((o) => o.results.kernel).find((r) => r && !('error' in r)) as ChildResult | undefined;
+  const backward = results.raw.map((o) => o.results.cppBackward).find((r) => r && !('error' in r)) as
+    ChildResult | undefined;
   const load = (x: unknown) => (Array.isArray(x) ? x.map((v: number) => v.toFixed(1)).join(' ') : '?');
   return [
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB; THP ${m.thp}; node ${m.node}; Python torch ${m.python_torch}.`,
     `Load average before ${load(m.load_before)}, after ${load(m.load_after)} (the machine is shared; medians resist, not remove, noise).`,
-    `Addon ${m.addon}; commit ${m.commit}; fused kernel path on this CPU: ${String(kernel?.isa ?? 'not measured')}.`,
+    `Addon ${m.addon}; commit ${m.commit}; fused kernel path on this CPU: ${String(kernel?.isa ?? 'not measured')}; ` +
+      `backward + optimizer path: ${String(backward?.backward_isa ?? 'not measured')}.`,
     'median: per call (S: a run is hundreds of back-to-back calls; M, H: one call). GB/s: FBGEMM bytes ' +
       '(weights read B·L·T·D·elem + output written B·T·D·4) / median. of ceiling: ceiling median / row median. ' +
       'vs Python: Python median / row median (train rows: against the Python train step).',

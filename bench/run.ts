@@ -43,6 +43,8 @@ interface Plan {
   cppCore?: Timing;
   train?: Timing;
   cppTrain?: Timing;
+  /** The C++ train step's backward + optimizer alone (torchrec_bench --impl backward). */
+  cppBackward?: Timing;
   pythonTrain?: Timing;
 }
 
@@ -71,6 +73,7 @@ const PLANS: Record<string, Plan> = {
     cppCore: { warmup: 2, runs: 20, calls: 1 },
     train: { warmup: 2, runs: 20, calls: 1 },
     cppTrain: { warmup: 2, runs: 20, calls: 1 },
+    cppBackward: { warmup: 2, runs: 20, calls: 1 },
     pythonTrain: { warmup: 1, runs: 20, calls: 1 },
   },
   H: {
@@ -242,6 +245,9 @@ function benchConfig(c: BenchConfig, dir: string): Outcome {
   if (plan.train) {
     run('train', 'train step', nodeChild('lib_child.ts', { ...lib, async: plan.train, mode: 'train', lr: 0.01 }));
     if (plan.cppTrain) run('cppTrain', 'C++ core train step', cppChild('train', c, variants, plan.cppTrain));
+    if (plan.cppBackward) {
+      run('cppBackward', 'C++ backward + optimizer alone', cppChild('backward', c, variants, plan.cppBackward));
+    }
     if (!('unavailable' in rounds.train[0])) {
       run('pythonTrain', 'python train step', pythonChild(c, variants, plan.pythonTrain!, true));
     }
@@ -328,6 +334,12 @@ function rowsOf(o: Outcome): Row[] {
             0,
             pyTrain,
           );
+        }
+        if (results.cppBackward) {
+          const b = results.cppBackward;
+          const isa = 'error' in b ? '' : `kernels: forward ${String(b.isa)}, backward ${String(b.backward_isa)}`;
+          // No Python ratio: Python has no backward-only row to compare with.
+          add('C++ backward + rowwise_adagrad alone (no forward)', medianOf(b, variant), peak(b), isa, 0, null);
         }
         add(
           'Python train step: nn.EmbeddingBag(sparse) + optim.Adagrad',

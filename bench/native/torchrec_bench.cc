@@ -15,6 +15,9 @@
 //   kernel   torchrec's fused kernel alone (kernels::pooled_lookup_forward), output buffer reused
 //   core     torchrec's core EmbeddingBagCollection: KJT validation + id checks + kernel + output tensor
 //   train    core forward + fused backward with rowwise Adagrad (the train step without Node)
+//   backward the train step's fused backward + rowwise Adagrad alone (no forward: its gradient is fixed)
+//            (train, backward: --optimizer sgd|adagrad|rowwise_adagrad|adam|partial_rowwise_adam|lamb
+//            picks another rule, default rowwise_adagrad, lr 0.01)
 // With --dtype int8|int4|int2 (row-wise quantized tables, kernels/rowwise_quant.h) only `ceiling` and `kernel`
 // run: the kernel is kernels::quantized_pool_forward, the ceiling a gather of rows of the quantized row size
 // (quantized_ceiling.cc).
@@ -46,6 +49,7 @@
 #include "kernels/pooled_lookup_cpu.h"
 #include "kernels/quantized_pool_cpu.h"
 #include "kernels/rowwise_quant.h"
+#include "kernels/sparse_backward_cpu.h"
 #include "kernels/table_memory.h"
 #include "quantized_ceiling.h"
 
@@ -62,6 +66,7 @@ struct Options {
   // "wall" (steady clock) or "thread": the calling thread's CPU time, which leaves out the time the OS
   // gave other processes, so a loaded machine still gives comparable figures (only with --threads 1).
   std::string clock = "wall";
+  std::string optimizer = "rowwise_adagrad";  // train, backward
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -110,6 +115,7 @@ Options parse(int argc, char** argv) {
   if (kv.count("clock")) o.clock = kv["clock"];
   if (o.clock != "wall" && o.clock != "thread") throw std::runtime_error("--clock wants wall or thread");
   if (o.clock == "thread" && o.threads != 1) throw std::runtime_error("--clock thread needs --threads 1");
+  if (kv.count("optimizer")) o.optimizer = kv["optimizer"];
   return o;
 }
 
@@ -263,7 +269,9 @@ int main(int argc, char** argv) {
     std::vector<std::string> keys;
     for (int64_t t = 0; t < T; ++t) keys.push_back("f" + std::to_string(t));
     std::unique_ptr<torchrec::EmbeddingBagCollection> ebc;
-    std::vector<float> grad;  // train: the same fixed gradient every step, as bench/lib_child.ts uses
+    std::vector<float> grad;                // train: the same fixed gradient every step, as bench/lib_child.ts uses
+    const Batches* last_batches = nullptr;  // backward: the batch the checksum pools
+    size_t last_k = 0;
     at::Tensor last;
     bench::CeilingInput ceiling;
     bench::CeilingChoice choice;
@@ -402,9 +410,17 @@ int main(int argc, char** argv) {
       };
       impl.checksum = last_sum;
       extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
-    } else if (o.impl == "train") {
+    } else if (o.impl == "train" || o.impl == "backward") {
       torchrec::OptimizerSpec adagrad;
-      adagrad.kind = torchrec::OptimizerKind::RowwiseAdagrad;
+      const std::map<std::string, torchrec::OptimizerKind> kinds = {
+          {"sgd", torchrec::OptimizerKind::Sgd},
+          {"adagrad", torchrec::OptimizerKind::Adagrad},
+          {"rowwise_adagrad", torchrec::OptimizerKind::RowwiseAdagrad},
+          {"adam", torchrec::OptimizerKind::Adam},
+          {"partial_rowwise_adam", torchrec::OptimizerKind::PartialRowwiseAdam},
+          {"lamb", torchrec::OptimizerKind::Lamb}};
+      if (!kinds.count(o.optimizer)) throw std::runtime_error("unknown --optimizer " + o.optimizer);
+      adagrad.kind = kinds.at(o.optimizer);
       adagrad.lr = 0.01;
       ebc = std::make_unique<torchrec::EmbeddingBagCollection>(
           core_specs(o), false, 1, std::vector<std::optional<torchrec::OptimizerSpec>>(T, adagrad));
@@ -413,10 +429,20 @@ int main(int argc, char** argv) {
       impl.call = [&](const Batches& batches, size_t k) {
         const auto kjt =
             torchrec::KeyedJaggedTensor::from_lengths(keys, as_tensor(batches, k), lengths, at::Tensor(), 0);
-        last = ebc->forward(kjt);
+        if (o.impl == "train") last = ebc->forward(kjt);
         ebc->backward(kjt, grad.data(), static_cast<int64_t>(grad.size()));
+        last_batches = &batches, last_k = k;
       };
-      impl.checksum = last_sum;
+      // backward: the checksum pools the last batch after the timed runs, from the weights they left.
+      impl.checksum = [&] {
+        if (o.impl == "backward" && last_batches != nullptr) {
+          last = ebc->forward(torchrec::KeyedJaggedTensor::from_lengths(keys, as_tensor(*last_batches, last_k), lengths,
+                                                                        at::Tensor(), 0));
+        }
+        return last_sum();
+      };
+      extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\",\"backward_isa\":\""
+            << torchrec::kernels::sparse_backward_isa() << "\"";
     } else {
       throw std::runtime_error("unknown --impl " + o.impl);
     }

@@ -98,19 +98,9 @@ void CpuTableStore::backward(const LookupPlan& plan, const PlannedBatch& planned
       if (block.table == static_cast<int64_t>(t))
         table.features.push_back({planned.block_key(b), block.column, block.mean});
     }
-    optimizers_[t]->ensure_state();
+    table.rule = optimizers_[t]->row_rule(steps[t]);
   }
-  const int threads = kernels::intra_op_threads();
-  const std::vector<kernels::RowGroups> groups = kernels::group_rows(tables, batch, threads);
-
-  for (size_t t = 0; t < num_tables; ++t) {
-    TableOptimizer* optimizer = optimizers_[t].get();
-    const OptimizerStep& step = steps[t];
-    kernels::apply_row_updates(
-        tables[t], batch, groups[t],
-        [&](int64_t row, float* w, const float* g, float* scratch) { optimizer->update_row(row, w, g, scratch, step); },
-        [&](int64_t row) { optimizer->prefetch_state(row); }, threads);
-  }
+  kernels::sparse_backward(tables, batch, workspace_, kernels::intra_op_threads());
 }
 
 at::Tensor CpuTableStore::read_rows(int64_t table, int64_t begin, int64_t count) const {

@@ -8,6 +8,7 @@
 
 #include "core/optimizer.h"
 #include "core/table_store.h"
+#include "kernels/sparse_backward_cpu.h"
 
 namespace torchrec {
 
@@ -64,6 +65,7 @@ class CpuTableStore final : public TableStore {
   bool stochastic_rounding_ = true;
   std::vector<at::Tensor> weights_;
   std::vector<std::unique_ptr<TableOptimizer>> optimizers_;  // null: no optimizer
+  kernels::BackwardWorkspace workspace_;                     // backward's, reused (backward holds the write lock)
 };
 
 }  // namespace torchrec

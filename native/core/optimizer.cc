@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/table_memory.h"
 
 namespace torchrec {
 
@@ -18,7 +19,8 @@ void TableOptimizer::ensure_state() {
   std::vector<at::Tensor> state;
   std::vector<float*> ptrs;
   for (size_t i = 0; i < state_specs_.size(); ++i) {
-    state.push_back(at::zeros({state_numel(i)}, at::kFloat));
+    state.push_back(
+        kernels::allocate_table(num_rows_, state_specs_[i].per_element ? dim_ : 1, at::kFloat).zero_().view({-1}));
     ptrs.push_back(state.back().data_ptr<float>());
   }
   state_ = std::move(state);
@@ -40,28 +42,40 @@ void TableOptimizer::set_state(size_t index, const float* data, int64_t numel) {
   std::copy(data, data + numel, state_ptr_[index]);
 }
 
-void TableOptimizer::prefetch_state(int64_t row) const {
-  if (state_ptr_.empty()) return;
-  for (size_t i = 0; i < state_specs_.size(); ++i) {
-    if (!state_specs_[i].per_element) {
-      __builtin_prefetch(state_ptr_[i] + row, 1);
-      continue;
-    }
-    const char* p = reinterpret_cast<const char*>(state_ptr_[i] + row * dim_);
-    for (int64_t off = 0; off < dim_ * static_cast<int64_t>(sizeof(float)); off += 64) __builtin_prefetch(p + off, 1);
+kernels::RowRule TableOptimizer::row_rule(const OptimizerStep& step) {
+  ensure_state();
+  kernels::RowRule r;
+  switch (spec_.kind) {
+    case OptimizerKind::Sgd: r.kind = kernels::RuleKind::Sgd; break;
+    case OptimizerKind::Adagrad: r.kind = kernels::RuleKind::Adagrad; break;
+    case OptimizerKind::RowwiseAdagrad: r.kind = kernels::RuleKind::RowwiseAdagrad; break;
+    case OptimizerKind::Adam: r.kind = kernels::RuleKind::Adam; break;
+    case OptimizerKind::PartialRowwiseAdam: r.kind = kernels::RuleKind::PartialRowwiseAdam; break;
+    case OptimizerKind::Lamb: r.kind = kernels::RuleKind::Lamb; break;
   }
+  switch (spec_.weight_decay_mode) {
+    case WeightDecayMode::None: r.decay = kernels::RuleDecay::None; break;
+    case WeightDecayMode::L2: r.decay = kernels::RuleDecay::L2; break;
+    case WeightDecayMode::Decoupled: r.decay = kernels::RuleDecay::Decoupled; break;
+  }
+  r.lr = step.lr;
+  r.eps = static_cast<float>(spec_.eps);
+  r.weight_decay = static_cast<float>(spec_.weight_decay);
+  r.beta1 = step.beta1;
+  r.beta2 = step.beta2;
+  r.one_minus_beta1 = step.one_minus_beta1;
+  r.one_minus_beta2 = step.one_minus_beta2;
+  r.bias1 = step.bias1;
+  r.bias2 = step.bias2;
+  for (size_t i = 0; i < state_ptr_.size() && i < 2; ++i) {
+    r.state[i] = state_ptr_[i];
+    r.state_per_element[i] = state_specs_[i].per_element;
+  }
+  return r;
 }
 
 std::unique_ptr<TableOptimizer> make_optimizer(const OptimizerSpec& spec, int64_t num_rows, int64_t dim) {
-  switch (spec.kind) {
-    case OptimizerKind::Sgd: return make_sgd_optimizer(spec, num_rows, dim);
-    case OptimizerKind::Adagrad:
-    case OptimizerKind::RowwiseAdagrad: return make_adagrad_optimizer(spec, num_rows, dim);
-    case OptimizerKind::Adam:
-    case OptimizerKind::PartialRowwiseAdam: return make_adam_optimizer(spec, num_rows, dim);
-    case OptimizerKind::Lamb: return make_lamb_optimizer(spec, num_rows, dim);
-  }
-  fail(ErrorCode::InvalidConfig, "unknown optimizer kind");
+  return std::make_unique<TableOptimizer>(spec, num_rows, dim);
 }
 
 }  // namespace torchrec

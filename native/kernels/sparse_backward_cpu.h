@@ -1,4 +1,4 @@
-// Fused sparse backward + optimizer step for one table on the CPU, FBGEMM "exact" style: the
+// Fused sparse backward + optimizer step for a collection's tables on the CPU, FBGEMM "exact" style: the
 // gradient of the pooled output is scattered to (row, sample) occurrences across every feature that
 // reads the table, the occurrences are grouped by row (CSR -> CSC, as FBGEMM's csr2csc), each unique
 // row's gradient is summed once, and the optimizer updates that row once. No dense gradient of the
@@ -9,10 +9,11 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
+#include <memory>
 #include <optional>
 #include <vector>
 
+#include "kernels/row_rule.h"
 #include "kernels/stochastic_rounding.h"
 
 namespace torchrec::kernels {
@@ -42,36 +43,38 @@ struct BackwardTable {
   int64_t num_rows = 0;
   int64_t dim = 0;
   std::vector<BackwardFeature> features;
+  RowRule rule;  // the optimizer step applied to each touched row (its state sized for num_rows x dim)
 };
 
-// Called once per unique touched row, possibly from several threads at once (never the same row):
-// `w` is the row in fp32 (updated in place; fp16 rows are widened before and rounded once after),
-// `g` its aggregated gradient, `scratch` dim floats of per-thread scratch.
-using RowUpdate = std::function<void(int64_t row, float* w, const float* g, float* scratch)>;
-// Called a few rows ahead of `update` so the row's optimizer state is on its way from memory when
-// the update needs it (touched rows are scattered across tables far bigger than the caches).
-using RowPrefetch = std::function<void(int64_t row)>;
+// sparse_backward's working memory, kept by the caller from one step to the next: it grows to the
+// largest step seen and is reused, so a warmed-up step allocates nothing (fresh buffers cost page
+// faults and zeroing on every step). One step at a time per workspace.
+class BackwardWorkspace {
+ public:
+  BackwardWorkspace();
+  ~BackwardWorkspace();
+  BackwardWorkspace(const BackwardWorkspace&) = delete;
+  BackwardWorkspace& operator=(const BackwardWorkspace&) = delete;
+  struct Buffers;
 
-// One table's occurrences grouped by row: everything a step needs, built before any row moves so
-// that a step which cannot allocate fails with the table untouched. Occurrence arrays are in row
-// order (a stable sort of the CSR walk), so each row's gradient is summed in a fixed order whatever
-// the thread count.
-struct RowGroups {
-  std::vector<int64_t> unique_row;   // per segment: the row it updates, increasing
-  std::vector<int64_t> seg_start;    // segment s owns occurrences seg_start[s] .. seg_start[s+1]
-  std::vector<int64_t> grad_offset;  // per occurrence: b * grad_width + the feature's column
-  std::vector<float> scale;          // per occurrence: per-value weight * (1/L for MEAN)
-  int64_t unique_rows() const { return static_cast<int64_t>(unique_row.size()); }
+ private:
+  friend void sparse_backward(const std::vector<BackwardTable>&, const BackwardBatch&, BackwardWorkspace&, int);
+  std::unique_ptr<Buffers> buffers_;
 };
 
-// Groups every table's occurrences, tables spread across `threads` threads (the caller's included).
-std::vector<RowGroups> group_rows(const std::vector<BackwardTable>& tables, const BackwardBatch& batch, int threads);
+// The fused step for every table: each table's occurrences grouped by row (a stable sort of the CSR
+// walk, so each row's gradient is summed in CSR order whatever the thread count), then each touched
+// row's gradient summed and the table's rule applied to the row once. Tables are grouped, and their
+// rows updated, on `threads` threads (the caller's included) taking chunks of equal work, so one hot
+// row or one huge table still keeps every thread busy. Everything that can fail (allocation, a batch
+// too big to group) happens before the first row moves.
+void sparse_backward(const std::vector<BackwardTable>& tables, const BackwardBatch& batch, BackwardWorkspace& workspace,
+                     int threads);
 
-// Sums each unique row's gradient and calls `update` once per row, rows split across `threads`
-// threads by their work (occurrences and row updates), so one hot row or one huge table still keeps
-// every thread busy.
-void apply_row_updates(const BackwardTable& table, const BackwardBatch& batch, const RowGroups& groups,
-                       const RowUpdate& update, const RowPrefetch& prefetch_state, int threads);
+// The instruction set the row updates run with: "avx512" (AVX-512F/VL/BW/DQ), "avx2" (AVX2, FMA, F16C)
+// or "portable", the best the CPU has. TORCHREC_CPU_KERNEL=portable|avx2|avx512 in the environment
+// (read once) caps it, for tests; a CPU without the named set gets the best it has below it.
+const char* sparse_backward_isa();
 
 // Index of the first non-finite value among n, if any.
 std::optional<int64_t> find_non_finite(const float* values, int64_t n);

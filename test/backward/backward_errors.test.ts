@@ -99,6 +99,29 @@ test.each([NaN, Infinity, -Infinity])('a gradient holding %s is rejected and not
   expect(snapshot(ebc)).toEqual(before);
 });
 
+test('in a big gradient the first of several non-finite values, far in, is the one named', async () => {
+  // The scan screens blocks of 1024 values at a time: the bad values sit in later blocks, one of
+  // them in the middle of a block and another after it in the same block.
+  const ebc = build();
+  const big = 700;
+  const kjt = KeyedJaggedTensor.fromLengths({
+    keys: ['fa', 'fb1', 'fb2'],
+    values: Array.from({ length: 3 * big }, (_, i) => i % 3),
+    lengths: Array.from({ length: 3 * big }, () => 1),
+  });
+  const grad = Float32Array.from({ length: big * WIDTH }, (_, i) => (i % 5) - 2);
+  grad[3 * 1024 + 517] = -Infinity;
+  grad[3 * 1024 + 900] = NaN;
+  grad[big * WIDTH - 1] = Infinity;
+  const before = ebc.getWeights('a');
+  const e = await rejection(ebc.backward(kjt, grad));
+  expect(e.code).toBe('ERR_NON_FINITE');
+  const at = 3 * 1024 + 517;
+  expect(e.message).toContain(`gradOutput[${at}] (sample ${Math.floor(at / WIDTH)}, column ${at % WIDTH})`);
+  expect(ebc.getWeights('a')).toEqual(before);
+  ebc.dispose();
+});
+
 test('an out-of-range id in the last feature rejects the whole step (ERR_INDEX_OUT_OF_RANGE)', async () => {
   const [ebc, before] = await trained();
   const kjt = KeyedJaggedTensor.fromLengths({

@@ -1,7 +1,7 @@
-// Element-wise helpers for the optimizer rules. sqrt gets SIMD intrinsics because -fmath-errno (the
-// default) keeps compilers from vectorizing std::sqrt; the SIMD square root is IEEE-exact, so
-// results are bit-identical to the scalar loop. Everything else in the rules is plain loops over
-// __restrict pointers, which compilers vectorize without changing any rounding.
+// Element-wise helpers for the optimizer rules (kernels/sparse_backward_rows.h). sqrt gets SIMD
+// intrinsics because -fmath-errno (the default) keeps compilers from vectorizing std::sqrt; the SIMD
+// square root is IEEE-exact, so results are bit-identical to the scalar loop. Everything else in the
+// rules is plain loops over __restrict pointers, which compilers vectorize without changing any rounding.
 #pragma once
 
 #include <cmath>
@@ -13,7 +13,7 @@
 #include <arm_neon.h>
 #endif
 
-namespace torchrec {
+namespace torchrec::kernels {
 
 // x[i] <- sqrt(x[i]) for i < n.
 inline void sqrt_in_place(float* __restrict x, int64_t n) {
@@ -52,4 +52,4 @@ inline float sum_of_squares(const float* __restrict x, int64_t n) {
   return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
 }
 
-}  // namespace torchrec
+}  // namespace torchrec::kernels
