@@ -222,6 +222,8 @@ int main(int argc, char** argv) {
     const at::Tensor lengths = at::full({T * B}, L, at::kInt);
     std::vector<std::string> keys;
     for (int64_t t = 0; t < T; ++t) keys.push_back("f" + std::to_string(t));
+    // One key list shared by every batch, as a caller that keeps its features fixed passes it.
+    const auto key_list = std::make_shared<const std::vector<std::string>>(keys);
     std::unique_ptr<torchrec::EmbeddingBagCollection> ebc;
     std::vector<float> grad;  // train: the same fixed gradient every step, as bench/lib_child.ts uses
     at::Tensor last;
@@ -324,7 +326,7 @@ int main(int argc, char** argv) {
       ebc = std::make_unique<torchrec::EmbeddingBagCollection>(core_specs(o), false, 1);
       impl.call = [&](const Batches& batches, size_t k) {
         last = ebc->forward(
-            torchrec::KeyedJaggedTensor::from_lengths(keys, as_tensor(batches, k), lengths, at::Tensor(), 0));
+            torchrec::KeyedJaggedTensor::from_lengths(key_list, as_tensor(batches, k), lengths, at::Tensor(), 0));
       };
       impl.checksum = last_sum;
       extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
@@ -338,7 +340,7 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < grad.size(); ++i) grad[i] = static_cast<float>(std::fmod(i * 0.6180339887, 1.0) - 0.5);
       impl.call = [&](const Batches& batches, size_t k) {
         const auto kjt =
-            torchrec::KeyedJaggedTensor::from_lengths(keys, as_tensor(batches, k), lengths, at::Tensor(), 0);
+            torchrec::KeyedJaggedTensor::from_lengths(key_list, as_tensor(batches, k), lengths, at::Tensor(), 0);
         last = ebc->forward(kjt);
         ebc->backward(kjt, grad.data(), static_cast<int64_t>(grad.size()));
       };
