@@ -8,6 +8,7 @@
 #include <cstring>
 #include <new>
 
+#include "binding/addon_data.h"
 #include "binding/convert.h"
 #include "core/error.h"
 
@@ -38,15 +39,38 @@ bool matches_cached_keys(napi_env env, napi_value array, const std::vector<std::
   return true;
 }
 
-// The cached list itself is shared with the KJT (no copy of its strings per call).
+bool is_frozen(Napi::Env env, AddonData* data, const Napi::Value& value) {
+  if (data->is_frozen.IsEmpty()) {
+    data->is_frozen =
+        Napi::Persistent(env.Global().Get("Object").As<Napi::Object>().Get("isFrozen").As<Napi::Function>());
+  }
+  return data->is_frozen.Call({value}).ToBoolean().Value();
+}
+
+// The cached list itself is shared with the KJT (no copy of its strings per call). A frozen array
+// cannot change, so the last one seen is then known by identity alone: two N-API calls instead of
+// two per key.
 KeyedJaggedTensor::KeyList read_keys(const Napi::Value& value) {
+  Napi::Env env = value.Env();
+  AddonData* data = addon_data(env);
+  if (data != nullptr && data->last_key_list && !data->last_keys.IsEmpty()) {
+    napi_value last = nullptr;
+    bool same = false;
+    if (napi_get_reference_value(env, data->last_keys, &last) == napi_ok && last != nullptr &&
+        napi_strict_equals(env, value, last, &same) == napi_ok && same) {
+      return data->last_key_list;
+    }
+  }
   KeyedJaggedTensor::KeyList& cached = cached_keys();
   bool is_array = false;
-  if (napi_is_array(value.Env(), value, &is_array) == napi_ok && is_array && cached &&
-      matches_cached_keys(value.Env(), value, *cached)) {
-    return cached;
+  if (!(napi_is_array(env, value, &is_array) == napi_ok && is_array && cached &&
+        matches_cached_keys(env, value, *cached))) {
+    cached = std::make_shared<const std::vector<std::string>>(to_string_vector(value, "keys"));
   }
-  cached = std::make_shared<const std::vector<std::string>>(to_string_vector(value, "keys"));
+  if (data != nullptr && is_array && is_frozen(env, data, value)) {
+    data->last_keys = Napi::Persistent(value.As<Napi::Array>());
+    data->last_key_list = cached;
+  }
   return cached;
 }
 
