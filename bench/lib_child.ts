@@ -5,7 +5,7 @@
  *   train    one train step = forward + backward with a fused rowwise_adagrad (needs ebc.backward)
  *   memory   construct only, for the resident-memory comparison
  */
-import { EmbeddingBagCollection, KeyedJaggedTensor, getNumThreads } from '../lib';
+import { EmbeddingBagCollection, KeyedJaggedTensor, buildInfo, getNumThreads } from '../lib';
 import { findAddon } from '../lib/loader';
 import {
   BenchConfig,
@@ -96,6 +96,7 @@ async function main(): Promise<void> {
     rss_after_init_kb: afterInit.rss,
     init_s: initSeconds,
     threads: getNumThreads(),
+    cpu_kernels: buildInfo().cpuKernels, // which instruction-set path each CPU kernel family took here
     addon,
   };
   ebc.dispose();

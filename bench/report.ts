@@ -1,5 +1,6 @@
 /** Renders the bench's results as a plain-text table (stdout) and as markdown (bench/results/latest.md). */
 import { BenchConfig, ChildResult } from './common';
+import { targetLines } from './targets';
 
 export interface Row {
   config: string;
@@ -74,12 +75,21 @@ function notes(results: Results): string[] {
   const kernel = results.raw.map((o) => o.results.kernel).find((r) => r && !('error' in r)) as ChildResult | undefined;
   const backward = results.raw.map((o) => o.results.cppBackward).find((r) => r && !('error' in r)) as
     ChildResult | undefined;
+  const lib = results.raw.map((o) => o.results.lib).find((r) => r && !('error' in r)) as ChildResult | undefined;
+  const chosen = lib?.cpu_kernels as Record<string, string> | undefined;
   const load = (x: unknown) => (Array.isArray(x) ? x.map((v: number) => v.toFixed(1)).join(' ') : '?');
   return [
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB; THP ${m.thp}; node ${m.node}; Python torch ${m.python_torch}.`,
     `Load average before ${load(m.load_before)}, after ${load(m.load_after)} (the machine is shared; medians resist, not remove, noise).`,
     `Addon ${m.addon}; commit ${m.commit}; fused kernel path on this CPU: ${String(kernel?.isa ?? 'not measured')}; ` +
-      `backward + optimizer path: ${String(backward?.backward_isa ?? 'not measured')}.`,
+      `backward + optimizer path: ${String(backward?.backward_isa ?? 'not measured')}` +
+      `${
+        chosen
+          ? ` (the addon's CPU kernels: ${Object.entries(chosen)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')})`
+          : ''
+      }.`,
     'median: per call (S: a run is hundreds of back-to-back calls; M, H: one call). GB/s: FBGEMM bytes ' +
       '(weights read B·L·T·D·elem + output written B·T·D·4) / median. of ceiling: ceiling median / row median. ' +
       'vs Python: Python median / row median (train rows: against the Python train step).',
@@ -98,7 +108,15 @@ export function renderText(results: Results): string {
     previous = group;
     out.push(line(cells(r)));
   }
-  return [...out, '', ...memoryLines(results), '', ...notes(results)].join('\n');
+  const goals = targetLines(results.rows);
+  return [
+    ...out,
+    '',
+    ...(goals.length ? ['Targets (issue 19):', ...goals, ''] : []),
+    ...memoryLines(results),
+    '',
+    ...notes(results),
+  ].join('\n');
 }
 
 export function renderMarkdown(results: Results): string {
@@ -112,6 +130,9 @@ export function renderMarkdown(results: Results): string {
     `|${HEADER.map((_, i) => (i >= 3 ? '---:' : '---')).join('|')}|`,
     ...results.rows.map((r) => `| ${cells(r).join(' | ')} |`),
     '',
+    ...(targetLines(results.rows).length
+      ? ['## Targets (issue 19: no fixed cost per call)', '', ...targetLines(results.rows).map((l) => `- ${l}`), '']
+      : []),
     '## Memory',
     '',
     ...memoryLines(results).map((l) => `- ${l}`),

@@ -581,6 +581,7 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
   }
 
   private checkReady(method: string): void {
+    if (this.loading.size === 0) return; // the common case, without an iterator per call
     for (const [what, error] of this.loading) {
       throw new TorchrecError(
         'ERR_INVALID_ARGUMENT',

@@ -42,6 +42,24 @@ function typeName(x: unknown): string {
   return typeof x;
 }
 
+/**
+ * The key list of the last KJT built, frozen and shared by every later KJT with the same keys (its
+ * keyList is private and never mutated), so the addon knows it by identity and converts no string
+ * per call (native/binding/kjt_inputs.cc).
+ */
+let lastKeys: readonly string[] = Object.freeze([]);
+
+function internKeys(keys: string[]): string[] {
+  const last = lastKeys;
+  if (keys.length === last.length) {
+    let same = true;
+    for (let i = 0; i < keys.length && same; i++) same = keys[i] === last[i];
+    if (same) return last as string[];
+  }
+  lastKeys = Object.freeze(keys);
+  return keys;
+}
+
 function readKeys(keys: unknown): string[] {
   if (!Array.isArray(keys)) throw kjtError(`keys must be an array of strings, got ${typeName(keys)}`);
   const seen = new Set<string>();
@@ -53,7 +71,7 @@ function readKeys(keys: unknown): string[] {
     if (seen.has(key)) throw kjtError(`key "${key}" appears twice in keys`);
     seen.add(key);
   }
-  return [...keys] as string[];
+  return internKeys([...keys] as string[]);
 }
 
 /**

@@ -210,6 +210,8 @@ export interface NativeBuildInfo {
   torchVersion: string;
   cuda: boolean;
   parallel: string;
+  /** The instruction-set path each CPU kernel family chose on this machine, e.g. { pooledLookup: 'avx2+f16c' }. */
+  cpuKernels: Record<string, string>;
 }
 
 export interface NativeAddon {
@@ -264,9 +266,10 @@ export function ownRealm(x: Float32Array): Float32Array {
 /**
  * The same for promises: a promise made by the addon (and anything chained on it with `.then`)
  * belongs to the addon's realm, so under jest or `vm` `instanceof Promise` fails for it. Adopting
- * it into a promise of this realm costs one microtask.
+ * it into a promise of this realm costs one microtask, so only a foreign promise is adopted.
  */
 export function ownPromise<T>(p: PromiseLike<T>): Promise<T> {
+  if (p instanceof Promise) return p as Promise<T>;
   return new Promise<T>((resolve, reject) => {
     p.then(resolve, reject);
   });

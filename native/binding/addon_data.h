@@ -3,10 +3,19 @@
 
 #include <napi.h>
 
+#include <memory>
+#include <string>
+#include <vector>
+
 namespace torchrec::binding {
 
 struct AddonData {
   Napi::FunctionReference torchrec_error;  // lib/errors.ts's TorchrecError, handed over by init()
+  // The last frozen key array a KJT call came with and its strings (kjt_inputs.cc): lib/kjt.ts
+  // shares one frozen array among KJTs with the same keys, so a call recognises it by identity.
+  Napi::Reference<Napi::Array> last_keys;
+  std::shared_ptr<const std::vector<std::string>> last_key_list;
+  Napi::FunctionReference is_frozen;  // Object.isFrozen, fetched the first time it is needed
 };
 
 inline AddonData* addon_data(Napi::Env env) {

@@ -135,13 +135,14 @@ const float* float_array_data(const Napi::Value& value, const char* name, int64_
 }
 
 Napi::Float32Array new_float32_array(Napi::Env env, size_t length, float** data) {
-  // napi_create_buffer memory is not zero-filled (the caller writes every element) and, unlike
-  // external memory, is freed by V8 itself when the array is collected.
-  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, length * sizeof(float));
-  *data = reinterpret_cast<float*>(buffer.Data());
+  // A plain ArrayBuffer, freed by V8 itself when the array is collected (unlike external memory).
+  // Not a Node Buffer: that is a second typed array whose prototype is swapped on every call, which
+  // cost more than the zero-fill an ArrayBuffer gets (calloc; large ones come as zero pages anyway).
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, length * sizeof(float));
+  *data = static_cast<float*>(buffer.Data());
   // Fresh heap pages fault one 4 KiB page at a time (bench/results/design-measurements.md).
   kernels::advise_huge_pages(buffer.Data(), length * sizeof(float));
-  return Napi::Float32Array::New(env, length, buffer.ArrayBuffer(), buffer.ByteOffset());
+  return Napi::Float32Array::New(env, length, buffer, 0);
 }
 
 Napi::TypedArray to_float_or_half_array(Napi::Env env, at::Tensor tensor) {

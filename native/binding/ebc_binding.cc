@@ -2,6 +2,7 @@
 
 #include "binding/convert.h"
 #include "binding/errors.h"
+#include "binding/forward_inline.h"
 #include "binding/kjt_inputs.h"
 #include "binding/managed_ids_binding.h"
 #include "binding/module_spec.h"
@@ -123,12 +124,13 @@ Napi::Value EbcBinding::forward_sync(const Napi::CallbackInfo& info) {
 Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     auto m = module("forward");
+    const bool train = admits_ids(*m, info[6]);
+    const CallSequencer::Kind kind = train ? CallSequencer::Kind::Write : reader_kind(*m);
+    if (auto done = try_forward_inline(info, *m, kind)) return *done;  // small batches: no pool hop
     auto inputs = std::make_shared<KjtInputs>(read_kjt_inputs(info, 0));
     const int64_t width = m->plan().output_width();
     const int64_t batch = batch_size_hint(*inputs);
     const int64_t length = batch * width;
-    const bool train = admits_ids(*m, info[6]);
-    const CallSequencer::Kind kind = train ? CallSequencer::Kind::Write : reader_kind(*m);
     if (batch <= 0 || length <= 0) {
       return ModuleWorker<at::Tensor>::start(
           info.Env(), "torchrec.forward", m, kind,

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <new>
 
+#include "binding/addon_data.h"
 #include "binding/convert.h"
 #include "core/error.h"
 
@@ -17,8 +18,8 @@ namespace {
 // --- keys: the same key list arrives on almost every call, so the last one is kept (per JS thread)
 // and a call whose keys match it byte for byte reuses it instead of building new strings.
 
-std::vector<std::string>& cached_keys() {
-  thread_local std::vector<std::string> keys;
+KeyedJaggedTensor::KeyList& cached_keys() {
+  thread_local KeyedJaggedTensor::KeyList keys;
   return keys;
 }
 
@@ -38,16 +39,39 @@ bool matches_cached_keys(napi_env env, napi_value array, const std::vector<std::
   return true;
 }
 
-std::vector<std::string> read_keys(const Napi::Value& value) {
-  std::vector<std::string>& cached = cached_keys();
-  bool is_array = false;
-  if (napi_is_array(value.Env(), value, &is_array) == napi_ok && is_array && !cached.empty() &&
-      matches_cached_keys(value.Env(), value, cached)) {
-    return cached;
+bool is_frozen(Napi::Env env, AddonData* data, const Napi::Value& value) {
+  if (data->is_frozen.IsEmpty()) {
+    data->is_frozen =
+        Napi::Persistent(env.Global().Get("Object").As<Napi::Object>().Get("isFrozen").As<Napi::Function>());
   }
-  std::vector<std::string> keys = to_string_vector(value, "keys");
-  cached = keys;
-  return keys;
+  return data->is_frozen.Call({value}).ToBoolean().Value();
+}
+
+// The cached list itself is shared with the KJT (no copy of its strings per call). A frozen array
+// cannot change, so the last one seen is then known by identity alone: two N-API calls instead of
+// two per key.
+KeyedJaggedTensor::KeyList read_keys(const Napi::Value& value) {
+  Napi::Env env = value.Env();
+  AddonData* data = addon_data(env);
+  if (data != nullptr && data->last_key_list && !data->last_keys.IsEmpty()) {
+    napi_value last = nullptr;
+    bool same = false;
+    if (napi_get_reference_value(env, data->last_keys, &last) == napi_ok && last != nullptr &&
+        napi_strict_equals(env, value, last, &same) == napi_ok && same) {
+      return data->last_key_list;
+    }
+  }
+  KeyedJaggedTensor::KeyList& cached = cached_keys();
+  bool is_array = false;
+  if (!(napi_is_array(env, value, &is_array) == napi_ok && is_array && cached &&
+        matches_cached_keys(env, value, *cached))) {
+    cached = std::make_shared<const std::vector<std::string>>(to_string_vector(value, "keys"));
+  }
+  if (data != nullptr && is_array && is_frozen(env, data, value)) {
+    data->last_keys = Napi::Persistent(value.As<Napi::Array>());
+    data->last_key_list = cached;
+  }
+  return cached;
 }
 
 // --- arrays: all of a call's arrays are copied into one heap block; the tensors over it share it
@@ -179,9 +203,17 @@ KjtParts read_parts(const Napi::CallbackInfo& info, size_t first, KjtInputs* in)
   return p;
 }
 
-// A tensor over the caller's memory, owning nothing.
+// A tensor over the caller's memory, owning nothing. Made directly, as block_tensor makes its
+// tensors: at::from_blob's TensorMaker asks the context for the pointer's device and builds a deleter
+// context, about twice the cost, and forwardSync makes two of these per call.
 at::Tensor view_tensor(const Part& part) {
-  return at::from_blob(const_cast<void*>(part.source), {part.numel}, at::TensorOptions().dtype(part.dtype));
+  c10::Storage storage(c10::Storage::use_byte_size_t(), part.bytes,
+                       c10::DataPtr(const_cast<void*>(part.source), c10::Device(c10::DeviceType::CPU)),
+                       /*allocator=*/nullptr, /*resizable=*/false);
+  at::Tensor tensor = at::detail::make_tensor<c10::TensorImpl>(
+      std::move(storage), c10::DispatchKeySet(c10::DispatchKey::CPU), c10::scalarTypeToTypeMeta(part.dtype));
+  tensor.unsafeGetTensorImpl()->set_sizes_contiguous({part.numel});
+  return tensor;
 }
 
 }  // namespace
@@ -220,7 +252,7 @@ KeyedJaggedTensor build_kjt(const KjtInputs& in) {
 
 int64_t batch_size_hint(const KjtInputs& in) {
   if (in.stride > 0) return in.stride;
-  const int64_t keys = static_cast<int64_t>(in.keys.size());
+  const int64_t keys = static_cast<int64_t>(in.keys->size());
   if (keys == 0) return 0;
   const int64_t entries = in.lengths.defined() ? in.lengths.numel() : in.offsets.defined() ? in.offsets.numel() - 1 : 0;
   return entries > 0 && entries % keys == 0 ? entries / keys : 0;

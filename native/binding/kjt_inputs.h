@@ -12,7 +12,7 @@
 namespace torchrec::binding {
 
 struct KjtInputs {
-  std::vector<std::string> keys;
+  KeyedJaggedTensor::KeyList keys;  // shared with the per-thread cache of the last key list
   at::Tensor values;
   at::Tensor lengths;  // exactly one of lengths / offsets is defined
   at::Tensor offsets;

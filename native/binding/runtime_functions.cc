@@ -12,6 +12,8 @@
 #include "binding/module_spec.h"
 #include "core/table_store.h"
 #include "kernels/cpu_parallel.h"
+#include "kernels/pooled_lookup_cpu.h"
+#include "kernels/quantized_pool_cpu.h"
 
 namespace torchrec::binding {
 namespace {
@@ -72,6 +74,10 @@ Napi::Object build_info(Napi::Env env) {
   out.Set("torchVersion", TORCH_VERSION);
   out.Set("cuda", Napi::Boolean::New(env, cuda_store_compiled()));
   out.Set("parallel", at::get_parallel_info());
+  Napi::Object kernels = Napi::Object::New(env);
+  kernels.Set("pooledLookup", kernels::pooled_lookup_isa());
+  kernels.Set("quantizedPool", kernels::quantized_pool_isa());
+  out.Set("cpuKernels", kernels);
   return out;
 }
 

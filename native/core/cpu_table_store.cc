@@ -44,12 +44,12 @@ CpuTableStore::CpuTableStore(const std::vector<TableSpec>& tables,
 void dense_pooled_forward(const std::vector<TableSpec>& tables, const std::vector<at::Tensor>& weights,
                           const LookupPlan& plan, const PlannedBatch& planned, float* out,
                           const std::vector<TableOrigin>& origins) {
-  std::vector<kernels::PooledFeature> features;
-  features.reserve(plan.outputs().size());
+  // On the stack for ordinary collections: no allocation per call (issue 19).
+  c10::SmallVector<kernels::PooledFeature, 16> features(plan.outputs().size());
   for (size_t i = 0; i < plan.outputs().size(); ++i) {
     const OutputBlock& block = plan.outputs()[i];
     const TableSpec& spec = tables[block.table];
-    kernels::PooledFeature f;
+    kernels::PooledFeature& f = features[i];
     f.rows = weights[block.table].data_ptr();
     f.half = spec.dtype == at::kHalf;
     const auto t = static_cast<size_t>(block.table);
@@ -59,9 +59,9 @@ void dense_pooled_forward(const std::vector<TableSpec>& tables, const std::vecto
     f.key = planned.block_key(i);
     f.mean = block.mean;
     f.out_column = block.column;
-    features.push_back(f);
   }
-  kernels::pooled_lookup_forward(features, kernel_batch<kernels::PooledBatch>(plan, planned, out));
+  kernels::pooled_lookup_forward(features.data(), static_cast<int64_t>(features.size()),
+                                 kernel_batch<kernels::PooledBatch>(plan, planned, out));
 }
 
 void CpuTableStore::forward(const LookupPlan& plan, const PlannedBatch& planned, float* out) const {

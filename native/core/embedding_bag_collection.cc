@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "core/host_tensor.h"
 #include "core/quantized_table_store.h"
 #include "core/table_state_rules.h"
 
@@ -30,7 +31,7 @@ void EmbeddingBagCollection::forward(const KeyedJaggedTensor& input, float* out)
 }
 
 at::Tensor EmbeddingBagCollection::forward(const KeyedJaggedTensor& kjt) const {
-  at::Tensor out = at::empty({kjt.stride(), plan_.output_width()}, at::kFloat);
+  at::Tensor out = empty_host({kjt.stride(), plan_.output_width()}, at::kFloat);
   forward(kjt, out.data_ptr<float>());
   return out;
 }

@@ -1,10 +1,12 @@
 #include "core/keyed_jagged_tensor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/host_tensor.h"
 
 namespace torchrec {
 namespace {
@@ -19,9 +21,21 @@ void check_index_tensor(const at::Tensor& t, const char* name) {
 }
 
 void check_keys(const std::vector<std::string>& keys) {
-  std::unordered_set<std::string> seen;
   for (const auto& key : keys) {
     if (key.empty()) fail(ErrorCode::InvalidKjt, "KJT keys must be non-empty strings");
+  }
+  // A few keys are compared pairwise: no hash set to allocate on every call.
+  constexpr size_t kPairwise = 16;
+  if (keys.size() <= kPairwise) {
+    for (size_t i = 1; i < keys.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (keys[i] == keys[j]) fail(ErrorCode::InvalidKjt, "KJT key \"", keys[i], "\" appears twice");
+      }
+    }
+    return;
+  }
+  std::unordered_set<std::string> seen;
+  for (const auto& key : keys) {
     if (!seen.insert(key).second) fail(ErrorCode::InvalidKjt, "KJT key \"", key, "\" appears twice");
   }
 }
@@ -44,18 +58,27 @@ void check_weights(const at::Tensor& weights, int64_t num_values) {
 template <typename T>
 at::Tensor offsets_from_lengths(const at::Tensor& lengths) {
   const int64_t n = lengths.numel();
-  at::Tensor offsets = at::empty({n + 1}, at::kLong);
+  at::Tensor offsets = empty_host({n + 1}, at::kLong);
   const T* len = lengths.data_ptr<T>();
   int64_t* off = offsets.data_ptr<int64_t>();
   off[0] = 0;
+  // The common case first, in two branch-free passes (the first vectorises): every length in
+  // [0, 2^31), so no running sum of fewer than 2^32 of them can pass int64.
+  uint64_t high = 0;
+  for (int64_t i = 0; i < n; ++i) high |= static_cast<uint64_t>(static_cast<int64_t>(len[i]));
+  if (high <= static_cast<uint64_t>(std::numeric_limits<int32_t>::max()) && n < (int64_t{1} << 32)) {
+    int64_t sum = 0;
+    for (int64_t i = 0; i < n; ++i) off[i + 1] = sum += static_cast<int64_t>(len[i]);
+    return offsets;
+  }
   for (int64_t i = 0; i < n; ++i) {
-    if (len[i] < 0) fail(ErrorCode::InvalidKjt, "lengths[", i, "] is negative (", static_cast<int64_t>(len[i]), ")");
+    const int64_t l = static_cast<int64_t>(len[i]);
+    if (l < 0) fail(ErrorCode::InvalidKjt, "lengths[", i, "] is negative (", l, ")");
     // int64 lengths could wrap the running sum around to values.numel(); the kernels trust offsets.
-    if (static_cast<int64_t>(len[i]) > std::numeric_limits<int64_t>::max() - off[i]) {
-      fail(ErrorCode::InvalidKjt, "lengths overflow int64 when summed (at lengths[", i,
-           "] = ", static_cast<int64_t>(len[i]), ")");
+    if (l > std::numeric_limits<int64_t>::max() - off[i]) {
+      fail(ErrorCode::InvalidKjt, "lengths overflow int64 when summed (at lengths[", i, "] = ", l, ")");
     }
-    off[i + 1] = off[i] + static_cast<int64_t>(len[i]);
+    off[i + 1] = off[i] + l;
   }
   return offsets;
 }
@@ -93,8 +116,8 @@ int64_t derive_stride(size_t num_keys, int64_t num_bags, int64_t stride_hint, co
 
 }  // namespace
 
-KeyedJaggedTensor::KeyedJaggedTensor(std::vector<std::string> keys, at::Tensor values, at::Tensor offsets,
-                                     at::Tensor weights, int64_t stride)
+KeyedJaggedTensor::KeyedJaggedTensor(KeyList keys, at::Tensor values, at::Tensor offsets, at::Tensor weights,
+                                     int64_t stride)
     : keys_(std::move(keys)),
       values_(std::move(values)),
       offsets_(std::move(offsets)),
@@ -103,10 +126,23 @@ KeyedJaggedTensor::KeyedJaggedTensor(std::vector<std::string> keys, at::Tensor v
 
 KeyedJaggedTensor KeyedJaggedTensor::from_lengths(std::vector<std::string> keys, at::Tensor values,
                                                   const at::Tensor& lengths, at::Tensor weights, int64_t stride_hint) {
-  check_keys(keys);
+  return from_lengths(std::make_shared<const std::vector<std::string>>(std::move(keys)), std::move(values), lengths,
+                      std::move(weights), stride_hint);
+}
+
+KeyedJaggedTensor KeyedJaggedTensor::from_offsets(std::vector<std::string> keys, at::Tensor values,
+                                                  const at::Tensor& offsets, at::Tensor weights, int64_t stride_hint) {
+  return from_offsets(std::make_shared<const std::vector<std::string>>(std::move(keys)), std::move(values), offsets,
+                      std::move(weights), stride_hint);
+}
+
+KeyedJaggedTensor KeyedJaggedTensor::from_lengths(KeyList keys, at::Tensor values, const at::Tensor& lengths,
+                                                  at::Tensor weights, int64_t stride_hint) {
+  if (!keys) fail(ErrorCode::InvalidKjt, "keys is missing");
+  check_keys(*keys);
   check_index_tensor(values, "values");
   check_index_tensor(lengths, "lengths");
-  const int64_t stride = derive_stride(keys.size(), lengths.numel(), stride_hint, "lengths");
+  const int64_t stride = derive_stride(keys->size(), lengths.numel(), stride_hint, "lengths");
   at::Tensor offsets = lengths.scalar_type() == at::kInt ? offsets_from_lengths<int32_t>(lengths.contiguous())
                                                          : offsets_from_lengths<int64_t>(lengths.contiguous());
   const int64_t total = offsets.data_ptr<int64_t>()[lengths.numel()];
@@ -118,17 +154,20 @@ KeyedJaggedTensor KeyedJaggedTensor::from_lengths(std::vector<std::string> keys,
                            weights.defined() ? weights.contiguous() : weights, stride);
 }
 
-KeyedJaggedTensor KeyedJaggedTensor::from_offsets(std::vector<std::string> keys, at::Tensor values,
-                                                  const at::Tensor& offsets, at::Tensor weights, int64_t stride_hint) {
-  check_keys(keys);
+KeyedJaggedTensor KeyedJaggedTensor::from_offsets(KeyList keys, at::Tensor values, const at::Tensor& offsets,
+                                                  at::Tensor weights, int64_t stride_hint) {
+  if (!keys) fail(ErrorCode::InvalidKjt, "keys is missing");
+  check_keys(*keys);
   check_index_tensor(values, "values");
   check_index_tensor(offsets, "offsets");
   if (offsets.numel() < 1) fail(ErrorCode::InvalidKjt, "offsets must have keys.length * batchSize + 1 entries, got 0");
-  const int64_t stride = derive_stride(keys.size(), offsets.numel() - 1, stride_hint, "offsets (minus the leading 0)");
+  const int64_t stride = derive_stride(keys->size(), offsets.numel() - 1, stride_hint, "offsets (minus the leading 0)");
   at::Tensor off64 = offsets.contiguous();
   if (off64.scalar_type() == at::kInt) {
     check_offsets<int32_t>(off64);
-    off64 = off64.to(at::kLong);
+    at::Tensor wide = empty_host({off64.numel()}, at::kLong);
+    std::copy_n(off64.data_ptr<int32_t>(), off64.numel(), wide.data_ptr<int64_t>());
+    off64 = std::move(wide);
   } else {
     check_offsets<int64_t>(off64);
   }
@@ -142,8 +181,9 @@ KeyedJaggedTensor KeyedJaggedTensor::from_offsets(std::vector<std::string> keys,
 }
 
 int64_t KeyedJaggedTensor::key_index(const std::string& key) const {
-  for (size_t i = 0; i < keys_.size(); ++i) {
-    if (keys_[i] == key) return static_cast<int64_t>(i);
+  const std::vector<std::string>& keys = *keys_;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (keys[i] == key) return static_cast<int64_t>(i);
   }
   return -1;
 }

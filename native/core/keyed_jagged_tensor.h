@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,15 +13,22 @@ namespace torchrec {
 
 class KeyedJaggedTensor {
  public:
+  // A key list that many batches share (a caller's cached list): no copy of the strings per batch.
+  using KeyList = std::shared_ptr<const std::vector<std::string>>;
+
   // values: int32 or int64; lengths: int32 or int64; weights: float32 or undefined.
   // stride_hint is used only when there are no keys (B cannot be derived from lengths then).
   static KeyedJaggedTensor from_lengths(std::vector<std::string> keys, at::Tensor values, const at::Tensor& lengths,
                                         at::Tensor weights, int64_t stride_hint = 0);
+  static KeyedJaggedTensor from_lengths(KeyList keys, at::Tensor values, const at::Tensor& lengths, at::Tensor weights,
+                                        int64_t stride_hint = 0);
   // offsets: int32 or int64 with keys.size()*B + 1 entries, starting at 0, non-decreasing.
   static KeyedJaggedTensor from_offsets(std::vector<std::string> keys, at::Tensor values, const at::Tensor& offsets,
                                         at::Tensor weights, int64_t stride_hint = 0);
+  static KeyedJaggedTensor from_offsets(KeyList keys, at::Tensor values, const at::Tensor& offsets, at::Tensor weights,
+                                        int64_t stride_hint = 0);
 
-  const std::vector<std::string>& keys() const { return keys_; }
+  const std::vector<std::string>& keys() const { return *keys_; }
   int64_t stride() const { return stride_; }
   const at::Tensor& values() const { return values_; }
   const at::Tensor& offsets() const { return offsets_; }  // int64, keys*B + 1
@@ -30,10 +38,9 @@ class KeyedJaggedTensor {
   int64_t key_index(const std::string& key) const;
 
  private:
-  KeyedJaggedTensor(std::vector<std::string> keys, at::Tensor values, at::Tensor offsets, at::Tensor weights,
-                    int64_t stride);
+  KeyedJaggedTensor(KeyList keys, at::Tensor values, at::Tensor offsets, at::Tensor weights, int64_t stride);
 
-  std::vector<std::string> keys_;
+  KeyList keys_;  // never null
   at::Tensor values_;
   at::Tensor offsets_;
   at::Tensor weights_;

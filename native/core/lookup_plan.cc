@@ -9,8 +9,11 @@
 namespace torchrec {
 
 PlannedBatch::PlannedBatch(const KeyedJaggedTensor& input, std::optional<KeyedJaggedTensor> rewritten,
-                           std::vector<int64_t> block_keys, bool weighted)
-    : input_(input), rewritten_(std::move(rewritten)), block_keys_(std::move(block_keys)), weighted_(weighted) {}
+                           c10::ArrayRef<int64_t> block_keys, bool weighted)
+    : input_(input),
+      rewritten_(std::move(rewritten)),
+      block_keys_(block_keys.begin(), block_keys.end()),
+      weighted_(weighted) {}
 
 LookupPlan::LookupPlan(std::vector<TableSpec> tables, bool is_weighted)
     : tables_(std::move(tables)), is_weighted_(is_weighted) {
@@ -72,8 +75,7 @@ PlannedBatch LookupPlan::plan_staged(const KeyedJaggedTensor& input, const char*
     fail(ErrorCode::InvalidKjt, "this collection is weighted (isWeighted: true) but the KJT given to ", method,
          " has no weights");
   }
-  std::vector<int64_t> keys;
-  keys.reserve(outputs_.size());
+  c10::SmallVector<int64_t, 16> keys;
   for (const auto& block : outputs_) {
     const int64_t key = input.key_index(block.feature);
     if (key < 0) {
@@ -84,17 +86,18 @@ PlannedBatch LookupPlan::plan_staged(const KeyedJaggedTensor& input, const char*
   }
   if (!has_vocab_ && !has_managed_) {
     check_ids(input, keys, false);
-    return PlannedBatch(input, std::nullopt, std::move(keys), is_weighted_);
+    return PlannedBatch(input, std::nullopt, keys, is_weighted_);
   }
-  KeyedJaggedTensor rewritten =
-      has_vocab_ ? apply_vocabs(input, keys, count, admit_step) : apply_managed(input, keys, admit_step);
-  std::vector<int64_t> block_keys(outputs_.size());
+  const std::vector<int64_t> feature_keys(keys.begin(), keys.end());
+  KeyedJaggedTensor rewritten = has_vocab_ ? apply_vocabs(input, feature_keys, count, admit_step)
+                                           : apply_managed(input, feature_keys, admit_step);
+  c10::SmallVector<int64_t, 16> block_keys(outputs_.size());
   for (size_t i = 0; i < block_keys.size(); ++i) block_keys[i] = static_cast<int64_t>(i);
   check_ids(rewritten, block_keys, true);
-  return PlannedBatch(input, std::move(rewritten), std::move(block_keys), is_weighted_);
+  return PlannedBatch(input, std::move(rewritten), block_keys, is_weighted_);
 }
 
-void LookupPlan::check_ids(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& keys, bool rewritten) const {
+void LookupPlan::check_ids(const KeyedJaggedTensor& kjt, c10::ArrayRef<int64_t> keys, bool rewritten) const {
   kernels::PooledBatch batch;
   batch.offsets = kjt.offsets().data_ptr<int64_t>();
   batch.ids = kjt.values().data_ptr();

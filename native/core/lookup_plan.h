@@ -5,6 +5,9 @@
 // Not synchronised: the module that owns it orders set_vocab against the batches it plans.
 #pragma once
 
+#include <c10/util/ArrayRef.h>
+#include <c10/util/SmallVector.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -37,7 +40,7 @@ struct OutputBlock {
 class PlannedBatch {
  public:
   PlannedBatch(const KeyedJaggedTensor& input, std::optional<KeyedJaggedTensor> rewritten,
-               std::vector<int64_t> block_keys, bool weighted);
+               c10::ArrayRef<int64_t> block_keys, bool weighted);
   PlannedBatch(const PlannedBatch&) = delete;
   PlannedBatch& operator=(const PlannedBatch&) = delete;
 
@@ -50,7 +53,7 @@ class PlannedBatch {
  private:
   const KeyedJaggedTensor& input_;
   std::optional<KeyedJaggedTensor> rewritten_;
-  std::vector<int64_t> block_keys_;
+  c10::SmallVector<int64_t, 16> block_keys_;  // inline for ordinary collections: no allocation per call
   bool weighted_;
 };
 
@@ -93,7 +96,7 @@ class LookupPlan {
   std::vector<VocabStats> vocab_stats() const;  // one entry per table with a vocabulary, in table order
 
  private:
-  void check_ids(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& keys, bool rewritten) const;
+  void check_ids(const KeyedJaggedTensor& kjt, c10::ArrayRef<int64_t> keys, bool rewritten) const;
   // A batch with one key per output block (so a feature read by a vocabulary table and by another
   // table is mapped for the one only), weights following their ids.
   // admit_step >= 0: a TRAIN forward at that step (managed ids admit and count); -1: look up only.

@@ -232,8 +232,7 @@ const char* pooled_lookup_isa() {
   return isa().name;
 }
 
-void pooled_lookup_forward(const std::vector<PooledFeature>& features, const PooledBatch& batch) {
-  const int64_t num_features = static_cast<int64_t>(features.size());
+void pooled_lookup_forward(const PooledFeature* features, int64_t num_features, const PooledBatch& batch) {
   if (num_features == 0 || batch.batch == 0) return;
 
   // Per-call state lives on the stack for ordinary collections (no allocation on the small-batch path).

@@ -35,7 +35,10 @@ struct PooledBatch {
   int64_t out_width = 0;
 };
 
-void pooled_lookup_forward(const std::vector<PooledFeature>& features, const PooledBatch& batch);
+void pooled_lookup_forward(const PooledFeature* features, int64_t num_features, const PooledBatch& batch);
+inline void pooled_lookup_forward(const std::vector<PooledFeature>& features, const PooledBatch& batch) {
+  pooled_lookup_forward(features.data(), static_cast<int64_t>(features.size()), batch);
+}
 
 struct BadId {
   int64_t position;  // index into the KJT's values

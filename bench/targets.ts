@@ -1,0 +1,81 @@
+/**
+ * Issue 19's fixed-cost targets, read off the rows of one bench run (every row comes from the same
+ * interleaved rounds, so these are side-by-side figures): the C++ core within 0.3 µs of the fused
+ * kernel at S and within 5% of it at M; forwardSync from JS at S under 3 µs; async forward at S
+ * under 15 µs.
+ */
+import { Row } from './report';
+
+export const CORE_ROW = 'C++ core EBC, no Node (KJT + checks + kernel)';
+export const KERNEL_ROW = 'C++ fused kernel alone';
+export const SYNC_ROW = 'torchrec-node forwardSync';
+export const ASYNC_ROW = 'torchrec-node forward (async)';
+
+export interface Target {
+  config: string;
+  ids: string;
+  what: string;
+  measured: string;
+  target: string;
+  met: boolean | null; // null: a row is missing
+}
+
+function median(rows: Row[], config: string, ids: string, impl: string): number | null {
+  return rows.find((r) => r.config === config && r.ids === ids && r.impl === impl)?.median_ms ?? null;
+}
+
+const us = (ms: number) => `${(ms * 1000).toFixed(2)} µs`;
+
+export function targets(rows: Row[]): Target[] {
+  const out: Target[] = [];
+  const groups = [...new Set(rows.map((r) => `${r.config}\u0000${r.ids}`))].map((g) => g.split('\u0000'));
+  for (const [config, ids] of groups) {
+    const core = median(rows, config, ids, CORE_ROW);
+    const kernel = median(rows, config, ids, KERNEL_ROW);
+    const both = core !== null && kernel !== null;
+    if (config === 'S') {
+      out.push({
+        config,
+        ids,
+        what: 'C++ core − kernel',
+        measured: both ? `${us(core - kernel)} (${us(core)} − ${us(kernel)})` : '—',
+        target: '≤ 0.30 µs',
+        met: both ? core - kernel <= 0.0003 : null,
+      });
+      for (const [what, impl, limit] of [
+        ['forwardSync from JS', SYNC_ROW, 0.003],
+        ['async forward from JS', ASYNC_ROW, 0.015],
+      ] as const) {
+        const ms = median(rows, config, ids, impl);
+        out.push({
+          config,
+          ids,
+          what,
+          measured: ms === null ? '—' : us(ms),
+          target: `< ${us(limit)}`,
+          met: ms === null ? null : ms < limit,
+        });
+      }
+    } else if (config === 'M') {
+      out.push({
+        config,
+        ids,
+        what: 'C++ core / kernel',
+        measured: both
+          ? `+${((core / kernel - 1) * 100).toFixed(1)}% (${core.toFixed(2)} ms / ${kernel.toFixed(2)} ms)`
+          : '—',
+        target: '≤ +5%',
+        met: both ? core <= kernel * 1.05 : null,
+      });
+    }
+  }
+  return out;
+}
+
+export function targetLines(rows: Row[]): string[] {
+  return targets(rows).map(
+    (t) =>
+      `${t.config} ${t.ids}: ${t.what} ${t.measured}, target ${t.target}: ` +
+      (t.met === null ? 'not measured' : t.met ? 'met' : 'NOT met'),
+  );
+}
