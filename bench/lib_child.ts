@@ -68,6 +68,12 @@ async function main(): Promise<void> {
   const grad = new Float32Array(c.batch * c.tables * c.dim);
   for (let i = 0; i < grad.length; i++) grad[i] = ((i * 0.6180339887) % 1) - 0.5;
 
+  // A batch small enough for inlineSmallForwards (binding/forward_inline.cc's bound) is also timed on a
+  // twin collection with that option, the same weights (same seed): forward's two settings side by side.
+  const inlineTwin =
+    job.mode === 'forward' && count <= 1 << 15
+      ? new EmbeddingBagCollection({ tables, seed: 1, inlineSmallForwards: true })
+      : undefined;
   const variants: ChildResult['variants'] = {};
   if (job.mode !== 'memory') {
     for (const [name, files] of Object.entries(job.variants)) {
@@ -82,7 +88,9 @@ async function main(): Promise<void> {
       } else {
         const sync = measured(timeSync(job.sync, (i) => ebc.forwardSync(pick(i))));
         const async: Measured = measured(await timeAsync(job.async, (i) => ebc.forward(pick(i))));
-        variants[name] = { ...sync, async };
+        const twin = inlineTwin;
+        const asyncInline = twin ? measured(await timeAsync(job.async, (i) => twin.forward(pick(i)))) : undefined;
+        variants[name] = { ...sync, async, ...(asyncInline ? { asyncInline } : {}) };
       }
     }
   }

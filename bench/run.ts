@@ -20,6 +20,7 @@ import * as path from 'path';
 import { findAddon } from '../lib/loader';
 import { BenchConfig, CONFIGS, ChildResult, Timing, Variants, forwardBytes, measured } from './common';
 import { renderMarkdown, renderText, Row } from './report';
+import { ASYNC_INLINE_ROW } from './targets';
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_BIN = process.env.TORCHREC_BENCH_BIN ?? path.join(ROOT, 'build-bench', 'bench', 'torchrec_bench');
@@ -214,8 +215,10 @@ function pool(rounds: Result[]): Result {
   for (const name of Object.keys(ok[0].variants)) {
     const runs = ok.flatMap((r) => r.variants[name]?.runs_ms ?? []);
     const v: ChildResult['variants'][string] = { ...ok[0].variants[name], ...measured(runs) };
-    const asyncRuns = ok.flatMap((r) => (r.variants[name]?.async as { runs_ms?: number[] } | undefined)?.runs_ms ?? []);
-    if (asyncRuns.length > 0) v.async = measured(asyncRuns);
+    for (const key of ['async', 'asyncInline'] as const) {
+      const runs = ok.flatMap((r) => (r.variants[name]?.[key] as { runs_ms?: number[] } | undefined)?.runs_ms ?? []);
+      if (runs.length > 0) v[key] = measured(runs);
+    }
     merged.variants[name] = v;
   }
   return merged;
@@ -267,7 +270,11 @@ function benchConfig(c: BenchConfig, dir: string): Outcome {
   return { config: c, results };
 }
 
-function medianOf(r: ChildResult | { error: string } | undefined, variant: string, key?: 'async'): number | null {
+function medianOf(
+  r: ChildResult | { error: string } | undefined,
+  variant: string,
+  key?: 'async' | 'asyncInline',
+): number | null {
   if (!r || 'error' in r) return null;
   const v = r.variants[variant] as Record<string, unknown> | undefined;
   if (!v) return null;
@@ -298,6 +305,8 @@ function rowsOf(o: Outcome): Row[] {
     };
     add('torchrec-node forwardSync', medianOf(results.lib, variant), peak(results.lib));
     add('torchrec-node forward (async)', medianOf(results.lib, variant, 'async'), peak(results.lib));
+    const inline = medianOf(results.lib, variant, 'asyncInline');
+    if (inline !== null) add(ASYNC_INLINE_ROW, inline, peak(results.lib));
     add('Python peer (TorchRec way, torch 1.13)', python, peak(results.python));
     add('naive libtorch (at::embedding_bag per table)', medianOf(results.naive, variant), peak(results.naive));
     add('plain JS loop (1 thread)', medianOf(results.js, variant), peak(results.js));

@@ -10,6 +10,7 @@ export const CORE_ROW = 'C++ core EBC, no Node (KJT + checks + kernel)';
 export const KERNEL_ROW = 'C++ fused kernel alone';
 export const SYNC_ROW = 'torchrec-node forwardSync';
 export const ASYNC_ROW = 'torchrec-node forward (async)';
+export const ASYNC_INLINE_ROW = 'torchrec-node forward (async, inlineSmallForwards)';
 
 export interface Target {
   config: string;
@@ -44,7 +45,8 @@ export function targets(rows: Row[]): Target[] {
       });
       for (const [what, impl, limit] of [
         ['forwardSync from JS', SYNC_ROW, 0.003],
-        ['async forward from JS', ASYNC_ROW, 0.015],
+        ['async forward from JS (default: off the JS thread)', ASYNC_ROW, 0.015],
+        ['async forward from JS (inlineSmallForwards: true)', ASYNC_INLINE_ROW, 0.015],
       ] as const) {
         const ms = median(rows, config, ids, impl);
         out.push({

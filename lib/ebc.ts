@@ -82,6 +82,7 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
   /** Seed and vocabulary options as given, for quantize()'s new collection. */
   private readonly seed: number;
   private readonly vocabOov: Record<string, number>;
+  private readonly inlineSmallForwards: boolean;
   /** Settles when the work inCallOrder runs has finished; null when none runs. */
   private gate: Promise<void> | null = null;
   private readonly width: number;
@@ -97,6 +98,7 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
     this.processGroup = o.processGroup as G;
     this.seed = o.seed;
     this.vocabOov = o.vocabOov;
+    this.inlineSmallForwards = o.inlineSmallForwards;
     // A collection with quantized tables is for inference only (setMode refuses TRAIN).
     if (this.quantizedTables().length > 0) this.currentMode = Mode.INFERENCE;
     const sharding = o.processGroup && resolveSharding(o.tables, o.processGroup, o.plan, o.gradientDivision);
@@ -196,6 +198,7 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
       device: this.device,
       seed: this.seed,
       vocabOov: vocabOov as Record<string, number | 'skip'>,
+      inlineSmallForwards: this.inlineSmallForwards,
     });
     try {
       // float32 values: quantized by the core (fp16 tables widen exactly, as FBGEMM reads half input).
@@ -218,7 +221,7 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
       this.checkReady('forward');
       const args = this.checkOutputSize(checkKjt(kjt, 'forward'), 'forward').nativeArgs();
       const train = this.currentMode === Mode.TRAIN;
-      pending = this.afterLoads(args, (a) => handle.forward(...a, train));
+      pending = this.afterLoads(args, (a) => handle.forward(...a, train, this.inlineSmallForwards));
     } catch (e) {
       return Promise.reject(e);
     }

@@ -167,7 +167,8 @@ export interface NativeEmbeddingBagCollection {
   device(): string;
   /** train: a TRAIN-mode forward (managed-id tables admit and count its ids; then it runs as a writer). */
   forwardSync(...kjt: [...NativeKjtArgs, boolean?]): Float32Array;
-  forward(...kjt: [...NativeKjtArgs, boolean?]): Promise<Float32Array>;
+  /** kjt, then train (admit managed ids), then whether a small batch may run on the calling thread. */
+  forward(...kjt: [...NativeKjtArgs, boolean?, boolean?]): Promise<Float32Array>;
   getWeights(table: string): Float32Array;
   /** The same off the JS thread; a collective on a sharded collection. */
   getWeightsAsync(table: string): Promise<Float32Array>;

@@ -126,7 +126,10 @@ Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
     auto m = module("forward");
     const bool train = admits_ids(*m, info[6]);
     const CallSequencer::Kind kind = train ? CallSequencer::Kind::Write : reader_kind(*m);
-    if (auto done = try_forward_inline(info, *m, kind)) return *done;  // small batches: no pool hop
+    // inlineSmallForwards (info[7]): small batches skip the pool hop.
+    if (info[7].IsBoolean() && info[7].As<Napi::Boolean>().Value()) {
+      if (auto done = try_forward_inline(info, *m, kind)) return *done;
+    }
     auto inputs = std::make_shared<KjtInputs>(read_kjt_inputs(info, 0));
     const int64_t width = m->plan().output_width();
     const int64_t batch = batch_size_hint(*inputs);

@@ -24,8 +24,12 @@ export function patternWeights(t: TableDef, salt = 0): Float32Array {
 }
 
 /** An EBC whose weights are set to patternWeights, so that every process computes the same. */
-export function patternEbc(tables: TableDef[], isWeighted = false): EmbeddingBagCollection {
-  const ebc = new EmbeddingBagCollection({ tables, isWeighted, seed: 7 });
+export function patternEbc(
+  tables: TableDef[],
+  isWeighted = false,
+  options: { inlineSmallForwards?: boolean } = {},
+): EmbeddingBagCollection {
+  const ebc = new EmbeddingBagCollection({ tables, isWeighted, seed: 7, ...options });
   tables.forEach((t, i) => ebc.setWeights(t.name, patternWeights(t, i)));
   return ebc;
 }

@@ -1,7 +1,7 @@
 /**
- * A small async forward is pooled on the calling thread when nothing it must follow is pending
- * (binding/forward_inline.h): no thread-pool hop. It must stay indistinguishable from the pooled
- * path: still a promise whose callbacks run later, the same bits as forwardSync, bad batches
+ * With inlineSmallForwards, a small async forward is pooled on the calling thread when nothing it must
+ * follow is pending (binding/forward_inline.h): no thread-pool hop. Both settings must behave alike
+ * (every case runs with the option off and on): still a promise whose callbacks run later, the same bits as forwardSync, bad batches
  * rejected (never thrown) with the same code and message, call order against a pending backward,
  * and inputs free to change the moment forward returns.
  */
@@ -26,8 +26,8 @@ const GOOD = [
   [0, 1, 2, 3],
 ];
 
-describe('small async forward', () => {
-  const ebc = patternEbc(SMALL_TABLES);
+describe.each([false, true])('small async forward (inlineSmallForwards: %s)', (inlineSmallForwards) => {
+  const ebc = patternEbc(SMALL_TABLES, false, { inlineSmallForwards });
   afterAll(() => ebc.dispose());
 
   test('settles later, never synchronously, with the bits of forwardSync', async () => {
@@ -76,28 +76,44 @@ describe('small async forward', () => {
   });
 });
 
-test('small forwards issued around a pending backward see the weights of their place in call order', async () => {
-  const tables = [{ name: 'user', num_embeddings: 10, embedding_dim: 4, feature_names: ['u1', 'u2'] }];
-  const make = () =>
-    new EmbeddingBagCollection({ tables: [{ ...tables[0], optimizer: { sgd: { lr: 0.5 } } }], seed: 3 });
-  const ebc = make();
-  const twin = make();
-  const kjt = KeyedJaggedTensor.fromLengths({ keys: ['u1', 'u2'], values: [1, 2, 3, 4], lengths: [2, 0, 1, 1] });
-  const grad = Float32Array.from({ length: 2 * 8 }, (_, i) => (i % 5) - 2);
+test.each([false, true])(
+  'small forwards issued around a pending backward see the weights of their place in call order (inline: %s)',
+  async (inlineSmallForwards) => {
+    const tables = [{ name: 'user', num_embeddings: 10, embedding_dim: 4, feature_names: ['u1', 'u2'] }];
+    const make = () =>
+      new EmbeddingBagCollection({
+        tables: [{ ...tables[0], optimizer: { sgd: { lr: 0.5 } } }],
+        seed: 3,
+        inlineSmallForwards,
+      });
+    const ebc = make();
+    const twin = make();
+    const kjt = KeyedJaggedTensor.fromLengths({ keys: ['u1', 'u2'], values: [1, 2, 3, 4], lengths: [2, 0, 1, 1] });
+    const grad = Float32Array.from({ length: 2 * 8 }, (_, i) => (i % 5) - 2);
 
-  const before = twin.forwardSync(kjt).values();
-  await twin.backward(kjt, grad);
-  const after = twin.forwardSync(kjt).values();
-  expect(sameBits(before, after)).toBe(false);
+    const before = twin.forwardSync(kjt).values();
+    await twin.backward(kjt, grad);
+    const after = twin.forwardSync(kjt).values();
+    expect(sameBits(before, after)).toBe(false);
 
-  const first = ebc.forward(kjt); // nothing pending: may run inline
-  const step = ebc.backward(kjt, grad); // a writer: the forward below must wait for it
-  const second = ebc.forward(kjt);
-  const [a, , b] = await Promise.all([first, step, second]);
-  expect(sameBits(a.values(), before)).toBe(true);
-  expect(sameBits(b.values(), after)).toBe(true);
-  ebc.dispose();
-  twin.dispose();
+    const first = ebc.forward(kjt); // nothing pending: may run inline
+    const step = ebc.backward(kjt, grad); // a writer: the forward below must wait for it
+    const second = ebc.forward(kjt);
+    const [a, , b] = await Promise.all([first, step, second]);
+    expect(sameBits(a.values(), before)).toBe(true);
+    expect(sameBits(b.values(), after)).toBe(true);
+    ebc.dispose();
+    twin.dispose();
+  },
+);
+
+test('inlineSmallForwards must be a boolean', () => {
+  expectThrows(
+    () => new EmbeddingBagCollection({ tables: SMALL_TABLES, inlineSmallForwards: 'yes' as unknown as boolean }),
+    'ERR_INVALID_CONFIG',
+    'inlineSmallForwards',
+    'boolean',
+  );
 });
 
 test('buildInfo names the CPU kernel paths this machine chose', () => {
