@@ -68,4 +68,11 @@ KeyedJaggedTensor LookupPlan::apply_managed(const KeyedJaggedTensor& kjt, const 
   return KeyedJaggedTensor::from_offsets(std::move(keys), values, offsets, weights, batch_size);
 }
 
+PlannedBatch LookupPlan::plan_fused_managed(const KeyedJaggedTensor& input, std::vector<int64_t> keys) const {
+  std::vector<const ManagedIds*> remapped(outputs_.size());
+  for (size_t i = 0; i < outputs_.size(); ++i) remapped[i] = managed_[outputs_[i].table].get();
+  check_ids(input, keys, false, &remapped);  // the plain blocks; any raw managed id has a row
+  return PlannedBatch(input, std::nullopt, std::move(keys), is_weighted_, std::move(remapped));
+}
+
 }  // namespace torchrec

@@ -131,6 +131,16 @@ void ManagedIds::admit_batch(const void* ids, bool ids64, int64_t n, int64_t ste
   }
 }
 
+kernels::IdRemap id_remap(const ManagedIds* managed) {
+  kernels::IdRemap remap;
+  if (managed == nullptr) return remap;
+  remap.fn = [](const void* ctx, const void* ids, bool ids64, int64_t n, int64_t* rows) {
+    static_cast<const ManagedIds*>(ctx)->find_batch(ids, ids64, n, rows);
+  };
+  remap.ctx = managed;
+  return remap;
+}
+
 std::vector<int64_t> ManagedIds::evict(int64_t step) {
   const int64_t rows = num_rows_ - 1;
   std::vector<Candidate> all;

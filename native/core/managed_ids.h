@@ -19,6 +19,7 @@
 
 #include "core/managed_id_map.h"
 #include "core/managed_ids_spec.h"
+#include "kernels/pooled_lookup_cpu.h"
 
 namespace torchrec {
 
@@ -71,5 +72,9 @@ class ManagedIds {
   int64_t residents_ = 0;
   ManagedIdStats counters_;
 };
+
+// find_batch as the pooling kernel takes it (PooledFeature::remap): lookups fused into the pooling.
+// Empty for null (plain row ids).
+kernels::IdRemap id_remap(const ManagedIds* managed);
 
 }  // namespace torchrec
