@@ -127,6 +127,9 @@ class LookupPlan {
   std::unique_ptr<std::atomic<int64_t>[]> vocab_lookups_;
   std::unique_ptr<std::atomic<int64_t>[]> vocab_missing_;
   std::vector<std::shared_ptr<ManagedIds>> managed_;  // per table; null: plain row ids
+  // The rewritten ids of the last TRAIN forward (apply_managed), reused by the next one when nothing
+  // else holds it: TRAIN forwards run under the module's write lock.
+  mutable at::Tensor train_ids_;
   bool has_managed_ = false;
 };
 
