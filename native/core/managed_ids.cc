@@ -99,9 +99,7 @@ inline int64_t id_at(const void* ids, bool ids64, int64_t i) {
 constexpr int64_t kAhead = 16;  // lookups in flight: enough to cover a DRAM miss
 }  // namespace
 
-void ManagedIds::find_batch(const void* ids, bool ids64, int64_t n, int64_t* out, const void* table,
-                            int64_t row_bytes) const {
-  const uintptr_t base = reinterpret_cast<uintptr_t>(table);
+void ManagedIds::find_batch(const void* ids, bool ids64, int64_t n, int64_t* out) const {
   // Each id is hashed once: its home slot waits in a ring until its turn, prefetched meanwhile.
   size_t ring[kAhead];
   const int64_t warm = std::min(n, kAhead);
@@ -119,12 +117,6 @@ void ManagedIds::find_batch(const void* ids, bool ids64, int64_t n, int64_t* out
     }
     const int64_t row = resident_.find_from(id_at(ids, ids64, i), slot);
     out[i] = row < 0 ? dflt : row;
-    if (table != nullptr) {
-      const uintptr_t first = base + static_cast<uintptr_t>(out[i]) * row_bytes;
-      for (uintptr_t line = first & ~uintptr_t{63}; line < first + row_bytes; line += 64) {
-        __builtin_prefetch(reinterpret_cast<const void*>(line), 0, 3);
-      }
-    }
   }
 }
 
@@ -171,9 +163,8 @@ void ManagedIds::admit_batch(const void* ids, bool ids64, int64_t n, int64_t ste
 kernels::IdRemap id_remap(const ManagedIds* managed) {
   kernels::IdRemap remap;
   if (managed == nullptr) return remap;
-  remap.fn = [](const void* ctx, const void* ids, bool ids64, int64_t n, int64_t* rows, const void* table,
-                int64_t row_bytes) {
-    static_cast<const ManagedIds*>(ctx)->find_batch(ids, ids64, n, rows, table, row_bytes);
+  remap.fn = [](const void* ctx, const void* ids, bool ids64, int64_t n, int64_t* rows) {
+    static_cast<const ManagedIds*>(ctx)->find_batch(ids, ids64, n, rows);
   };
   remap.ctx = managed;
   return remap;

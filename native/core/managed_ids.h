@@ -37,11 +37,8 @@ class ManagedIds {
   }
   int64_t admit(int64_t id, int64_t step);
   // The same over n ids (int64 when ids64, else int32), rows into out: software-pipelined, so the
-  // map's cache misses overlap. With `table` (rows of row_bytes bytes), each row found is prefetched
-  // at once, so the rows' misses overlap the map's too (the pooling that follows finds them cached).
-  // find_batch may run on several threads at once.
-  void find_batch(const void* ids, bool ids64, int64_t n, int64_t* out, const void* table = nullptr,
-                  int64_t row_bytes = 0) const;
+  // map's cache misses overlap. find_batch may run on several threads at once.
+  void find_batch(const void* ids, bool ids64, int64_t n, int64_t* out) const;
   void admit_batch(const void* ids, bool ids64, int64_t n, int64_t step, int64_t* out);
   // Whether a pass is due after the backward that completed `step`.
   bool pass_due(int64_t step) const { return step > 0 && step % spec_.eviction_interval == 0; }

@@ -13,13 +13,10 @@
 
 namespace torchrec::kernels {
 
-// Ids that are not row numbers yet (managed ids): fn(ctx, ids, ids_int64, n, rows, table, row_bytes)
-// writes the row of each of the n ids (int64 when ids_int64, else int32) to rows, and prefetches each
-// row (row_bytes bytes at table + row * row_bytes) as soon as it knows it, so the table's misses
-// overlap the remap's own. May run on several threads at once.
+// Ids that are not row numbers yet (managed ids): fn(ctx, ids, ids_int64, n, rows) writes the row of
+// each of the n ids (int64 when ids_int64, else int32) to rows. May run on several threads at once.
 struct IdRemap {
-  void (*fn)(const void* ctx, const void* ids, bool ids_int64, int64_t n, int64_t* rows, const void* table,
-             int64_t row_bytes) = nullptr;
+  void (*fn)(const void* ctx, const void* ids, bool ids_int64, int64_t n, int64_t* rows) = nullptr;
   const void* ctx = nullptr;
 };
 

@@ -5,7 +5,6 @@
 // lookups at M), the lookups run on every intra-op thread with the pooling, and each bag sums the very
 // rows, in the very order, that remap-then-pool would: the results are the same bits.
 #include <algorithm>
-#include <cstdlib>
 #include <new>
 #include <vector>
 
@@ -14,17 +13,13 @@
 namespace torchrec::kernels::detail {
 namespace {
 
-// A run is whole bags, at most this many ids (unless one bag is longer) and bags: its rows (32 KiB)
-// stay in L1/L2 between the remap that writes them and the pooling that reads them, while a run is
-// still long enough that the two pipelines' warm-ups (their first prefetches) are noise.
+// A run is whole bags, at most kRunIds ids (unless one bag is longer) and kRunBags bags: its rows
+// (32 KiB) stay in L1/L2 between the remap that writes them and the pooling that reads them, while a
+// run is still long enough that the two pipelines' warm-ups (their first prefetches) are noise.
+// (Prefetching each run's table rows from the remap, as it finds them, measured slower: its
+// prefetches crowd out the map's.)
+constexpr int64_t kRunIds = 4096;
 constexpr int64_t kRunBags = 1024;
-int64_t run_ids() {
-  static const int64_t n = [] {
-    const char* v = std::getenv("TORCHREC_REMAP_RUN");
-    return v != nullptr && std::atoi(v) > 0 ? std::atoi(v) : 1024;
-  }();
-  return n;
-}
 
 struct Scratch {
   std::vector<int64_t> rows;
@@ -45,20 +40,18 @@ void run_remapped_feature(const LookupPlan& plan, const FeaturePlan& f, int64_t 
     // The run: whole bags while they fit (always at least one).
     int64_t r1 = r0 + 1;
     const int64_t first = f.offsets[r0];
-    const int64_t max_ids = run_ids();
-    while (r1 < b1 && r1 - r0 < kRunBags && f.offsets[r1 + 1] - first <= max_ids) ++r1;
+    while (r1 < b1 && r1 - r0 < kRunBags && f.offsets[r1 + 1] - first <= kRunIds) ++r1;
     const int64_t n = f.offsets[r1] - first;
     if (static_cast<int64_t>(s.rows.size()) < n) {
       try {
-        s.rows.resize(std::max<int64_t>(n, run_ids()));
+        s.rows.resize(std::max<int64_t>(n, kRunIds));
       } catch (const std::bad_alloc&) {
-        // Only a bag longer than kRunIds gets here; fn must not throw on a worker: the driver reports it.
+        // Only a bag longer than a run gets here; fn must not throw on a worker: the driver reports it.
         plan.remap_failed->store(true, std::memory_order_relaxed);
         return;
       }
     }
-    f.remap.fn(f.remap.ctx, static_cast<const char*>(plan.ids) + first * id_bytes, plan.ids_int64, n, s.rows.data(),
-               f.rows, f.row_bytes);
+    f.remap.fn(f.remap.ctx, static_cast<const char*>(plan.ids) + first * id_bytes, plan.ids_int64, n, s.rows.data());
     for (int64_t b = r0; b <= r1; ++b) s.offsets[b - r0] = f.offsets[b] - first;
 
     // The run as a one-feature plan over the buffer: positions relative to `first`.

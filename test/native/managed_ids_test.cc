@@ -57,7 +57,7 @@ TEST(ManagedIds, BatchLookupsAgreeWithSingleOnes) {
 // The pipelined batches (lookahead probes, rows prefetched) against one admit()/find() at a time, over
 // streams far longer than the lookahead in which new ids repeat within a few positions (an id probed
 // absent that an earlier occurrence admits before its turn), tables filling up, waiting ids, the
-// bounded waiting set, int32 input and prefetches of a table's rows.
+// bounded waiting set, and int32 input.
 TEST(ManagedIds, PipelinedBatchesAgreeWithOneIdAtATime) {
   std::mt19937_64 gen(11);
   for (const int64_t rows : {2, 40, 300}) {
@@ -80,8 +80,7 @@ TEST(ManagedIds, PipelinedBatchesAgreeWithOneIdAtATime) {
       std::vector<int64_t> got(in.size());
       batched.admit_batch(in.data(), false, static_cast<int64_t>(in.size()), step, got.data());
       for (size_t i = 0; i < in.size(); ++i) ASSERT_EQ(got[i], single.admit(in[i], step)) << "position " << i;
-      std::vector<float> table(static_cast<size_t>(rows) * 5);
-      batched.find_batch(in.data(), false, static_cast<int64_t>(in.size()), got.data(), table.data(), 5 * 4);
+      batched.find_batch(in.data(), false, static_cast<int64_t>(in.size()), got.data());
       for (size_t i = 0; i < in.size(); ++i) ASSERT_EQ(got[i], single.find(in[i])) << "position " << i;
       if (step % 2 == 1) {
         ASSERT_EQ(batched.evict(step), single.evict(step));
