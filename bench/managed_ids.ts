@@ -17,6 +17,15 @@ const D = 64;
 const B = 4096;
 const L = 20;
 const REPS = Number(process.env.MC_REPS ?? 15);
+// MC_CLOCK=cpu: time each forward by the process's CPU time (all threads) instead of the wall clock,
+// for A/B runs on a loaded machine, where wall time mostly measures the other processes.
+const CPU_CLOCK = process.env.MC_CLOCK === 'cpu';
+
+function now(): number {
+  if (!CPU_CLOCK) return Number(process.hrtime.bigint()) / 1e6;
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e3;
+}
 
 /** splitmix64: the raw 64-bit id of entity k (hashed, as a real id would be). */
 function rawId(k: bigint): bigint {
@@ -76,9 +85,9 @@ async function interleavedMedians(variants: (() => Promise<unknown>)[]): Promise
   const times: number[][] = variants.map(() => []);
   for (let i = 0; i < REPS; i++) {
     for (const [k, v] of variants.entries()) {
-      const t0 = process.hrtime.bigint();
+      const t0 = now();
       await v();
-      times[k].push(Number(process.hrtime.bigint() - t0) / 1e6);
+      times[k].push(now() - t0);
     }
   }
   return times.map((t) => t.sort((a, b) => a - b)[Math.floor(t.length / 2)]);
@@ -138,7 +147,7 @@ async function main(): Promise<void> {
     '',
     `${T} tables x ${N.toLocaleString('en')} rows x D=${D}, fp32, B=${B}, L=${L} (${ids.toLocaleString('en')} ids a batch), ` +
       `uniform entities; ${residents.toLocaleString('en')} residents per table (filled in ${(fillMs / 1e3).toFixed(1)} s). ` +
-      `${os.cpus().length} cores, ${getNumThreads()} intra-op threads, median of ${REPS} awaited forwards of each kind, measured round-robin. ` +
+      `${os.cpus().length} cores, ${getNumThreads()} intra-op threads, median of ${REPS} awaited forwards of each kind${CPU_CLOCK ? ' (CPU time of all threads, MC_CLOCK=cpu)' : ''}, measured round-robin. ` +
       `${os.cpus()[0]?.model ?? ''}, ${new Date().toISOString()}.`,
     '',
     '| forward | median ms | remap ms (vs plain) | remap ids/s | remap / plain forward |',

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/kernel_batch.h"
+#include "core/managed_ids.h"
 #include "kernels/cpu_parallel.h"
 #include "kernels/pooled_lookup_cpu.h"
 #include "kernels/sparse_backward_cpu.h"
@@ -59,6 +60,7 @@ void dense_pooled_forward(const std::vector<TableSpec>& tables, const std::vecto
     f.key = planned.block_key(i);
     f.mean = block.mean;
     f.out_column = block.column;
+    f.remap = id_remap(planned.remapped(i));
   }
   kernels::pooled_lookup_forward(features.data(), static_cast<int64_t>(features.size()),
                                  kernel_batch<kernels::PooledBatch>(plan, planned, out));

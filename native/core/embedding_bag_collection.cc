@@ -26,7 +26,7 @@ EmbeddingBagCollection::EmbeddingBagCollection(std::vector<TableSpec> tables, bo
 
 void EmbeddingBagCollection::forward(const KeyedJaggedTensor& input, float* out) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
-  const PlannedBatch batch = plan_.plan(input, "forward", /*count=*/true);
+  const PlannedBatch batch = plan_.plan(input, "forward", /*count=*/true, store_->pools_managed_ids());
   store_->forward(plan_, batch, out);
 }
 

@@ -9,11 +9,12 @@
 namespace torchrec {
 
 PlannedBatch::PlannedBatch(const KeyedJaggedTensor& input, std::optional<KeyedJaggedTensor> rewritten,
-                           c10::ArrayRef<int64_t> block_keys, bool weighted)
+                           c10::ArrayRef<int64_t> block_keys, bool weighted, std::vector<const ManagedIds*> remapped)
     : input_(input),
       rewritten_(std::move(rewritten)),
       block_keys_(block_keys.begin(), block_keys.end()),
-      weighted_(weighted) {}
+      weighted_(weighted),
+      remapped_(std::move(remapped)) {}
 
 LookupPlan::LookupPlan(std::vector<TableSpec> tables, bool is_weighted)
     : tables_(std::move(tables)), is_weighted_(is_weighted) {
@@ -61,16 +62,16 @@ int64_t LookupPlan::table_index(const std::string& name) const {
   fail(ErrorCode::InvalidArgument, "no table named \"", name, "\" (tables: ", known, ")");
 }
 
-PlannedBatch LookupPlan::plan(const KeyedJaggedTensor& input, const char* method, bool count) const {
-  return plan_staged(input, method, count, -1);
+PlannedBatch LookupPlan::plan(const KeyedJaggedTensor& input, const char* method, bool count, bool fuse_managed) const {
+  return plan_staged(input, method, count, -1, fuse_managed);
 }
 
 PlannedBatch LookupPlan::plan_train(const KeyedJaggedTensor& input, const char* method, int64_t step) const {
   return plan_staged(input, method, true, step);
 }
 
-PlannedBatch LookupPlan::plan_staged(const KeyedJaggedTensor& input, const char* method, bool count,
-                                     int64_t admit_step) const {
+PlannedBatch LookupPlan::plan_staged(const KeyedJaggedTensor& input, const char* method, bool count, int64_t admit_step,
+                                     bool fuse_managed) const {
   if (is_weighted_ && !input.has_weights()) {
     fail(ErrorCode::InvalidKjt, "this collection is weighted (isWeighted: true) but the KJT given to ", method,
          " has no weights");
@@ -84,6 +85,7 @@ PlannedBatch LookupPlan::plan_staged(const KeyedJaggedTensor& input, const char*
     }
     keys.push_back(key);
   }
+  if (fuse_managed && has_managed_ && !has_vocab_) return plan_fused_managed(input, keys);
   if (!has_vocab_ && !has_managed_) {
     check_ids(input, keys, false);
     return PlannedBatch(input, std::nullopt, keys, is_weighted_);
@@ -97,13 +99,15 @@ PlannedBatch LookupPlan::plan_staged(const KeyedJaggedTensor& input, const char*
   return PlannedBatch(input, std::move(rewritten), block_keys, is_weighted_);
 }
 
-void LookupPlan::check_ids(const KeyedJaggedTensor& kjt, c10::ArrayRef<int64_t> keys, bool rewritten) const {
+void LookupPlan::check_ids(const KeyedJaggedTensor& kjt, c10::ArrayRef<int64_t> keys, bool rewritten,
+                           const std::vector<const ManagedIds*>* skip) const {
   kernels::PooledBatch batch;
   batch.offsets = kjt.offsets().data_ptr<int64_t>();
   batch.ids = kjt.values().data_ptr();
   batch.ids_int64 = kjt.values().scalar_type() == at::kLong;
   batch.batch = kjt.stride();
   for (size_t i = 0; i < outputs_.size(); ++i) {
+    if (skip != nullptr && (*skip)[i] != nullptr) continue;
     const TableSpec& spec = tables_[outputs_[i].table];
     if (auto bad = kernels::find_out_of_range(batch, keys[i], spec.num_embeddings)) {
       fail(ErrorCode::IndexOutOfRange, "feature \"", outputs_[i].feature, "\": id ", bad->value, " at values position ",

@@ -40,7 +40,7 @@ struct OutputBlock {
 class PlannedBatch {
  public:
   PlannedBatch(const KeyedJaggedTensor& input, std::optional<KeyedJaggedTensor> rewritten,
-               c10::ArrayRef<int64_t> block_keys, bool weighted);
+               c10::ArrayRef<int64_t> block_keys, bool weighted, std::vector<const ManagedIds*> remapped = {});
   PlannedBatch(const PlannedBatch&) = delete;
   PlannedBatch& operator=(const PlannedBatch&) = delete;
 
@@ -49,12 +49,16 @@ class PlannedBatch {
   int64_t batch_size() const { return kjt().stride(); }
   // Per-value weights when the collection is weighted (TorchRec ignores them otherwise), else null.
   const float* per_value_weights() const { return weighted_ ? kjt().weights().data_ptr<float>() : nullptr; }
+  // Non-null when block `block`'s ids in kjt() are still raw managed ids, to be remapped through
+  // these as they are pooled (only in batches planned with fuse_managed).
+  const ManagedIds* remapped(size_t block) const { return remapped_.empty() ? nullptr : remapped_[block]; }
 
  private:
   const KeyedJaggedTensor& input_;
   std::optional<KeyedJaggedTensor> rewritten_;
   c10::SmallVector<int64_t, 16> block_keys_;  // inline for ordinary collections: no allocation per call
   bool weighted_;
+  std::vector<const ManagedIds*> remapped_;  // per block, or empty
 };
 
 class LookupPlan {
@@ -71,7 +75,9 @@ class LookupPlan {
   // Validates `input` for `method` (weights present when weighted, every feature present, every id
   // inside its table after the input stages) and applies the stages. `count`: add the batch to the
   // stages' statistics (forward does; backward replays the same mapping without counting).
-  PlannedBatch plan(const KeyedJaggedTensor& input, const char* method, bool count) const;
+  // fuse_managed: managed-id blocks keep their raw ids (PlannedBatch::remapped), for a store whose
+  // forward remaps as it pools (TableStore::pools_managed_ids); only without vocabularies, else ignored.
+  PlannedBatch plan(const KeyedJaggedTensor& input, const char* method, bool count, bool fuse_managed = false) const;
   // The same for a TRAIN-mode forward: managed-id tables also admit and count its ids at `step`
   // (mutates their state: the caller holds the module's write lock).
   PlannedBatch plan_train(const KeyedJaggedTensor& input, const char* method, int64_t step) const;
@@ -96,7 +102,9 @@ class LookupPlan {
   std::vector<VocabStats> vocab_stats() const;  // one entry per table with a vocabulary, in table order
 
  private:
-  void check_ids(const KeyedJaggedTensor& kjt, c10::ArrayRef<int64_t> keys, bool rewritten) const;
+  // skip (when given): blocks whose ids are not checked (raw managed ids: every one has a row).
+  void check_ids(const KeyedJaggedTensor& kjt, c10::ArrayRef<int64_t> keys, bool rewritten,
+                 const std::vector<const ManagedIds*>* skip = nullptr) const;
   // A batch with one key per output block (so a feature read by a vocabulary table and by another
   // table is mapped for the one only), weights following their ids.
   // admit_step >= 0: a TRAIN forward at that step (managed ids admit and count); -1: look up only.
@@ -106,7 +114,11 @@ class LookupPlan {
   // so blocks are laid out up front and lookups fan out over threads (lookup_plan_managed.cc).
   KeyedJaggedTensor apply_managed(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& keys,
                                   int64_t admit_step) const;
-  PlannedBatch plan_staged(const KeyedJaggedTensor& input, const char* method, bool count, int64_t admit_step) const;
+  PlannedBatch plan_staged(const KeyedJaggedTensor& input, const char* method, bool count, int64_t admit_step,
+                           bool fuse_managed = false) const;
+  // A forward's batch when managed ids are the only stage and the store remaps as it pools: nothing
+  // rewritten, the managed blocks marked (lookup_plan_managed.cc).
+  PlannedBatch plan_fused_managed(const KeyedJaggedTensor& input, c10::ArrayRef<int64_t> keys) const;
 
   std::vector<TableSpec> tables_;
   std::vector<OutputBlock> outputs_;
@@ -118,6 +130,9 @@ class LookupPlan {
   std::unique_ptr<std::atomic<int64_t>[]> vocab_lookups_;
   std::unique_ptr<std::atomic<int64_t>[]> vocab_missing_;
   std::vector<std::shared_ptr<ManagedIds>> managed_;  // per table; null: plain row ids
+  // The rewritten ids of the last TRAIN forward (apply_managed), reused by the next one when nothing
+  // else holds it: TRAIN forwards run under the module's write lock.
+  mutable at::Tensor train_ids_;
   bool has_managed_ = false;
 };
 

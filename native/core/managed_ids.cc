@@ -121,14 +121,53 @@ void ManagedIds::find_batch(const void* ids, bool ids64, int64_t n, int64_t* out
 }
 
 void ManagedIds::admit_batch(const void* ids, bool ids64, int64_t n, int64_t step, int64_t* out) {
-  for (int64_t i = 0; i < n; ++i) {
-    if (i + kAhead < n) resident_.prefetch(id_at(ids, ids64, i + kAhead));
-    if (i + kAhead / 2 < n) {  // its slot is cached by now: start loading its row's counters
-      const int64_t row = resident_.find(id_at(ids, ids64, i + kAhead / 2));
-      if (row >= 0) __builtin_prefetch(&rows_[row]);
-    }
-    out[i] = admit(id_at(ids, ids64, i), step);
+  // Three stages, as find_batch: the map slot of id i + kAhead is prefetched; id i + kAhead/2 is
+  // probed (its slot is cached by now) and, when resident, its counters' line prefetched; id i is
+  // admitted. A probe that found a row stays right until its turn (admissions only add residents, and
+  // the map never grows: it is sized for every row); one that found none is redone in full by
+  // admit(), since an earlier occurrence in this batch may have given the id a row meanwhile.
+  constexpr int64_t kProbe = kAhead / 2;
+  size_t home[kAhead];
+  int64_t probed[kAhead];
+  const int64_t warm = std::min(n, kAhead);
+  for (int64_t i = 0; i < warm; ++i) {
+    home[i] = resident_.home(id_at(ids, ids64, i));
+    resident_.prefetch_slot(home[i]);
   }
+  for (int64_t i = 0; i < std::min(n, kProbe); ++i) {
+    probed[i] = resident_.find_from(id_at(ids, ids64, i), home[i]);
+    if (probed[i] >= 0) __builtin_prefetch(&rows_[probed[i]], 1);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t k = i % kAhead;
+    const int64_t row = probed[k];
+    if (i + kAhead < n) {  // home[k] (id i's) is no longer needed: id i was probed kProbe steps ago
+      home[k] = resident_.home(id_at(ids, ids64, i + kAhead));
+      resident_.prefetch_slot(home[k]);
+    }
+    if (i + kProbe < n) {
+      const int64_t j = (i + kProbe) % kAhead;
+      probed[j] = resident_.find_from(id_at(ids, ids64, i + kProbe), home[j]);
+      if (probed[j] >= 0) __builtin_prefetch(&rows_[probed[j]], 1);
+    }
+    if (row >= 0) {
+      ++rows_[row].count;
+      rows_[row].last = step;
+      out[i] = row;
+    } else {
+      out[i] = admit(id_at(ids, ids64, i), step);
+    }
+  }
+}
+
+kernels::IdRemap id_remap(const ManagedIds* managed) {
+  kernels::IdRemap remap;
+  if (managed == nullptr) return remap;
+  remap.fn = [](const void* ctx, const void* ids, bool ids64, int64_t n, int64_t* rows) {
+    static_cast<const ManagedIds*>(ctx)->find_batch(ids, ids64, n, rows);
+  };
+  remap.ctx = managed;
+  return remap;
 }
 
 std::vector<int64_t> ManagedIds::evict(int64_t step) {

@@ -19,6 +19,7 @@
 
 #include "core/managed_id_map.h"
 #include "core/managed_ids_spec.h"
+#include "kernels/pooled_lookup_cpu.h"
 
 namespace torchrec {
 
@@ -36,7 +37,7 @@ class ManagedIds {
   }
   int64_t admit(int64_t id, int64_t step);
   // The same over n ids (int64 when ids64, else int32), rows into out: software-pipelined, so the
-  // map's and the rows' cache misses overlap. find_batch may run on several threads at once.
+  // map's cache misses overlap. find_batch may run on several threads at once.
   void find_batch(const void* ids, bool ids64, int64_t n, int64_t* out) const;
   void admit_batch(const void* ids, bool ids64, int64_t n, int64_t step, int64_t* out);
   // Whether a pass is due after the backward that completed `step`.
@@ -71,5 +72,9 @@ class ManagedIds {
   int64_t residents_ = 0;
   ManagedIdStats counters_;
 };
+
+// find_batch as the pooling kernel takes it (PooledFeature::remap): lookups fused into the pooling.
+// Empty for null (plain row ids).
+kernels::IdRemap id_remap(const ManagedIds* managed);
 
 }  // namespace torchrec

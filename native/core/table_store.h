@@ -28,6 +28,8 @@ class TableStore {
   // Pools every output block of `batch` into `out`, a host buffer of batch_size() * output_width()
   // floats (row-major [B][width]).
   virtual void forward(const LookupPlan& plan, const PlannedBatch& batch, float* out) const = 0;
+  // Whether forward() takes batches planned with fuse_managed (raw managed ids, remapped as pooled).
+  virtual bool pools_managed_ids() const { return false; }
 
   // One fused sparse step: `grad` is the host [B][output_width()] gradient of forward(batch); every
   // table's touched rows are updated once with their summed gradient, with steps[t]'s constants.

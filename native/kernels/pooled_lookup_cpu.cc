@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <type_traits>
 
 #include "kernels/cpu_parallel.h"
@@ -178,6 +179,15 @@ const Isa& isa() {
   return chosen;
 }
 
+void run_bags_remapped(const LookupPlan& plan, int64_t begin, int64_t end) {
+  detail::run_bags_remapped(plan, begin, end, isa().run_bags);
+}
+
+// What pools a range of bags: plans with remapped features (remap_failed set) take the remap path.
+detail::RunBags bag_runner(const LookupPlan& plan) {
+  return plan.remap_failed != nullptr ? &run_bags_remapped : isa().run_bags;
+}
+
 // Work of bag `bag` and all bags before it, for the split: monotonic in `bag`.
 struct WorkIndex {
   const LookupPlan& plan;
@@ -217,7 +227,7 @@ void run_parallel(const LookupPlan& plan, const int64_t* feature_start, int thre
   bounds[chunks] = bags;
   for (int64_t c = 1; c < chunks; ++c) bounds[c] = std::max(bounds[c - 1], index.bag_at(total / chunks * c));
   std::atomic<int64_t> next{0};
-  const auto run = isa().run_bags;
+  const auto run = bag_runner(plan);
   fork_join(threads, [&](int, int) {
     for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < chunks;
          c = next.fetch_add(1, std::memory_order_relaxed)) {
@@ -252,6 +262,7 @@ void pooled_lookup_forward(const PooledFeature* features, int64_t num_features, 
 
   feature_start[0] = 0;
   int64_t table_bytes = 0;
+  bool remapped = false;
   for (int64_t i = 0; i < num_features; ++i) {
     const PooledFeature& f = features[i];
     FeaturePlan& p = plans[i];
@@ -263,6 +274,8 @@ void pooled_lookup_forward(const PooledFeature* features, int64_t num_features, 
     p.half = f.half;
     p.round_half = f.round_half;
     p.mean = f.mean;
+    p.remap = f.remap;
+    remapped = remapped || f.remap.fn != nullptr;
     const bool whole_lines = p.row_bytes % 64 == 0 && reinterpret_cast<uintptr_t>(f.rows) % 64 == 0;
     p.aligned_lines = whole_lines ? static_cast<int>(p.row_bytes / 64) : 0;
     const int64_t ids = p.offsets[batch.batch] - p.offsets[0];
@@ -279,13 +292,16 @@ void pooled_lookup_forward(const PooledFeature* features, int64_t num_features, 
   plan.ids_int64 = batch.ids_int64;
   plan.weights = batch.per_value_weights;
   plan.prefetch_rows = table_bytes >= kPrefetchTableBytes ? prefetch_rows() : 0;
+  std::atomic<bool> remap_failed{false};
+  if (remapped) plan.remap_failed = &remap_failed;
 
   const int threads = feature_start[num_features] >= kParallelWork ? intra_op_threads() : 1;
   if (threads <= 1) {
-    isa().run_bags(plan, 0, num_features * batch.batch);
+    bag_runner(plan)(plan, 0, num_features * batch.batch);
   } else {
     run_parallel(plan, feature_start, threads);
   }
+  if (remap_failed.load()) throw std::bad_alloc();  // a bag too long for memory; nothing else can fail
 }
 
 std::optional<BadId> find_out_of_range(const PooledBatch& batch, int64_t key, int64_t num_rows) {

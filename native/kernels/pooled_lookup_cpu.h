@@ -13,6 +13,13 @@
 
 namespace torchrec::kernels {
 
+// Ids that are not row numbers yet (managed ids): fn(ctx, ids, ids_int64, n, rows) writes the row of
+// each of the n ids (int64 when ids_int64, else int32) to rows. May run on several threads at once.
+struct IdRemap {
+  void (*fn)(const void* ctx, const void* ids, bool ids_int64, int64_t n, int64_t* rows) = nullptr;
+  const void* ctx = nullptr;
+};
+
 // One output block: a feature looked up in one table.
 struct PooledFeature {
   const void* rows = nullptr;  // [num_rows][dim], float or fp16 (uint16_t bits)
@@ -23,6 +30,10 @@ struct PooledFeature {
   int64_t key = 0;  // which KJT key: its bags are offsets[key*B + b]
   bool mean = false;
   int64_t out_column = 0;  // first column of this block in the output row
+  // Set: this feature's ids go through remap first, a run of bags at a time into a small per-thread
+  // buffer (pooled_lookup_remap.cc), never into a rewritten copy of the batch; same bits as
+  // remap-then-pool. Its ids need no range check (the remap's rows are the caller's to keep in range).
+  IdRemap remap;
 };
 
 struct PooledBatch {

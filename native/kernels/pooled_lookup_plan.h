@@ -2,7 +2,10 @@
 // per-call plan both row-accumulation paths read, and the software prefetch they share.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+
+#include "kernels/pooled_lookup_cpu.h"
 
 namespace torchrec::kernels::detail {
 
@@ -17,6 +20,7 @@ struct FeaturePlan {
   bool round_half = true;  // PooledFeature::round_half
   bool mean = false;
   int aligned_lines = 0;  // rows are whole cache lines (base and row_bytes multiples of 64): lines per row
+  IdRemap remap;          // PooledFeature::remap
 };
 
 // Bags are numbered feature-major: bag i is sample i % batch of feature i / batch.
@@ -27,13 +31,18 @@ struct LookupPlan {
   int64_t out_width = 0;
   const void* ids = nullptr;
   bool ids_int64 = true;
-  const float* weights = nullptr;  // per-value weights, or null
-  int prefetch_rows = 0;           // software prefetch distance in rows; 0: none (tables that fit in cache)
+  const float* weights = nullptr;             // per-value weights, or null
+  int prefetch_rows = 0;                      // software prefetch distance in rows; 0: none (tables that fit in cache)
+  std::atomic<bool>* remap_failed = nullptr;  // set when a remapped run could not get its row buffer
 };
 
 // Pools bags [begin, end) of `plan` into their output rows; one path per instruction set.
 void run_bags_portable(const LookupPlan& plan, int64_t begin, int64_t end);
 void run_bags_avx2(const LookupPlan& plan, int64_t begin, int64_t end);
+using RunBags = void (*)(const LookupPlan&, int64_t, int64_t);
+// Bags [begin, end) of a plan with remapped features (pooled_lookup_remap.cc): those go through their
+// remap a run at a time, then `pool`; the others straight to `pool`.
+void run_bags_remapped(const LookupPlan& plan, int64_t begin, int64_t end, RunBags pool);
 
 // find_out_of_range on [begin, end) of the ids: the first position whose id is outside [0, num_rows), or -1.
 int64_t first_bad_id_portable(const void* ids, bool ids_int64, int64_t begin, int64_t end, int64_t num_rows);

@@ -54,6 +54,52 @@ TEST(ManagedIds, BatchLookupsAgreeWithSingleOnes) {
   EXPECT_EQ(s.default_row_hits, 2);
 }
 
+// The pipelined batches (lookahead probes, rows prefetched) against one admit()/find() at a time, over
+// streams far longer than the lookahead in which new ids repeat within a few positions (an id probed
+// absent that an earlier occurrence admits before its turn), tables filling up, waiting ids, the
+// bounded waiting set, and int32 input.
+TEST(ManagedIds, PipelinedBatchesAgreeWithOneIdAtATime) {
+  std::mt19937_64 gen(11);
+  for (const int64_t rows : {2, 40, 300}) {
+    ManagedIdsSpec spec = lfu(1);
+    spec.max_waiting = 25;
+    ManagedIds batched("t", rows, spec), single("t", rows, spec);
+    std::vector<int64_t> recent;
+    for (int64_t step = 0; step < 6; ++step) {
+      std::vector<int32_t> in(1000);
+      for (auto& id : in) {
+        const uint64_t r = gen() % 10;
+        if (r < 4 && !recent.empty()) {
+          id = static_cast<int32_t>(recent[gen() % recent.size()]);  // a repeat, often a few ids back
+        } else {
+          id = static_cast<int32_t>(gen() % 1000) - 500;
+        }
+        recent.push_back(id);
+        if (recent.size() > 12) recent.erase(recent.begin());
+      }
+      std::vector<int64_t> got(in.size());
+      batched.admit_batch(in.data(), false, static_cast<int64_t>(in.size()), step, got.data());
+      for (size_t i = 0; i < in.size(); ++i) ASSERT_EQ(got[i], single.admit(in[i], step)) << "position " << i;
+      batched.find_batch(in.data(), false, static_cast<int64_t>(in.size()), got.data());
+      for (size_t i = 0; i < in.size(); ++i) ASSERT_EQ(got[i], single.find(in[i])) << "position " << i;
+      if (step % 2 == 1) {
+        ASSERT_EQ(batched.evict(step), single.evict(step));
+      }
+    }
+    const ManagedIdsState a = batched.export_state(), b = single.export_state();
+    EXPECT_EQ(a.ids, b.ids);
+    EXPECT_EQ(a.rows, b.rows);
+    EXPECT_EQ(a.counts, b.counts);
+    EXPECT_EQ(a.last_seen, b.last_seen);
+    EXPECT_EQ(a.waiting_ids, b.waiting_ids);
+    EXPECT_EQ(a.waiting_counts, b.waiting_counts);
+    const ManagedIdStats x = batched.stats(), y = single.stats();
+    EXPECT_EQ(
+        std::vector<int64_t>({x.residents, x.waiting, x.admitted, x.evicted, x.default_row_hits, x.waiting_dropped}),
+        std::vector<int64_t>({y.residents, y.waiting, y.admitted, y.evicted, y.default_row_hits, y.waiting_dropped}));
+  }
+}
+
 TEST(ManagedIds, PassRanksByCountThenLowerIdAndReturnsChangedRows) {
   ManagedIds ids("t", 4, lfu(1));  // rows 0..2 for ids, 3 the default
   for (int64_t id : {10, 11, 12}) ids.admit(id, 0);
