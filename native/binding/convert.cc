@@ -134,15 +134,27 @@ const float* float_array_data(const Napi::Value& value, const char* name, int64_
   fail(ErrorCode::Dtype, name, " must be a Float32Array, got ", describe(value));
 }
 
+// Up to this size a result's zero-fill costs less than a Node Buffer's own overhead.
+constexpr size_t kZeroFillOutputBytes = size_t{64} << 10;
+
 Napi::Float32Array new_float32_array(Napi::Env env, size_t length, float** data) {
-  // A plain ArrayBuffer, freed by V8 itself when the array is collected (unlike external memory).
-  // Not a Node Buffer: that is a second typed array whose prototype is swapped on every call, which
-  // cost more than the zero-fill an ArrayBuffer gets (calloc; large ones come as zero pages anyway).
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, length * sizeof(float));
-  *data = static_cast<float*>(buffer.Data());
+  const size_t bytes = length * sizeof(float);
+  // Either way the memory is V8's, freed when the array is collected (unlike external memory).
+  // Small results: a plain ArrayBuffer. A Node Buffer is a second typed array whose prototype is
+  // swapped on every call, which costs more than zero-filling a few KiB.
+  if (bytes <= kZeroFillOutputBytes) {
+    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, bytes);
+    *data = static_cast<float*>(buffer.Data());
+    return Napi::Float32Array::New(env, length, buffer, 0);
+  }
+  // Big results: a Node Buffer, whose memory is not zero-filled (the caller writes every element).
+  // An ArrayBuffer's is: glibc serves a freed 8 MiB block again from the heap (its mmap threshold
+  // grows after such frees), so calloc memsets it, which made forwardSync at M 1.5-1.9x slower.
+  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, bytes);
+  *data = reinterpret_cast<float*>(buffer.Data());
   // Fresh heap pages fault one 4 KiB page at a time (bench/results/design-measurements.md).
-  kernels::advise_huge_pages(buffer.Data(), length * sizeof(float));
-  return Napi::Float32Array::New(env, length, buffer, 0);
+  kernels::advise_huge_pages(buffer.Data(), bytes);
+  return Napi::Float32Array::New(env, length, buffer.ArrayBuffer(), buffer.ByteOffset());
 }
 
 Napi::TypedArray to_float_or_half_array(Napi::Env env, at::Tensor tensor) {
