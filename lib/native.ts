@@ -213,6 +213,8 @@ export interface NativeBuildInfo {
   parallel: string;
   /** The instruction-set path each CPU kernel family chose on this machine, e.g. { pooledLookup: 'avx2+f16c' }. */
   cpuKernels: Record<string, string>;
+  /** What the addon set in glibc's malloc so big results reuse warm memory (README "Performance"), or why not. */
+  mallocTuning: string;
 }
 
 export interface NativeAddon {

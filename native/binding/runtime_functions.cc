@@ -4,11 +4,13 @@
 #include <torch/version.h>
 
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "binding/addon_data.h"
 #include "binding/convert.h"
 #include "binding/errors.h"
+#include "binding/malloc_tuning.h"
 #include "binding/module_spec.h"
 #include "core/table_store.h"
 #include "kernels/cpu_parallel.h"
@@ -69,7 +71,7 @@ Napi::Value optimizer_state_layout_of(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Object build_info(Napi::Env env) {
+Napi::Object build_info(Napi::Env env, const std::string& malloc_tuning) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("torchVersion", TORCH_VERSION);
   out.Set("cuda", Napi::Boolean::New(env, cuda_store_compiled()));
@@ -78,23 +80,26 @@ Napi::Object build_info(Napi::Env env) {
   kernels.Set("pooledLookup", kernels::pooled_lookup_isa());
   kernels.Set("quantizedPool", kernels::quantized_pool_isa());
   out.Set("cpuKernels", kernels);
+  out.Set("mallocTuning", malloc_tuning);
   return out;
 }
 
 }  // namespace
 
 void define_runtime_functions(Napi::Env env, Napi::Object exports) {
-  static std::once_flag threads_once;
-  std::call_once(threads_once, [] {
+  static std::once_flag process_once;
+  static std::string malloc_tuning;
+  std::call_once(process_once, [] {
     const unsigned cores = std::thread::hardware_concurrency();
     if (cores > 0) kernels::set_intra_op_threads(static_cast<int>(cores));
+    malloc_tuning = tune_malloc_for_results();
   });
   exports.Set("init", Napi::Function::New(env, init));
   exports.Set("setNumThreads", Napi::Function::New(env, set_num_threads));
   exports.Set("getNumThreads", Napi::Function::New(env, get_num_threads));
   exports.Set("learningRates", Napi::Function::New(env, learning_rates));
   exports.Set("optimizerStateLayout", Napi::Function::New(env, optimizer_state_layout_of));
-  exports.Set("buildInfo", build_info(env));
+  exports.Set("buildInfo", build_info(env, malloc_tuning));
 }
 
 }  // namespace torchrec::binding
