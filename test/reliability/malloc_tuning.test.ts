@@ -26,14 +26,17 @@ function glibcVersion(): string | undefined {
 
 const onGlibc = glibcVersion() !== undefined;
 
-(onGlibc ? test : test.skip)('60 results of 8 MiB fault in fewer pages than half of one result has, once warm (glibc)', async () => {
-  const m = await measure({});
-  expect(m.mallocTuning).toMatch(/^glibc: /);
-  expect(m.pagesPerResult).toBe(2048);
-  // Untuned, the same loop faulted 2,500-20,000 pages (TORCHREC_MALLOC_TUNING=0, this machine); tuned,
-  // ~540: a part of one result, when the heap grows to a new high-water mark.
-  expect(m.faults).toBeLessThan(m.pagesPerResult / 2);
-});
+(onGlibc ? test : test.skip)(
+  '60 results of 8 MiB fault in fewer pages than half of one result has, once warm (glibc)',
+  async () => {
+    const m = await measure({});
+    expect(m.mallocTuning).toMatch(/^glibc: /);
+    expect(m.pagesPerResult).toBe(2048);
+    // Untuned, the same loop faulted 2,500-20,000 pages (TORCHREC_MALLOC_TUNING=0, this machine); tuned,
+    // ~540: a part of one result, when the heap grows to a new high-water mark.
+    expect(m.faults).toBeLessThan(m.pagesPerResult / 2);
+  },
+);
 
 test('TORCHREC_MALLOC_TUNING=0 leaves malloc alone, and says so', async () => {
   const m = await measure({ TORCHREC_MALLOC_TUNING: '0' });
