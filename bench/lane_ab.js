@@ -70,7 +70,7 @@ function main() {
   const cpu = { base: [], new: [] };
   for (let r = 0; r < rounds; r++) {
     for (const b of r % 2 ? [...builds].reverse() : builds) {
-      const out = spawnSync(process.execPath, [__filename, '--child', b.lib, ...(inline ? ['--inline'] : [])], {
+      const out = spawnSync(process.execPath, [process.argv[1], '--child', b.lib, ...(inline ? ['--inline'] : [])], {
         encoding: 'utf8',
         env: { ...process.env, TORCHREC_NODE_ADDON: b.addon },
       });

@@ -12,6 +12,7 @@
 #include "binding/errors.h"
 #include "binding/malloc_tuning.h"
 #include "binding/module_spec.h"
+#include "binding/small_call_lane.h"
 #include "core/table_store.h"
 #include "kernels/cpu_parallel.h"
 #include "kernels/pooled_lookup_cpu.h"
@@ -81,6 +82,7 @@ Napi::Object build_info(Napi::Env env, const std::string& malloc_tuning) {
   kernels.Set("quantizedPool", kernels::quantized_pool_isa());
   out.Set("cpuKernels", kernels);
   out.Set("mallocTuning", malloc_tuning);
+  out.Set("smallCallLane", Napi::Boolean::New(env, small_call_lane_compiled()));
   return out;
 }
 

@@ -362,6 +362,10 @@ void SmallCallLane::on_closed(uv_handle_t* handle) {
   delete self;
 }
 
+bool small_call_lane_compiled() {
+  return true;
+}
+
 bool small_call_lane_ready(Napi::Env env) {
   return SmallCallLane::of(env) != nullptr;
 }
@@ -371,6 +375,10 @@ Napi::Promise submit_to_lane(Napi::Env env, std::unique_ptr<LaneCall> call) {
 }
 
 #else  // built without libuv's headers (cmake/NodeUvHeaders.cmake): every call takes the pool
+
+bool small_call_lane_compiled() {
+  return false;
+}
 
 bool small_call_lane_ready(Napi::Env) {
   return false;

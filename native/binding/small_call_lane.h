@@ -50,6 +50,9 @@ class LaneCall {
   napi_deferred deferred_ = nullptr;
 };
 
+// Whether this build has the lane (it needs libuv's headers, cmake/NodeUvHeaders.cmake): buildInfo().
+bool small_call_lane_compiled();
+
 // Whether `env` has a lane, making it (and its thread) on first use; false if it cannot be made, and
 // then the caller runs its call as it would without one.
 bool small_call_lane_ready(Napi::Env env);
