@@ -20,7 +20,7 @@ struct AddonData {
   Napi::FunctionReference is_frozen;  // Object.isFrozen, fetched the first time it is needed
   // The env's small-call lane (small_call_lane.h), made on first use and freed by its own cleanup hook.
   SmallCallLane* lane = nullptr;
-  bool lane_failed = false;  // it could not be made: calls take libuv's pool
+  bool lane_failed = false;  // it could not be made, or the env is going away: calls take the pool
 };
 
 inline AddonData* addon_data(Napi::Env env) {

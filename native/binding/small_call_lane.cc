@@ -350,7 +350,10 @@ void SmallCallLane::on_cleanup(napi_async_cleanup_hook_handle, void* arg) {
   napi_async_destroy(self->env_, self->context_);
   napi_delete_reference(self->env_, self->resource_);
   AddonData* data = addon_data(Napi::Env(self->env_));
-  if (data != nullptr && data->lane == self) data->lane = nullptr;
+  if (data != nullptr && data->lane == self) {
+    data->lane = nullptr;
+    data->lane_failed = true;  // no new lane while the env goes away: any later call takes the pool
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&self->idle_), on_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->async_), on_closed);
 }
