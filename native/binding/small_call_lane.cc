@@ -1,7 +1,6 @@
 #include "binding/small_call_lane.h"
 
 #ifndef TORCHREC_NO_SMALL_CALL_LANE
-#include <sched.h>
 #include <uv.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -48,8 +47,8 @@ constexpr uint64_t kPollNs = 100'000;
 
 // Spinning must not starve the thread it waits for: on a loaded machine (the bench machine's other
 // core busy) the lane and the JS thread share one core, and a pure pause loop on either side holds
-// it for a whole spin or poll window (measured: 120 us per call instead of 40). So every few pauses
-// the spinner yields; with the core to itself sched_yield returns at once.
+// it for a whole spin or poll window (measured: ~120 us per call, 2-3x the pool's). So every few
+// pauses the spinner yields; with the core to itself a yield returns at once.
 inline void pause_or_yield(unsigned n) {
   if ((n & 7) != 0) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -58,7 +57,7 @@ inline void pause_or_yield(unsigned n) {
     asm volatile("yield");
 #endif
   } else {
-    sched_yield();
+    std::this_thread::yield();
   }
 }
 
@@ -247,7 +246,7 @@ Napi::Promise SmallCallLane::submit(Napi::Env env, std::unique_ptr<LaneCall> cal
 
 void SmallCallLane::on_idle(uv_idle_t* handle) {
   auto* self = static_cast<SmallCallLane*>(handle->data);
-  if (!self->settle()) sched_yield();  // a lane sharing this core (a loaded machine) runs now
+  if (!self->settle()) std::this_thread::yield();  // a lane sharing this core (a loaded machine) runs now
   if (self->in_flight_ == 0 || uv_hrtime() - self->last_progress_ > kPollNs) {
     self->stop_polling();
     self->settle();  // what finished while the lane still saw polling_ set
