@@ -44,6 +44,9 @@ constexpr uint64_t kLaneSpinNs = 50'000;
 // The JS thread polls (the loop turning with a zero timeout) while calls are in flight, until none
 // has finished for this long; then it sleeps in epoll and the lane wakes it with a uv_async send.
 constexpr uint64_t kPollNs = 100'000;
+// A small call takes a few microseconds; polling longer than this without a result, the JS thread
+// yields on every turn of the loop.
+constexpr uint64_t kYieldAfterNs = 10'000;
 
 // Spinning must not starve the thread it waits for: on a loaded machine (the bench machine's other
 // core busy) the lane and the JS thread share one core, and a pure pause loop on either side holds
@@ -99,6 +102,7 @@ class SmallCallLane {
   bool sleeping_ = false;
   bool stopping_ = false;
   std::atomic<uint64_t> queued_{0};  // calls ever queued: what the spinning lane watches
+  std::atomic<uint64_t> taken_{0};   // calls the lane has started: the JS thread yields until then
   std::atomic<bool> stop_flag_{false};
 
   // Lane -> JS thread.
@@ -211,7 +215,7 @@ void SmallCallLane::lane_main() {
       call = queue_.front();
       queue_.pop_front();
     }
-    ++taken;
+    taken_.store(++taken, std::memory_order_relaxed);
     call->execute();
     {
       std::lock_guard<std::mutex> lock(done_mutex_);
@@ -246,7 +250,14 @@ Napi::Promise SmallCallLane::submit(Napi::Env env, std::unique_ptr<LaneCall> cal
 
 void SmallCallLane::on_idle(uv_idle_t* handle) {
   auto* self = static_cast<SmallCallLane*>(handle->data);
-  if (!self->settle()) std::this_thread::yield();  // a lane sharing this core (a loaded machine) runs now
+  // Nothing finished: yield the core if the lane may need it (a loaded machine puts both on one
+  // core): it has not started the last call, or a call runs longer than a small one should. Else
+  // the lane runs on another core and the loop just turns again.
+  if (!self->settle() &&
+      (self->taken_.load(std::memory_order_relaxed) != self->queued_.load(std::memory_order_relaxed) ||
+       uv_hrtime() - self->last_progress_ > kYieldAfterNs)) {
+    std::this_thread::yield();
+  }
   if (self->in_flight_ == 0 || uv_hrtime() - self->last_progress_ > kPollNs) {
     self->stop_polling();
     self->settle();  // what finished while the lane still saw polling_ set
