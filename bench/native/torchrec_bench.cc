@@ -46,6 +46,7 @@
 #include "ceiling.h"
 #include "core/embedding_bag_collection.h"
 #include "core/keyed_jagged_tensor.h"
+#include "core/malloc_tuning.h"
 #include "kernels/pooled_lookup_cpu.h"
 #include "kernels/quantized_pool_cpu.h"
 #include "kernels/rowwise_quant.h"
@@ -254,6 +255,7 @@ std::vector<torchrec::TableSpec> core_specs(const Options& o) {
 int main(int argc, char** argv) {
   try {
     const Options o = parse(argc, argv);
+    torchrec::tune_malloc_for_results();  // as the addon does when it loads: the core rows time what Node gets
     const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     at::set_num_threads(threads);
     omp_set_num_threads(threads);

@@ -62,8 +62,11 @@ void dense_pooled_forward(const std::vector<TableSpec>& tables, const std::vecto
     f.out_column = block.column;
     f.remap = id_remap(planned.remapped(i));
   }
-  kernels::pooled_lookup_forward(features.data(), static_cast<int64_t>(features.size()),
-                                 kernel_batch<kernels::PooledBatch>(plan, planned, out));
+  kernels::PooledBatch batch = kernel_batch<kernels::PooledBatch>(plan, planned, out);
+  batch.check_ids = !planned.ids_checked();
+  if (!kernels::pooled_lookup_forward(features.data(), static_cast<int64_t>(features.size()), batch)) {
+    plan.report_bad_ids(planned);
+  }
 }
 
 void CpuTableStore::forward(const LookupPlan& plan, const PlannedBatch& planned, float* out) const {

@@ -49,7 +49,8 @@ class CpuTableStore final : public TableStore {
 
   std::string device() const override { return "cpu"; }
   void forward(const LookupPlan& plan, const PlannedBatch& batch, float* out) const override;
-  bool pools_managed_ids() const override { return true; }  // dense_pooled_forward does
+  bool pools_managed_ids() const override { return true; }         // dense_pooled_forward does
+  bool checks_ids_while_pooling() const override { return true; }  // so does it
   void backward(const LookupPlan& plan, const PlannedBatch& batch, const float* grad,
                 const std::vector<OptimizerStep>& steps) override;
   at::Tensor read_rows(int64_t table, int64_t begin, int64_t count) const override;

@@ -26,7 +26,8 @@ EmbeddingBagCollection::EmbeddingBagCollection(std::vector<TableSpec> tables, bo
 
 void EmbeddingBagCollection::forward(const KeyedJaggedTensor& input, float* out) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
-  const PlannedBatch batch = plan_.plan(input, "forward", /*count=*/true, store_->pools_managed_ids());
+  const PlannedBatch batch =
+      plan_.plan(input, "forward", /*count=*/true, store_->pools_managed_ids(), store_->checks_ids_while_pooling());
   store_->forward(plan_, batch, out);
 }
 

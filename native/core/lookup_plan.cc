@@ -9,12 +9,14 @@
 namespace torchrec {
 
 PlannedBatch::PlannedBatch(const KeyedJaggedTensor& input, std::optional<KeyedJaggedTensor> rewritten,
-                           c10::ArrayRef<int64_t> block_keys, bool weighted, std::vector<const ManagedIds*> remapped)
+                           c10::ArrayRef<int64_t> block_keys, bool weighted, std::vector<const ManagedIds*> remapped,
+                           bool ids_checked)
     : input_(input),
       rewritten_(std::move(rewritten)),
       block_keys_(block_keys.begin(), block_keys.end()),
       weighted_(weighted),
-      remapped_(std::move(remapped)) {}
+      remapped_(std::move(remapped)),
+      ids_checked_(ids_checked) {}
 
 LookupPlan::LookupPlan(std::vector<TableSpec> tables, bool is_weighted)
     : tables_(std::move(tables)), is_weighted_(is_weighted) {
@@ -62,8 +64,14 @@ int64_t LookupPlan::table_index(const std::string& name) const {
   fail(ErrorCode::InvalidArgument, "no table named \"", name, "\" (tables: ", known, ")");
 }
 
-PlannedBatch LookupPlan::plan(const KeyedJaggedTensor& input, const char* method, bool count, bool fuse_managed) const {
-  return plan_staged(input, method, count, -1, fuse_managed);
+PlannedBatch LookupPlan::plan(const KeyedJaggedTensor& input, const char* method, bool count, bool fuse_managed,
+                              bool defer_id_check) const {
+  return plan_staged(input, method, count, -1, fuse_managed, defer_id_check);
+}
+
+void LookupPlan::report_bad_ids(const PlannedBatch& batch) const {
+  check_ids(batch.kjt(), batch.block_keys(), /*rewritten=*/false);  // only batches without stages defer
+  fail(ErrorCode::Internal, "the pooling reported an id out of range, but the range check finds none");
 }
 
 PlannedBatch LookupPlan::plan_train(const KeyedJaggedTensor& input, const char* method, int64_t step) const {
@@ -71,7 +79,7 @@ PlannedBatch LookupPlan::plan_train(const KeyedJaggedTensor& input, const char* 
 }
 
 PlannedBatch LookupPlan::plan_staged(const KeyedJaggedTensor& input, const char* method, bool count, int64_t admit_step,
-                                     bool fuse_managed) const {
+                                     bool fuse_managed, bool defer_id_check) const {
   if (is_weighted_ && !input.has_weights()) {
     fail(ErrorCode::InvalidKjt, "this collection is weighted (isWeighted: true) but the KJT given to ", method,
          " has no weights");
@@ -87,6 +95,7 @@ PlannedBatch LookupPlan::plan_staged(const KeyedJaggedTensor& input, const char*
   }
   if (fuse_managed && has_managed_ && !has_vocab_) return plan_fused_managed(input, keys);
   if (!has_vocab_ && !has_managed_) {
+    if (defer_id_check) return PlannedBatch(input, std::nullopt, keys, is_weighted_, {}, /*ids_checked=*/false);
     check_ids(input, keys, false);
     return PlannedBatch(input, std::nullopt, keys, is_weighted_);
   }

@@ -40,12 +40,17 @@ struct OutputBlock {
 class PlannedBatch {
  public:
   PlannedBatch(const KeyedJaggedTensor& input, std::optional<KeyedJaggedTensor> rewritten,
-               c10::ArrayRef<int64_t> block_keys, bool weighted, std::vector<const ManagedIds*> remapped = {});
+               c10::ArrayRef<int64_t> block_keys, bool weighted, std::vector<const ManagedIds*> remapped = {},
+               bool ids_checked = true);
   PlannedBatch(const PlannedBatch&) = delete;
   PlannedBatch& operator=(const PlannedBatch&) = delete;
 
   const KeyedJaggedTensor& kjt() const { return rewritten_ ? *rewritten_ : input_; }
   int64_t block_key(size_t block) const { return block_keys_[block]; }
+  c10::ArrayRef<int64_t> block_keys() const { return block_keys_; }
+  // False when the range check of the ids was left to the store's pooling (LookupPlan::plan's
+  // defer_id_check); the store then calls LookupPlan::report_bad_ids if the pooling found one.
+  bool ids_checked() const { return ids_checked_; }
   int64_t batch_size() const { return kjt().stride(); }
   // Per-value weights when the collection is weighted (TorchRec ignores them otherwise), else null.
   const float* per_value_weights() const { return weighted_ ? kjt().weights().data_ptr<float>() : nullptr; }
@@ -59,6 +64,7 @@ class PlannedBatch {
   c10::SmallVector<int64_t, 16> block_keys_;  // inline for ordinary collections: no allocation per call
   bool weighted_;
   std::vector<const ManagedIds*> remapped_;  // per block, or empty
+  bool ids_checked_;
 };
 
 class LookupPlan {
@@ -77,7 +83,13 @@ class LookupPlan {
   // stages' statistics (forward does; backward replays the same mapping without counting).
   // fuse_managed: managed-id blocks keep their raw ids (PlannedBatch::remapped), for a store whose
   // forward remaps as it pools (TableStore::pools_managed_ids); only without vocabularies, else ignored.
-  PlannedBatch plan(const KeyedJaggedTensor& input, const char* method, bool count, bool fuse_managed = false) const;
+  // defer_id_check: batches without input stages skip the separate pass over their ids that checks
+  // their range, for a store whose pooling checks them as it reads them (TableStore::checks_ids_while_pooling).
+  PlannedBatch plan(const KeyedJaggedTensor& input, const char* method, bool count, bool fuse_managed = false,
+                    bool defer_id_check = false) const;
+  // Throws the ERR_INDEX_OUT_OF_RANGE that planning would have, for a batch planned with defer_id_check
+  // whose pooling found an id out of range (ERR_INTERNAL if it finds none).
+  [[noreturn]] void report_bad_ids(const PlannedBatch& batch) const;
   // The same for a TRAIN-mode forward: managed-id tables also admit and count its ids at `step`
   // (mutates their state: the caller holds the module's write lock).
   PlannedBatch plan_train(const KeyedJaggedTensor& input, const char* method, int64_t step) const;
@@ -115,7 +127,7 @@ class LookupPlan {
   KeyedJaggedTensor apply_managed(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& keys,
                                   int64_t admit_step) const;
   PlannedBatch plan_staged(const KeyedJaggedTensor& input, const char* method, bool count, int64_t admit_step,
-                           bool fuse_managed = false) const;
+                           bool fuse_managed = false, bool defer_id_check = false) const;
   // A forward's batch when managed ids are the only stage and the store remaps as it pools: nothing
   // rewritten, the managed blocks marked (lookup_plan_managed.cc).
   PlannedBatch plan_fused_managed(const KeyedJaggedTensor& input, c10::ArrayRef<int64_t> keys) const;

@@ -36,6 +36,7 @@ class MappedTableStore final : public TableStore {
 
   std::string device() const override { return "cpu"; }
   void forward(const LookupPlan& plan, const PlannedBatch& batch, float* out) const override;
+  bool checks_ids_while_pooling() const override { return true; }  // dense_pooled_forward does
   void backward(const LookupPlan& plan, const PlannedBatch& batch, const float* grad,
                 const std::vector<OptimizerStep>& steps) override;
   at::Tensor read_rows(int64_t table, int64_t begin, int64_t count) const override;

@@ -30,6 +30,9 @@ class TableStore {
   virtual void forward(const LookupPlan& plan, const PlannedBatch& batch, float* out) const = 0;
   // Whether forward() takes batches planned with fuse_managed (raw managed ids, remapped as pooled).
   virtual bool pools_managed_ids() const { return false; }
+  // Whether forward() takes batches planned with defer_id_check (it range-checks ids as it pools them,
+  // and calls LookupPlan::report_bad_ids when one is out of range).
+  virtual bool checks_ids_while_pooling() const { return false; }
 
   // One fused sparse step: `grad` is the host [B][output_width()] gradient of forward(batch); every
   // table's touched rows are updated once with their summed gradient, with steps[t]'s constants.

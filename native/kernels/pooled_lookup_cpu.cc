@@ -183,8 +183,30 @@ void run_bags_remapped(const LookupPlan& plan, int64_t begin, int64_t end) {
   detail::run_bags_remapped(plan, begin, end, isa().run_bags);
 }
 
-// What pools a range of bags: plans with remapped features (remap_failed set) take the remap path.
+// PooledBatch::check_ids: each feature's run of bags is range-checked right before it is pooled, so
+// the check reads ids the pooling then finds in cache; a run with a bad id is not pooled (its rows
+// would be out of bounds), the rest of the call still is (the caller throws anyway).
+void run_bags_checked(const LookupPlan& plan, int64_t begin, int64_t end) {
+  for (int64_t bag = begin; bag < end;) {
+    const int64_t fi = bag / plan.batch;
+    const int64_t b0 = bag - fi * plan.batch;
+    const int64_t b1 = std::min(plan.batch, end - fi * plan.batch);
+    const FeaturePlan& f = plan.features[fi];
+    if (f.remap.fn != nullptr) {
+      detail::run_bags_remapped(plan, bag, bag + (b1 - b0), isa().run_bags);  // rows come from the remap
+    } else if (isa().first_bad(plan.ids, plan.ids_int64, f.offsets[b0], f.offsets[b1], f.num_rows) >= 0) {
+      plan.bad_id->store(true, std::memory_order_relaxed);
+    } else {
+      isa().run_bags(plan, bag, bag + (b1 - b0));
+    }
+    bag += b1 - b0;
+  }
+}
+
+// What pools a range of bags: checked plans (bad_id set) check first; plans with remapped features
+// (remap_failed set) take the remap path.
 detail::RunBags bag_runner(const LookupPlan& plan) {
+  if (plan.bad_id != nullptr) return &run_bags_checked;
   return plan.remap_failed != nullptr ? &run_bags_remapped : isa().run_bags;
 }
 
@@ -242,8 +264,8 @@ const char* pooled_lookup_isa() {
   return isa().name;
 }
 
-void pooled_lookup_forward(const PooledFeature* features, int64_t num_features, const PooledBatch& batch) {
-  if (num_features == 0 || batch.batch == 0) return;
+bool pooled_lookup_forward(const PooledFeature* features, int64_t num_features, const PooledBatch& batch) {
+  if (num_features == 0 || batch.batch == 0) return true;
 
   // Per-call state lives on the stack for ordinary collections (no allocation on the small-batch path).
   constexpr int64_t kInline = 32;
@@ -275,6 +297,7 @@ void pooled_lookup_forward(const PooledFeature* features, int64_t num_features, 
     p.round_half = f.round_half;
     p.mean = f.mean;
     p.remap = f.remap;
+    p.num_rows = f.num_rows;
     remapped = remapped || f.remap.fn != nullptr;
     const bool whole_lines = p.row_bytes % 64 == 0 && reinterpret_cast<uintptr_t>(f.rows) % 64 == 0;
     p.aligned_lines = whole_lines ? static_cast<int>(p.row_bytes / 64) : 0;
@@ -294,6 +317,8 @@ void pooled_lookup_forward(const PooledFeature* features, int64_t num_features, 
   plan.prefetch_rows = table_bytes >= kPrefetchTableBytes ? prefetch_rows() : 0;
   std::atomic<bool> remap_failed{false};
   if (remapped) plan.remap_failed = &remap_failed;
+  std::atomic<bool> bad_id{false};
+  if (batch.check_ids) plan.bad_id = &bad_id;
 
   const int threads = feature_start[num_features] >= kParallelWork ? intra_op_threads() : 1;
   if (threads <= 1) {
@@ -302,6 +327,7 @@ void pooled_lookup_forward(const PooledFeature* features, int64_t num_features, 
     run_parallel(plan, feature_start, threads);
   }
   if (remap_failed.load()) throw std::bad_alloc();  // a bag too long for memory; nothing else can fail
+  return !bad_id.load();
 }
 
 std::optional<BadId> find_out_of_range(const PooledBatch& batch, int64_t key, int64_t num_rows) {

@@ -44,11 +44,16 @@ struct PooledBatch {
   int64_t batch = 0;                         // B
   float* out = nullptr;                      // [B][out_width]
   int64_t out_width = 0;
+  // Check the ids of features without a remap against num_rows as each run of bags is pooled (while
+  // they are in cache), instead of trusting them: no separate pass over the batch's ids.
+  bool check_ids = false;
 };
 
-void pooled_lookup_forward(const PooledFeature* features, int64_t num_features, const PooledBatch& batch);
-inline void pooled_lookup_forward(const std::vector<PooledFeature>& features, const PooledBatch& batch) {
-  pooled_lookup_forward(features.data(), static_cast<int64_t>(features.size()), batch);
+// Returns false when check_ids found an id out of range; the output is then unspecified (the caller
+// reports the error: find_out_of_range names the id). Always true without check_ids.
+bool pooled_lookup_forward(const PooledFeature* features, int64_t num_features, const PooledBatch& batch);
+inline bool pooled_lookup_forward(const std::vector<PooledFeature>& features, const PooledBatch& batch) {
+  return pooled_lookup_forward(features.data(), static_cast<int64_t>(features.size()), batch);
 }
 
 struct BadId {

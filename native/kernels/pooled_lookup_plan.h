@@ -21,6 +21,7 @@ struct FeaturePlan {
   bool mean = false;
   int aligned_lines = 0;  // rows are whole cache lines (base and row_bytes multiples of 64): lines per row
   IdRemap remap;          // PooledFeature::remap
+  int64_t num_rows = 0;   // for PooledBatch::check_ids
 };
 
 // Bags are numbered feature-major: bag i is sample i % batch of feature i / batch.
@@ -34,6 +35,7 @@ struct LookupPlan {
   const float* weights = nullptr;             // per-value weights, or null
   int prefetch_rows = 0;                      // software prefetch distance in rows; 0: none (tables that fit in cache)
   std::atomic<bool>* remap_failed = nullptr;  // set when a remapped run could not get its row buffer
+  std::atomic<bool>* bad_id = nullptr;        // PooledBatch::check_ids: set when a run had an id out of range
 };
 
 // Pools bags [begin, end) of `plan` into their output rows; one path per instruction set.

@@ -5,8 +5,8 @@
 // Why a second vector path: the lookup is bound by the rows' memory latency, and how many rows the core
 // keeps in flight depends on how many instructions each row costs. 16 lanes per instruction halve the
 // count (Zen 4 executes them as two 256-bit halves: the same arithmetic, half the front-end and
-// reorder-buffer slots); int4 codes are widened 32 at a time from 16 bytes with byte shuffles instead
-// of one broadcast and variable shift per 8.
+// reorder-buffer slots); int4 takes 32 codes from 16 bytes with one widening and two table lookups
+// (no int-to-float conversion, no shuffle back into element order per row: see add_row).
 // Each element gets exactly the AVX2 path's operations (acc = fma(s, code, acc + b)): the same bits.
 #pragma GCC optimize("fp-contract=off")
 // GCC 12's AVX-512 headers start some conversions from _mm512_undefined_ps(), which its
@@ -34,6 +34,10 @@ TORCHREC_AVX512 inline float half_at(const uint8_t* p) {
   return _cvtsh_ss(bits);
 }
 
+// int4 columns are pooled in pairs of vectors that hold a 32-code block de-interleaved: the first the
+// even elements (low nibbles), the second the odd ones (high nibbles), so no shuffle puts codes back
+// in order per row; store_columns interleaves them once per bag. An odd last vector (16 codes) stays
+// in order. Every element still gets exactly acc = fma(s, code, acc + b).
 // Adds one row's columns [col, col + 16 * NV) to acc: acc = fma(s, code, acc + b).
 template <int NV, int Bits>
 TORCHREC_AVX512 inline void add_row(__m512* acc, const uint8_t* codes, int64_t col, __m512 s, __m512 b) {
@@ -45,21 +49,21 @@ TORCHREC_AVX512 inline void add_row(__m512* acc, const uint8_t* codes, int64_t c
       acc[v] = _mm512_fmadd_ps(s, x, _mm512_add_ps(acc[v], b));
     }
   } else {
-    // Split each byte's nibbles and interleave them back into code order (element 2j is byte j's low
-    // nibble): 16 bytes give 32 codes, widened 16 to a vector.
-    const __m128i low_nibbles = _mm_set1_epi8(0x0F);
+    // Each byte widened to a 32-bit lane: its low nibble indexes the code table directly (vpermps reads
+    // an index's low 4 bits only), its high nibble after one shift. 16 bytes give 32 codes.
+    const __m512 code_values = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     int v = 0;
 #pragma GCC unroll 4
     for (; v + 2 <= NV; v += 2) {
       const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + (col + 16 * v) / 2));
-      const __m128i lo = _mm_and_si128(packed, low_nibbles);
-      const __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low_nibbles);
-      const __m512 x0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)));
-      const __m512 x1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(lo, hi)));
-      acc[v] = _mm512_fmadd_ps(s, x0, _mm512_add_ps(acc[v], b));
-      acc[v + 1] = _mm512_fmadd_ps(s, x1, _mm512_add_ps(acc[v + 1], b));
+      const __m512i lanes = _mm512_cvtepu8_epi32(packed);
+      const __m512 even = _mm512_permutexvar_ps(lanes, code_values);
+      const __m512 odd = _mm512_permutexvar_ps(_mm512_srli_epi32(lanes, 4), code_values);
+      acc[v] = _mm512_fmadd_ps(s, even, _mm512_add_ps(acc[v], b));
+      acc[v + 1] = _mm512_fmadd_ps(s, odd, _mm512_add_ps(acc[v + 1], b));
     }
-    if (v < NV) {  // an odd last vector: its 16 codes are 8 bytes
+    if (v < NV) {  // an odd last vector: its 16 codes are 8 bytes, kept in order
+      const __m128i low_nibbles = _mm_set1_epi8(0x0F);
       const __m128i packed = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + (col + 16 * v) / 2));
       const __m128i lo = _mm_and_si128(packed, low_nibbles);
       const __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low_nibbles);
@@ -67,6 +71,29 @@ TORCHREC_AVX512 inline void add_row(__m512* acc, const uint8_t* codes, int64_t c
       acc[v] = _mm512_fmadd_ps(s, x, _mm512_add_ps(acc[v], b));
     }
   }
+}
+
+// Stores a bag's columns [col, col + 16 * NV) (times `inv` for MEAN), in element order.
+template <int NV, int Bits>
+TORCHREC_AVX512 inline void store_columns(const __m512* acc, float* out, int64_t col, bool mean, __m512 inv) {
+  int v = 0;
+  if constexpr (Bits == 4) {
+    const __m512i first_half = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i second_half = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+#pragma GCC unroll 4
+    for (; v + 2 <= NV; v += 2) {
+      __m512 x0 = _mm512_permutex2var_ps(acc[v], first_half, acc[v + 1]);
+      __m512 x1 = _mm512_permutex2var_ps(acc[v], second_half, acc[v + 1]);
+      if (mean) {
+        x0 = _mm512_mul_ps(x0, inv);
+        x1 = _mm512_mul_ps(x1, inv);
+      }
+      _mm512_storeu_ps(out + col + 16 * v, x0);
+      _mm512_storeu_ps(out + col + 16 * (v + 1), x1);
+    }
+  }
+#pragma GCC unroll 8
+  for (; v < NV; ++v) _mm512_storeu_ps(out + col + 16 * v, mean ? _mm512_mul_ps(acc[v], inv) : acc[v]);
 }
 
 // Columns [col, col + 16 * NV) of one bag.
@@ -92,8 +119,7 @@ TORCHREC_AVX512 void pool_vectors(const QuantizedFeature& f, int64_t row_bytes, 
   }
   const bool mean = f.mean && end > begin;
   const __m512 inv = _mm512_set1_ps(mean ? 1.0f / static_cast<float>(end - begin) : 1.0f);
-#pragma GCC unroll 8
-  for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out + col + 16 * v, mean ? _mm512_mul_ps(acc[v], inv) : acc[v]);
+  store_columns<NV, Bits>(acc, out, col, mean, inv);
 }
 
 template <int Bits, typename Id, bool Weighted>

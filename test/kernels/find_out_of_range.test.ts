@@ -1,10 +1,11 @@
 /**
- * The id range check that runs before the fused lookup (kernels::find_out_of_range): the first id
- * outside [0, num_embeddings) of a feature's bags is reported with its position in the KJT's values,
+ * The id range check of a forward: the CPU store checks each run of bags as it pools it (no separate
+ * pass; PooledBatch::check_ids), and when one had a bad id, kernels::find_out_of_range names it: the
+ * first id outside [0, num_embeddings) of the first feature that has one, with its position in the KJT's values,
  * whether the feature's ids are scanned in one pass or (from 32768 ids on) split across threads, for
  * int32 and int64 ids, negative ids, ids far outside (2^62, -2^63) and num_embeddings itself, in one
- * huge bag or in thousands of bags, on the AVX2 path and on the portable one. Nothing is pooled when
- * one is bad.
+ * huge bag or in thousands of bags (runs pooled on both threads, in any order), on the AVX2 path and
+ * on the portable one. A call with a bad id returns no result.
  */
 import { spawnSync } from 'child_process';
 import * as path from 'path';

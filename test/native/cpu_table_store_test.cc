@@ -28,6 +28,28 @@ TEST(CpuTableStore, ForwardPoolsEveryBlockAtItsColumn) {
   EXPECT_EQ(out, (std::vector<float>{101, 202, 4, 10, 20, 5}));
 }
 
+TEST(CpuTableStore, ForwardChecksDeferredIdsAsItPoolsAndReportsThePlansError) {
+  LookupPlan plan({table("a", 3, 2, {"x"}), table("b", 2, 1, {"y"})}, false);
+  CpuTableStore store(plan.tables(), {std::nullopt, std::nullopt}, 7);
+  ASSERT_TRUE(store.checks_ids_while_pooling());
+  const KeyedJaggedTensor good = kjt({"x", "y"}, {0, 2, 1, 0, 1, 1}, {2, 1, 2, 1});
+  const PlannedBatch checked = plan.plan(good, "forward", true);
+  const PlannedBatch deferred = plan.plan(good, "forward", true, false, /*defer_id_check=*/true);
+  EXPECT_TRUE(checked.ids_checked());
+  EXPECT_FALSE(deferred.ids_checked());
+  std::vector<float> a(2 * 3), b(2 * 3);
+  store.forward(plan, checked, a.data());
+  store.forward(plan, deferred, b.data());
+  EXPECT_EQ(a, b);
+  // Bad ids in both features: the error names the first feature's, as planning with the check does.
+  const KeyedJaggedTensor bad = kjt({"x", "y"}, {0, 3, 1, 0, 1, -1}, {2, 1, 2, 1});
+  expect_error([&] { plan.plan(bad, "forward", true); }, ErrorCode::IndexOutOfRange,
+               "feature \"x\": id 3 at values position 1 is out of range for table \"a\"");
+  const PlannedBatch unchecked = plan.plan(bad, "forward", true, false, /*defer_id_check=*/true);
+  expect_error([&] { store.forward(plan, unchecked, b.data()); }, ErrorCode::IndexOutOfRange,
+               "feature \"x\": id 3 at values position 1 is out of range for table \"a\"");
+}
+
 TEST(CpuTableStore, RowIoKeepsTheStoredDtype) {
   LookupPlan plan({table("h", 2, 3, {}, Pooling::Sum, at::kHalf)}, false);
   CpuTableStore store(plan.tables(), {std::nullopt}, 1);

@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { EmbeddingBagCollection, LargeEmbeddings, Mode } from '../../lib';
+import { EmbeddingBagCollection, KeyedJaggedTensor, LargeEmbeddings, Mode } from '../../lib';
 import { expectRejects, expectThrows } from '../helpers/errors';
 import { tmpDir } from '../helpers/tmp';
 import { sameBits } from '../helpers/reliability';
@@ -50,6 +50,22 @@ describe('restoreSnapshot with mmap', () => {
     }
     expect(mapped.step).toBe(42);
     copied.dispose();
+    mapped.dispose();
+  });
+
+  test('an id out of range is ERR_INDEX_OUT_OF_RANGE naming it (checked as the mapped rows are pooled)', async () => {
+    const mapped = makeEbc(2);
+    await mapped.restoreSnapshot(dir, { mmap: true });
+    const good = batch(64, 1);
+    const values = Int32Array.from(good.values() as ArrayLike<number>);
+    const position = values.length - 3; // in the tweet feature (the second key), whose table has 200 rows
+    values[position] = 200;
+    const bad = KeyedJaggedTensor.fromLengths({ keys: good.keys(), values, lengths: good.lengths() });
+    const message = `feature "tweet": id 200 at values position ${position}`;
+    expectThrows(() => mapped.forwardSync(bad), 'ERR_INDEX_OUT_OF_RANGE', message);
+    await expectRejects(mapped.forward(bad), 'ERR_INDEX_OUT_OF_RANGE', message);
+    const before = await mapped.forward(good);
+    expect(sameBits(mapped.forwardSync(good).values(), before.values())).toBe(true); // still serves
     mapped.dispose();
   });
 

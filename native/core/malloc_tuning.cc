@@ -1,4 +1,4 @@
-#include "binding/malloc_tuning.h"
+#include "core/malloc_tuning.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -7,7 +7,7 @@
 #include <malloc.h>
 #endif
 
-namespace torchrec::binding {
+namespace torchrec {
 namespace {
 
 // The largest block served from the heap: glibc's own ceiling for its dynamic threshold (32 MiB on
@@ -43,4 +43,4 @@ std::string tune_malloc_for_results() {
 #endif
 }
 
-}  // namespace torchrec::binding
+}  // namespace torchrec
