@@ -215,6 +215,8 @@ export interface NativeBuildInfo {
   cpuKernels: Record<string, string>;
   /** What the addon set in glibc's malloc so big results reuse warm memory (README "Performance"), or why not. */
   mallocTuning: string;
+  /** Small async forwards run on a dedicated per-thread lane instead of libuv's pool (README "Performance"). */
+  smallCallLane: boolean;
 }
 
 export interface NativeAddon {

@@ -3,6 +3,7 @@
 #include "binding/convert.h"
 #include "binding/errors.h"
 #include "binding/forward_inline.h"
+#include "binding/forward_lane.h"
 #include "binding/kjt_inputs.h"
 #include "binding/managed_ids_binding.h"
 #include "binding/module_spec.h"
@@ -147,6 +148,7 @@ Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
     }
     float* data = nullptr;
     Napi::Float32Array out = new_float32_array(info.Env(), static_cast<size_t>(length), &data);
+    if (auto lane = try_forward_on_lane(info.Env(), m, kind, inputs, out, data)) return *lane;  // small: no pool hop
     auto result = std::make_shared<Napi::Reference<Napi::Float32Array>>(Napi::Persistent(out));
     return ModuleWorker<bool>::start(
         info.Env(), "torchrec.forward", m, kind,

@@ -16,20 +16,22 @@ constexpr int64_t kInlineWork = int64_t{1} << 15;
 
 }  // namespace
 
-std::optional<Napi::Value> try_forward_inline(const Napi::CallbackInfo& info, EmbeddingModule& module,
-                                              CallSequencer::Kind kind) {
-  if (kind != CallSequencer::Kind::Read) return std::nullopt;
+bool is_small_forward(const EmbeddingModule& module, const KjtInputs& inputs) {
   const LookupPlan& plan = module.plan();
   const int64_t blocks = static_cast<int64_t>(plan.outputs().size());
-  if (blocks == 0) return std::nullopt;
-  // Views of the caller's arrays: the work ends before this returns to JS, so nothing is copied.
-  KjtInputs inputs = view_kjt_inputs(info, 0);
+  if (blocks == 0) return false;
   const int64_t batch = batch_size_hint(inputs);
   const int64_t ids = inputs.values.numel();
   const int64_t width = plan.output_width();
-  if (batch <= 0 || ids > kInlineWork || ids * std::max<int64_t>(1, width / blocks) + batch * width > kInlineWork) {
-    return std::nullopt;
-  }
+  return batch > 0 && ids <= kInlineWork && ids * std::max<int64_t>(1, width / blocks) + batch * width <= kInlineWork;
+}
+
+std::optional<Napi::Value> try_forward_inline(const Napi::CallbackInfo& info, EmbeddingModule& module,
+                                              CallSequencer::Kind kind) {
+  if (kind != CallSequencer::Kind::Read) return std::nullopt;
+  // Views of the caller's arrays: the work ends before this returns to JS, so nothing is copied.
+  KjtInputs inputs = view_kjt_inputs(info, 0);
+  if (!is_small_forward(module, inputs)) return std::nullopt;
   std::optional<CallSequencer::Ticket> turn = module.sequencer().try_enter(kind);
   if (!turn) return std::nullopt;
   Napi::Env env = info.Env();

@@ -11,9 +11,14 @@
 
 #include <optional>
 
+#include "binding/kjt_inputs.h"
 #include "core/embedding_module.h"
 
 namespace torchrec::binding {
+
+// Whether a forward of `inputs` is small enough to pool in a few microseconds (kInlineWork): run
+// inline with inlineSmallForwards, or on the small-call lane (forward_lane.h) by default.
+bool is_small_forward(const EmbeddingModule& module, const KjtInputs& inputs);
 
 // The promise of forward(info[0..5]) on `module` if it was run inline; nullopt: queue it as usual.
 // kind: the call's sequencer kind (only readers run inline).

@@ -11,6 +11,7 @@
 #include "binding/convert.h"
 #include "binding/errors.h"
 #include "binding/module_spec.h"
+#include "binding/small_call_lane.h"
 #include "core/malloc_tuning.h"
 #include "core/table_store.h"
 #include "kernels/cpu_parallel.h"
@@ -81,6 +82,7 @@ Napi::Object build_info(Napi::Env env, const std::string& malloc_tuning) {
   kernels.Set("quantizedPool", kernels::quantized_pool_isa());
   out.Set("cpuKernels", kernels);
   out.Set("mallocTuning", malloc_tuning);
+  out.Set("smallCallLane", Napi::Boolean::New(env, small_call_lane_compiled()));
   return out;
 }
 

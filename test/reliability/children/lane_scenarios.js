@@ -1,0 +1,102 @@
+/**
+ * Child of small_call_lane.test.ts: small async forwards, which take the per-env small-call lane
+ * (native/binding/small_call_lane.h), left in flight however the process or a worker ends. The
+ * process must end cleanly (exit code 0, no signal, no "terminate called"). argv[2]:
+ *   exit-now      process.exit(0) right after starting 300 small forwards;
+ *   exit-in-then  process.exit(0) in the continuation of the first of 300, right after starting 300
+ *                 more (a batch of 300 may well settle at once, so these are the ones in flight);
+ *   return        start 300, dispose() the collection and fall off the end: they all finish;
+ *   terminate     five rounds of three workers terminated with 300 small forwards each pending,
+ *                 one worker exiting itself; the main thread then still computes correctly;
+ *   exit-workers  process.exit(0) from the main thread while workers have small forwards in flight;
+ *   idle-cpu      a burst of small forwards (sequential and concurrent), then the process idles:
+ *                 reports the CPU time it spent during 400 ms of idling (the lane must stop
+ *                 spinning and the JS thread stop polling once nothing is in flight).
+ * Prints one JSON line describing what it saw.
+ */
+'use strict';
+const { Buffer } = require('buffer');
+const path = require('path');
+const { Worker } = require('worker_threads');
+const { KeyedJaggedTensor } = require('../../../lib');
+const { patternEbc } = require('../../helpers/reliability.ts');
+
+const scenario = process.argv[2];
+const tables = [{ name: 't', num_embeddings: 1000, embedding_dim: 16 }];
+const B = 16;
+const L = 4;
+const values = new Int32Array(B * L);
+for (let i = 0; i < values.length; i++) values[i] = (i * 7919) % 1000;
+const batch = { keys: ['t'], values, lengths: new Int32Array(B).fill(L) };
+const report = (o) => process.stdout.write(`${JSON.stringify({ scenario, ...o })}\n`);
+const COUNT = 300;
+
+function startWorker(mode) {
+  return new Worker(path.join(__dirname, 'ebc_worker.js'), {
+    workerData: { mode, tables, isWeighted: false, batches: [batch], count: COUNT },
+  });
+}
+
+const started = (worker) =>
+  new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+const exited = (worker) => new Promise((resolve) => worker.once('exit', resolve));
+const sleep = (ms) => new Promise((resolve) => globalThis.setTimeout(resolve, ms));
+
+async function main() {
+  if (scenario === 'terminate' || scenario === 'exit-workers') {
+    const rounds = scenario === 'terminate' ? 5 : 1;
+    let codes = [];
+    for (let r = 0; r < rounds; r++) {
+      const workers = [startWorker('pending'), startWorker('pending'), startWorker('pending')];
+      await Promise.all(workers.map(started));
+      if (scenario === 'exit-workers') {
+        report({ workers: workers.length });
+        process.exit(0);
+      }
+      const selfExit = startWorker('exit');
+      codes = await Promise.all([...workers.map((w) => w.terminate()), exited(selfExit)]);
+    }
+    const ebc = patternEbc(tables, false);
+    const kjt = KeyedJaggedTensor.fromLengths(batch);
+    const same = Buffer.from((await ebc.forward(kjt)).values().buffer).equals(
+      Buffer.from(ebc.forwardSync(kjt).values().buffer),
+    );
+    report({ codes, same });
+    return;
+  }
+  const ebc = patternEbc(tables, false);
+  const kjt = KeyedJaggedTensor.fromLengths(batch);
+  if (scenario === 'idle-cpu') {
+    for (let i = 0; i < 3000; i++) await ebc.forward(kjt);
+    await Promise.all(Array.from({ length: 500 }, () => ebc.forward(kjt)));
+    await sleep(100); // past the lane's spin and the loop's poll windows (well under 1 ms)
+    const before = process.cpuUsage();
+    await sleep(400);
+    const used = process.cpuUsage(before);
+    report({ idleCpuMs: (used.user + used.system) / 1000 });
+    return;
+  }
+  let resolved = 0;
+  const pending = [];
+  for (let i = 0; i < COUNT; i++) pending.push(ebc.forward(kjt).then(() => resolved++));
+  if (scenario === 'exit-now') {
+    report({ resolved });
+    process.exit(0);
+  } else if (scenario === 'exit-in-then') {
+    pending[0].then(() => {
+      for (let i = 0; i < COUNT; i++) ebc.forward(kjt).then(() => resolved++);
+      report({ resolved });
+      process.exit(0);
+    });
+  } else if (scenario === 'return') {
+    ebc.dispose();
+    process.on('exit', () => report({ resolved }));
+  } else {
+    throw new Error(`unknown scenario ${scenario}`);
+  }
+}
+
+main();
