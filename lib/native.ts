@@ -215,7 +215,10 @@ export interface NativeBuildInfo {
   cpuKernels: Record<string, string>;
   /** What the addon set in glibc's malloc so big results reuse warm memory (README "Performance"), or why not. */
   mallocTuning: string;
-  /** Small async forwards run on a dedicated per-thread lane instead of libuv's pool (README "Performance"). */
+  /**
+   * Small async forwards run on a dedicated per-thread lane instead of libuv's pool (README "Performance"):
+   * false when the build has no lane or TORCHREC_SMALL_CALL_LANE=0 turned it off.
+   */
   smallCallLane: boolean;
 }
 

@@ -82,7 +82,7 @@ Napi::Object build_info(Napi::Env env, const std::string& malloc_tuning) {
   kernels.Set("quantizedPool", kernels::quantized_pool_isa());
   out.Set("cpuKernels", kernels);
   out.Set("mallocTuning", malloc_tuning);
-  out.Set("smallCallLane", Napi::Boolean::New(env, small_call_lane_compiled()));
+  out.Set("smallCallLane", Napi::Boolean::New(env, small_call_lane_enabled()));
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <deque>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -375,12 +376,16 @@ void SmallCallLane::on_closed(uv_handle_t* handle) {
   delete self;
 }
 
-bool small_call_lane_compiled() {
-  return true;
+bool small_call_lane_enabled() {
+  static const bool enabled = [] {
+    const char* flag = std::getenv("TORCHREC_SMALL_CALL_LANE");
+    return flag == nullptr || std::string(flag) != "0";
+  }();
+  return enabled;
 }
 
 bool small_call_lane_ready(Napi::Env env) {
-  return SmallCallLane::of(env) != nullptr;
+  return small_call_lane_enabled() && SmallCallLane::of(env) != nullptr;
 }
 
 Napi::Promise submit_to_lane(Napi::Env env, std::unique_ptr<LaneCall> call) {
@@ -389,7 +394,7 @@ Napi::Promise submit_to_lane(Napi::Env env, std::unique_ptr<LaneCall> call) {
 
 #else  // built without libuv's headers (cmake/NodeUvHeaders.cmake): every call takes the pool
 
-bool small_call_lane_compiled() {
+bool small_call_lane_enabled() {
   return false;
 }
 

@@ -50,8 +50,10 @@ class LaneCall {
   napi_deferred deferred_ = nullptr;
 };
 
-// Whether this build has the lane (it needs libuv's headers, cmake/NodeUvHeaders.cmake): buildInfo().
-bool small_call_lane_compiled();
+// Whether small calls take the lane: the build has it (it needs libuv's headers,
+// cmake/NodeUvHeaders.cmake) and TORCHREC_SMALL_CALL_LANE=0 (read once) did not turn it off, for a
+// process that would rather not spend a second core on small forwards. buildInfo().smallCallLane.
+bool small_call_lane_enabled();
 
 // Whether `env` has a lane, making it (and its thread) on first use; false if it cannot be made, and
 // then the caller runs its call as it would without one.

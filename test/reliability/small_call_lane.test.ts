@@ -32,6 +32,12 @@ test('this build has the lane (cmake-js and node-gyp find libuv in the headers n
   expect(buildInfo().smallCallLane).toBe(true);
 });
 
+test('TORCHREC_SMALL_CALL_LANE=0 sends small forwards to the pool: buildInfo says so, the bits stay', async () => {
+  const r = await runChild('lane_scenarios.js', ['lane-off'], { env: { TORCHREC_SMALL_CALL_LANE: '0' } });
+  expect({ code: r.code, signal: r.signal, stderr: r.stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+  expect(lastJson(r)).toEqual({ scenario: 'lane-off', lane: false, same: true });
+});
+
 describe('small async forwards on the lane', () => {
   const ebc = patternEbc(TABLES);
   afterAll(() => ebc.dispose());

@@ -9,6 +9,8 @@
  *   terminate     five rounds of three workers terminated with 300 small forwards each pending,
  *                 one worker exiting itself; the main thread then still computes correctly;
  *   exit-workers  process.exit(0) from the main thread while workers have small forwards in flight;
+ *   lane-off      (run with TORCHREC_SMALL_CALL_LANE=0) whether buildInfo() reports the lane, and
+ *                 whether 200 small async forwards, sequential and at once, give forwardSync's bits;
  *   idle-cpu      a burst of small forwards (sequential and concurrent), then the process idles:
  *                 reports the CPU time it spent during 400 ms of idling (the lane must stop
  *                 spinning and the JS thread stop polling once nothing is in flight).
@@ -18,7 +20,7 @@
 const { Buffer } = require('buffer');
 const path = require('path');
 const { Worker } = require('worker_threads');
-const { KeyedJaggedTensor } = require('../../../lib');
+const { KeyedJaggedTensor, buildInfo } = require('../../../lib');
 const { patternEbc } = require('../../helpers/reliability.ts');
 
 const scenario = process.argv[2];
@@ -69,6 +71,14 @@ async function main() {
   }
   const ebc = patternEbc(tables, false);
   const kjt = KeyedJaggedTensor.fromLengths(batch);
+  if (scenario === 'lane-off') {
+    const want = Buffer.from(ebc.forwardSync(kjt).values().buffer);
+    const got = [];
+    for (let i = 0; i < 100; i++) got.push(await ebc.forward(kjt));
+    got.push(...(await Promise.all(Array.from({ length: 100 }, () => ebc.forward(kjt)))));
+    report({ lane: buildInfo().smallCallLane, same: got.every((kt) => want.equals(Buffer.from(kt.values().buffer))) });
+    return;
+  }
   if (scenario === 'idle-cpu') {
     for (let i = 0; i < 3000; i++) await ebc.forward(kjt);
     await Promise.all(Array.from({ length: 500 }, () => ebc.forward(kjt)));
