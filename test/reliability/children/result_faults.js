@@ -23,7 +23,7 @@ function round() {
   for (let i = 0; i < perRound; i++) held.push(ebc.forwardSync(kjt));
   if (held.some((r) => r.values().length !== B * D)) throw new Error('wrong result size');
   held.length = 0;
-  global.gc();
+  globalThis.gc();
 }
 
 for (let r = 0; r < 5; r++) round();
