@@ -10,37 +10,15 @@
  * Prints one JSON line describing what it saw.
  */
 'use strict';
-const { Buffer } = require('buffer');
-const path = require('path');
-const { Worker } = require('worker_threads');
 const { KeyedJaggedTensor } = require('../../../lib');
 const { patternEbc } = require('../../helpers/reliability.ts');
+const kit = require('./scenario_kit');
 
 const scenario = process.argv[2];
-const tables = [{ name: 't', num_embeddings: 50000, embedding_dim: 64 }];
-const B = 1024;
-const L = 50;
-const values = new Int32Array(B * L);
-for (let i = 0; i < values.length; i++) values[i] = (i * 7919) % 50000;
-const batch = { keys: ['t'], values, lengths: new Int32Array(B).fill(L) };
-const report = (o) => process.stdout.write(`${JSON.stringify({ scenario, ...o })}\n`);
-
-function startWorker(mode, count) {
-  return new Worker(path.join(__dirname, 'ebc_worker.js'), {
-    workerData: { mode, tables, isWeighted: false, batches: [batch], count },
-  });
-}
-
-function started(worker) {
-  return new Promise((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
-}
-
-function exited(worker) {
-  return new Promise((resolve) => worker.once('exit', resolve));
-}
+const { tables, batch } = kit.oneTableBatch(50000, 64, 1024, 50);
+const report = kit.reporter(scenario);
+const { started, exited } = kit;
+const startWorker = (mode, count) => kit.startWorker(tables, batch, mode, count);
 
 async function main() {
   if (scenario === 'terminate' || scenario === 'exit-workers') {
@@ -52,11 +30,7 @@ async function main() {
     }
     const selfExit = startWorker('exit', 50);
     const codes = await Promise.all([...workers.map((w) => w.terminate()), exited(selfExit)]);
-    const ebc = patternEbc(tables, false);
-    const kjt = KeyedJaggedTensor.fromLengths(batch);
-    const same = Buffer.from((await ebc.forward(kjt)).values().buffer).equals(
-      Buffer.from(ebc.forwardSync(kjt).values().buffer),
-    );
+    const same = await kit.asyncMatchesSync(patternEbc(tables, false), batch);
     report({ codes, same });
     return;
   }

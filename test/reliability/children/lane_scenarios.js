@@ -18,33 +18,17 @@
  */
 'use strict';
 const { Buffer } = require('buffer');
-const path = require('path');
-const { Worker } = require('worker_threads');
 const { KeyedJaggedTensor, buildInfo } = require('../../../lib');
 const { patternEbc } = require('../../helpers/reliability.ts');
+const kit = require('./scenario_kit');
 
 const scenario = process.argv[2];
-const tables = [{ name: 't', num_embeddings: 1000, embedding_dim: 16 }];
-const B = 16;
-const L = 4;
-const values = new Int32Array(B * L);
-for (let i = 0; i < values.length; i++) values[i] = (i * 7919) % 1000;
-const batch = { keys: ['t'], values, lengths: new Int32Array(B).fill(L) };
-const report = (o) => process.stdout.write(`${JSON.stringify({ scenario, ...o })}\n`);
+const { tables, batch } = kit.oneTableBatch(1000, 16, 16, 4);
+const report = kit.reporter(scenario);
 const COUNT = 300;
 
-function startWorker(mode) {
-  return new Worker(path.join(__dirname, 'ebc_worker.js'), {
-    workerData: { mode, tables, isWeighted: false, batches: [batch], count: COUNT },
-  });
-}
-
-const started = (worker) =>
-  new Promise((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
-const exited = (worker) => new Promise((resolve) => worker.once('exit', resolve));
+const startWorker = (mode) => kit.startWorker(tables, batch, mode, COUNT);
+const { started, exited } = kit;
 const sleep = (ms) => new Promise((resolve) => globalThis.setTimeout(resolve, ms));
 
 async function main() {
@@ -61,11 +45,7 @@ async function main() {
       const selfExit = startWorker('exit');
       codes = await Promise.all([...workers.map((w) => w.terminate()), exited(selfExit)]);
     }
-    const ebc = patternEbc(tables, false);
-    const kjt = KeyedJaggedTensor.fromLengths(batch);
-    const same = Buffer.from((await ebc.forward(kjt)).values().buffer).equals(
-      Buffer.from(ebc.forwardSync(kjt).values().buffer),
-    );
+    const same = await kit.asyncMatchesSync(patternEbc(tables, false), batch);
     report({ codes, same });
     return;
   }
