@@ -120,8 +120,11 @@ using detail::LookupPlan;
 // Below this much work (multiply-adds, counting each bag as one extra row) a call runs on the calling
 // thread: waking the team costs a microsecond or more, which small batches cannot win back.
 constexpr int64_t kParallelWork = 1 << 16;
-// Chunks per thread: taken dynamically, so a core slowed by a neighbour gets less of the work.
-constexpr int64_t kChunksPerThread = 16;
+// Chunks per thread: taken dynamically, so a core slowed by a neighbour gets less of the work. Few
+// and large: at M on this project's 2-core machine 4 per thread took 5.1-5.2 ms where 16 took
+// 6.1-7.2 ms (torchrec_bench --impl kernel, interleaved; H fp16 and skewed ids alike, see
+// bench/results/fixed-cost.md), for reasons not pinned down; the find_out_of_range split shares it.
+constexpr int64_t kChunksPerThread = 4;
 // find_out_of_range splits a key's ids across threads from this many on (about the scan that pays
 // for a thread; bench/results/design-measurements.md).
 constexpr int64_t kParallelIds = 1 << 15;
