@@ -1,7 +1,7 @@
 // torchrec_bench: times one implementation of the pooled EBC lookup on one configuration and prints
 // one JSON line. Driven by bench/run.ts, which hands every implementation the same id files.
 //
-//   torchrec_bench --impl naive|ceiling|kernel|core --tables T --rows N --dim D --dtype fp32|fp16|int8|int4|int2
+//   torchrec_bench --impl naive|ceiling|kernel|core|train|backward|managed|lookup --tables T --rows N --dim D --dtype fp32|fp16|int8|int4|int2
 //                  --batch B --pooling L --variant uniform=a.bin,b.bin,... [--variant skewed=...]
 //                  [--warmup W] [--runs R] [--calls C] [--threads n] [--thp 0|1] [--clock wall|thread]
 //
@@ -18,6 +18,8 @@
 //   backward the train step's fused backward + rowwise Adagrad alone (no forward: its gradient is fixed)
 //            (train, backward: --optimizer sgd|adagrad|rowwise_adagrad|adam|partial_rowwise_adam|lamb
 //            picks another rule, default rowwise_adagrad, lr 0.01)
+//   managed  the kernel with managed ids (EVALUATE: map lookups fused into the pooling), lookup: the
+//            lookups alone (managed_remap.h); fp32 only
 // With --dtype int8|int4|int2 (row-wise quantized tables, kernels/rowwise_quant.h) only `ceiling` and `kernel`
 // run: the kernel is kernels::quantized_pool_forward, the ceiling a gather of rows of the quantized row size
 // (quantized_ceiling.cc).
@@ -52,6 +54,7 @@
 #include "kernels/rowwise_quant.h"
 #include "kernels/sparse_backward_cpu.h"
 #include "kernels/table_memory.h"
+#include "managed_remap.h"
 #include "quantized_ceiling.h"
 
 namespace {
@@ -296,6 +299,10 @@ int main(int argc, char** argv) {
       return id_tensors[k];
     };
 
+    std::unique_ptr<bench::ManagedMaps> maps;  // managed, lookup
+    std::vector<std::vector<int64_t>> raw;     // managed, lookup: the raw ids of this variant's batches
+    int64_t lookup_sum = 0;
+
     Impl impl;
     bench::QuantizedCeilingInput qceiling;
     std::vector<torchrec::kernels::QuantizedFeature> qfeatures;
@@ -414,6 +421,36 @@ int main(int argc, char** argv) {
       };
       impl.checksum = out_sum;
       extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
+    } else if (o.impl == "managed" || o.impl == "lookup") {
+      if (o.half) throw std::runtime_error("--impl " + o.impl + " runs with --dtype fp32 only");
+      maps = std::make_unique<bench::ManagedMaps>(T, o.rows);
+      for (int64_t t = 0; o.impl == "managed" && t < T; ++t) {
+        weights.push_back(make_table(o, t, o.thp));
+        torchrec::kernels::PooledFeature f;
+        f.rows = weights.back().data_ptr();
+        f.num_rows = o.rows;
+        f.dim = D;
+        f.key = t;
+        f.out_column = t * D;
+        f.remap = torchrec::id_remap(&maps->table(t));
+        features.push_back(f);
+      }
+      impl.call = [&](const Batches&, size_t k) {
+        if (o.impl == "lookup") {
+          lookup_sum = maps->lookup_all(raw[k], B * L);
+          return;
+        }
+        torchrec::kernels::PooledBatch batch;
+        batch.offsets = offsets.data();
+        batch.ids = raw[k].data();
+        batch.ids_int64 = true;
+        batch.batch = B;
+        batch.out = out.data();
+        batch.out_width = T * D;
+        torchrec::kernels::pooled_lookup_forward(features, batch);
+      };
+      impl.checksum = [&] { return o.impl == "lookup" ? static_cast<double>(lookup_sum) : out_sum(); };
+      extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
     } else if (o.impl == "core") {
       ebc = std::make_unique<torchrec::EmbeddingBagCollection>(core_specs(o), false, 1);
       impl.call = [&](const Batches& batches, size_t k) {
@@ -463,6 +500,8 @@ int main(int argc, char** argv) {
     for (size_t v = 0; v < o.variants.size(); ++v) {
       const Batches batches = read_ids(o, o.variants[v].second);
       id_tensors.clear();  // as_tensor views this variant's batches from here on
+      raw.clear();
+      for (size_t k = 0; maps && k < batches.size(); ++k) raw.push_back(bench::ManagedMaps::raw_batch(batches[k]));
       std::ostringstream info;
       if (impl.tune) impl.tune(batches, info);
       const std::vector<double> runs = time_runs(o, batches.size(), [&](size_t k) { impl.call(batches, k); });
