@@ -1,7 +1,7 @@
 // torchrec_bench: times one implementation of the pooled EBC lookup on one configuration and prints
 // one JSON line. Driven by bench/run.ts, which hands every implementation the same id files.
 //
-//   torchrec_bench --impl naive|ceiling|kernel|core|train|backward|managed|lookup --tables T --rows N --dim D --dtype fp32|fp16|int8|int4|int2
+//   torchrec_bench --impl naive|ceiling|kernel|kernel+ceiling|core|train|backward|managed|lookup --tables T --rows N --dim D --dtype fp32|fp16|int8|int4|int2
 //                  --batch B --pooling L --variant uniform=a.bin,b.bin,... [--variant skewed=...]
 //                  [--warmup W] [--runs R] [--calls C] [--threads n] [--thp 0|1] [--clock wall|thread]
 //
@@ -13,6 +13,8 @@
 //            user would call it (plain at::empty tables, no huge pages)
 //   ceiling  the machine's gather ceiling (ceiling.cc), best prefetch distance picked first
 //   kernel   torchrec's fused kernel alone (kernels::pooled_lookup_forward), output buffer reused
+//   kernel+ceiling  both on the same tables, alternated call by call: the kernel's runs as usual plus
+//            ceiling_median_ms and ceiling_over_kernel_median (the median of the runs' ratios)
 //   core     torchrec's core EmbeddingBagCollection: KJT validation + id checks + kernel + output tensor
 //   train    core forward + fused backward with rowwise Adagrad (the train step without Node)
 //   backward the train step's fused backward + rowwise Adagrad alone (no forward: its gradient is fixed)
@@ -20,8 +22,8 @@
 //            picks another rule, default rowwise_adagrad, lr 0.01)
 //   managed  the kernel with managed ids (EVALUATE: map lookups fused into the pooling), lookup: the
 //            lookups alone (managed_remap.h); fp32 only
-// With --dtype int8|int4|int2 (row-wise quantized tables, kernels/rowwise_quant.h) only `ceiling` and `kernel`
-// run: the kernel is kernels::quantized_pool_forward, the ceiling a gather of rows of the quantized row size
+// With --dtype int8|int4|int2 (row-wise quantized tables, kernels/rowwise_quant.h) only `ceiling`, `kernel`
+// and `kernel+ceiling` run: the kernel is kernels::quantized_pool_forward, the ceiling a gather of rows of the quantized row size
 // (quantized_ceiling.cc).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -235,7 +237,33 @@ struct Impl {
   std::function<void(const Batches& batches, size_t k)> call;                   // pools batches[k]
   std::function<double()> checksum;                                             // of the last output
   std::function<void(const Batches& batches, std::ostringstream& extra)> tune;  // optional, per variant
+  std::function<void(const Batches& batches, size_t k)> partner;  // kernel+ceiling: the ceiling's call
 };
+
+// kernel+ceiling: the two calls alternated on the same batch (order swapped every run, so drift and
+// cache warmth favour neither), ms per call of each; a run's ratio compares two neighbouring calls.
+template <typename Call>
+void time_pairs(const Options& o, size_t batches, Call&& call, Call&& partner, std::vector<double>& first,
+                std::vector<double>& second, size_t& last_k) {
+  size_t next = 0;
+  for (int i = 0; i < o.warmup; ++i, ++next) {
+    call(next % batches);
+    partner(next % batches);
+  }
+  for (int r = 0; r < o.runs; ++r, ++next) {
+    const size_t k = next % batches;
+    double a = 0, b = 0;
+    for (int turn = 0; turn < 2; ++turn) {
+      const bool call_first = (r % 2 == 0) == (turn == 0);
+      const double start = now_ms(o);
+      for (int c = 0; c < o.calls; ++c) call_first ? call(k) : partner(k);
+      (call_first ? a : b) = (now_ms(o) - start) / o.calls;
+    }
+    first.push_back(a);
+    second.push_back(b);
+    last_k = k;
+  }
+}
 
 std::vector<torchrec::TableSpec> core_specs(const Options& o) {
   std::vector<torchrec::TableSpec> specs;
@@ -277,7 +305,7 @@ int main(int argc, char** argv) {
     const auto key_list = std::make_shared<const std::vector<std::string>>(keys);
     std::unique_ptr<torchrec::EmbeddingBagCollection> ebc;
     std::vector<float> grad;                // train: the same fixed gradient every step, as bench/lib_child.ts uses
-    const Batches* last_batches = nullptr;  // backward: the batch the checksum pools
+    const Batches* last_batches = nullptr;  // backward, kernel+ceiling: the batch the checksum pools
     size_t last_k = 0;
     at::Tensor last;
     bench::CeilingInput ceiling;
@@ -306,49 +334,57 @@ int main(int argc, char** argv) {
     Impl impl;
     bench::QuantizedCeilingInput qceiling;
     std::vector<torchrec::kernels::QuantizedFeature> qfeatures;
-    if (o.bits > 0 && o.impl != "ceiling" && o.impl != "kernel") {
-      throw std::runtime_error("--dtype int" + std::to_string(o.bits) + " runs only with --impl ceiling|kernel");
+    // kernel, ceiling and kernel+ceiling share their tables: paired, the two run call by call on the
+    // same memory, so the ratio between them does not depend on where each process's tables landed.
+    const bool paired = o.impl == "kernel+ceiling";
+    const bool wants_kernel = o.impl == "kernel" || paired;
+    const bool wants_ceiling = o.impl == "ceiling" || paired;
+    std::function<void(const Batches&, size_t)> kernel_call, ceiling_call;
+    if (o.bits > 0 && !wants_kernel && !wants_ceiling) {
+      throw std::runtime_error("--dtype int" + std::to_string(o.bits) + " runs only with --impl kernel|ceiling|kernel+ceiling");
     }
-    if (o.bits > 0 && o.impl == "ceiling") {
-      if (!bench::quantized_ceiling_supported(torchrec::kernels::quantized_row_bytes(D, o.bits))) {
-        throw std::runtime_error("ceiling: unsupported dim " + std::to_string(D) + " at " + std::to_string(o.bits) +
-                                 " bits");
-      }
-      for (int64_t t = 0; t < T; ++t) {
-        weights.push_back(make_quantized_table(o, t));
-        qceiling.tables.push_back(weights.back().data_ptr<uint8_t>());
-      }
+    if (wants_ceiling) {
+      const bool supported = o.bits > 0 ? bench::quantized_ceiling_supported(torchrec::kernels::quantized_row_bytes(D, o.bits))
+                                        : bench::ceiling_supported(D);
+      if (!supported) throw std::runtime_error("ceiling: unsupported dim " + std::to_string(D));
+    }
+    if (wants_kernel || wants_ceiling) {
+      for (int64_t t = 0; t < T; ++t) weights.push_back(o.bits > 0 ? make_quantized_table(o, t) : make_table(o, t, o.thp));
+    }
+    if (wants_ceiling && o.bits > 0) {
+      for (const at::Tensor& w : weights) qceiling.tables.push_back(w.data_ptr<uint8_t>());
       qceiling.row_bytes = torchrec::kernels::quantized_row_bytes(D, o.bits);
       qceiling.dim = D;
       qceiling.batch = B;
       qceiling.pooling = L;
       qceiling.out = out.data();
-      impl.call = [&](const Batches& batches, size_t k) {
+      ceiling_call = [&](const Batches& batches, size_t k) {
         qceiling.ids = batches[k].data();
         bench::run_quantized_ceiling(qceiling, choice);
       };
-      impl.checksum = out_sum;
-      impl.tune = [&](const Batches& batches, std::ostringstream& info) {
-        choice = bench::tune_choice(threads, info, [&](const bench::CeilingChoice& c) {
-          choice = c;
-          Options trial = o;
-          trial.warmup = 1;
-          trial.runs = std::max(3, std::min(7, o.runs / 4));
-          return median(time_runs(trial, batches.size(), [&](size_t k) { impl.call(batches, k); }));
-        });
+    } else if (wants_ceiling) {
+      for (const at::Tensor& w : weights) ceiling.tables.push_back(w.data_ptr());
+      ceiling.half = o.half;
+      ceiling.dim = D;
+      ceiling.batch = B;
+      ceiling.pooling = L;
+      ceiling.out = out.data();
+      ceiling_call = [&](const Batches& batches, size_t k) {
+        ceiling.ids = batches[k].data();
+        bench::run_ceiling(ceiling, choice);
       };
-    } else if (o.bits > 0) {
+    }
+    if (wants_kernel && o.bits > 0) {
       for (int64_t t = 0; t < T; ++t) {
-        weights.push_back(make_quantized_table(o, t));
         torchrec::kernels::QuantizedFeature f;
-        f.rows = weights.back().data_ptr<uint8_t>();
+        f.rows = weights[t].data_ptr<uint8_t>();
         f.bits = o.bits;
         f.dim = D;
         f.key = t;
         f.out_column = t * D;
         qfeatures.push_back(f);
       }
-      impl.call = [&](const Batches& batches, size_t k) {
+      kernel_call = [&](const Batches& batches, size_t k) {
         torchrec::kernels::QuantizedBatch batch;
         batch.offsets = offsets.data();
         batch.ids = batches[k].data();
@@ -358,8 +394,51 @@ int main(int argc, char** argv) {
         batch.out_width = T * D;
         torchrec::kernels::quantized_pool_forward(qfeatures, batch);
       };
-      impl.checksum = out_sum;
       extra << ",\"isa\":\"" << torchrec::kernels::quantized_pool_isa() << "\"";
+    } else if (wants_kernel) {
+      for (int64_t t = 0; t < T; ++t) {
+        torchrec::kernels::PooledFeature f;
+        f.rows = weights[t].data_ptr();
+        f.half = o.half;
+        f.num_rows = o.rows;
+        f.dim = D;
+        f.key = t;
+        f.out_column = t * D;
+        features.push_back(f);
+      }
+      kernel_call = [&](const Batches& batches, size_t k) {
+        torchrec::kernels::PooledBatch batch;
+        batch.offsets = offsets.data();
+        batch.ids = batches[k].data();
+        batch.ids_int64 = true;
+        batch.batch = B;
+        batch.out = out.data();
+        batch.out_width = T * D;
+        torchrec::kernels::pooled_lookup_forward(features, batch);
+      };
+      extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
+    }
+
+    if (wants_kernel || wants_ceiling) {
+      impl.call = wants_kernel ? kernel_call : ceiling_call;
+      if (paired) impl.partner = ceiling_call;
+      // Paired, the ceiling may have written the output last: the kernel pools the last batch again.
+      impl.checksum = [&] {
+        if (paired && last_batches != nullptr) kernel_call(*last_batches, last_k);
+        return out_sum();
+      };
+      if (wants_ceiling) {
+        impl.tune = [&](const Batches& batches, std::ostringstream& info) {
+          last_batches = &batches;
+          choice = bench::tune_choice(threads, info, [&](const bench::CeilingChoice& c) {
+            choice = c;
+            Options trial = o;
+            trial.warmup = 1;
+            trial.runs = std::max(3, std::min(7, o.runs / 4));
+            return median(time_runs(trial, batches.size(), [&](size_t k) { ceiling_call(batches, k); }));
+          });
+        };
+      }
     } else if (o.impl == "naive") {
       for (int64_t t = 0; t < T; ++t) weights.push_back(make_table(o, t, /*huge_pages=*/false));
       impl.call = [&](const Batches& batches, size_t k) {
@@ -372,55 +451,6 @@ int main(int argc, char** argv) {
         last = at::cat(pooled, 1);
       };
       impl.checksum = last_sum;
-    } else if (o.impl == "ceiling") {
-      if (!bench::ceiling_supported(D)) throw std::runtime_error("ceiling: unsupported dim " + std::to_string(D));
-      for (int64_t t = 0; t < T; ++t) {
-        weights.push_back(make_table(o, t, o.thp));
-        ceiling.tables.push_back(weights.back().data_ptr());
-      }
-      ceiling.half = o.half;
-      ceiling.dim = D;
-      ceiling.batch = B;
-      ceiling.pooling = L;
-      ceiling.out = out.data();
-      impl.call = [&](const Batches& batches, size_t k) {
-        ceiling.ids = batches[k].data();
-        bench::run_ceiling(ceiling, choice);
-      };
-      impl.checksum = out_sum;
-      impl.tune = [&](const Batches& batches, std::ostringstream& info) {
-        choice = bench::tune_choice(threads, info, [&](const bench::CeilingChoice& c) {
-          choice = c;
-          Options trial = o;
-          trial.warmup = 1;
-          trial.runs = std::max(3, std::min(7, o.runs / 4));
-          return median(time_runs(trial, batches.size(), [&](size_t k) { impl.call(batches, k); }));
-        });
-      };
-    } else if (o.impl == "kernel") {
-      for (int64_t t = 0; t < T; ++t) {
-        weights.push_back(make_table(o, t, o.thp));
-        torchrec::kernels::PooledFeature f;
-        f.rows = weights.back().data_ptr();
-        f.half = o.half;
-        f.num_rows = o.rows;
-        f.dim = D;
-        f.key = t;
-        f.out_column = t * D;
-        features.push_back(f);
-      }
-      impl.call = [&](const Batches& batches, size_t k) {
-        torchrec::kernels::PooledBatch batch;
-        batch.offsets = offsets.data();
-        batch.ids = batches[k].data();
-        batch.ids_int64 = true;
-        batch.batch = B;
-        batch.out = out.data();
-        batch.out_width = T * D;
-        torchrec::kernels::pooled_lookup_forward(features, batch);
-      };
-      impl.checksum = out_sum;
-      extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
     } else if (o.impl == "managed" || o.impl == "lookup") {
       if (o.half) throw std::runtime_error("--impl " + o.impl + " runs with --dtype fp32 only");
       maps = std::make_unique<bench::ManagedMaps>(T, o.rows);
@@ -504,11 +534,26 @@ int main(int argc, char** argv) {
       for (size_t k = 0; maps && k < batches.size(); ++k) raw.push_back(bench::ManagedMaps::raw_batch(batches[k]));
       std::ostringstream info;
       if (impl.tune) impl.tune(batches, info);
-      const std::vector<double> runs = time_runs(o, batches.size(), [&](size_t k) { impl.call(batches, k); });
+      std::vector<double> runs;
+      auto list = [](const std::vector<double>& xs) {
+        std::ostringstream l;
+        for (size_t i = 0; i < xs.size(); ++i) l << (i ? "," : "") << xs[i];
+        return l.str();
+      };
+      if (impl.partner) {
+        std::vector<double> partner_runs, ratios;
+        const std::function<void(size_t)> call = [&](size_t k) { impl.call(batches, k); };
+        const std::function<void(size_t)> partner = [&](size_t k) { impl.partner(batches, k); };
+        time_pairs(o, batches.size(), call, partner, runs, partner_runs, last_k);
+        last_batches = &batches;
+        for (size_t i = 0; i < runs.size(); ++i) ratios.push_back(partner_runs[i] / runs[i]);
+        info << ",\"ceiling_median_ms\":" << median(partner_runs) << ",\"ceiling_runs_ms\":[" << list(partner_runs)
+             << "],\"ceiling_over_kernel_median\":" << median(ratios);
+      } else {
+        runs = time_runs(o, batches.size(), [&](size_t k) { impl.call(batches, k); });
+      }
       variants << (v ? "," : "") << "\"" << o.variants[v].first << "\":{\"median_ms\":" << median(runs)
-               << ",\"runs_ms\":[";
-      for (size_t i = 0; i < runs.size(); ++i) variants << (i ? "," : "") << runs[i];
-      variants << "],\"checksum\":" << impl.checksum() << info.str() << "}";
+               << ",\"runs_ms\":[" << list(runs) << "],\"checksum\":" << impl.checksum() << info.str() << "}";
     }
     const auto mem = memory_kb();  // the tables are still alive here
     auto get = [&](const char* key) { return mem.count(key) ? mem.at(key) : -1L; };
