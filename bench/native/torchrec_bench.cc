@@ -1,7 +1,7 @@
 // torchrec_bench: times one implementation of the pooled EBC lookup on one configuration and prints
 // one JSON line. Driven by bench/run.ts, which hands every implementation the same id files.
 //
-//   torchrec_bench --impl naive|ceiling|kernel|kernel+ceiling|core|train|backward|managed|lookup --tables T --rows N --dim D --dtype fp32|fp16|int8|int4|int2
+//   torchrec_bench --impl naive|ceiling|kernel|kernel+ceiling|core|train|backward|managed|managed+kernel|lookup --tables T --rows N --dim D --dtype fp32|fp16|int8|int4|int2
 //                  --batch B --pooling L --variant uniform=a.bin,b.bin,... [--variant skewed=...]
 //                  [--warmup W] [--runs R] [--calls C] [--threads n] [--thp 0|1] [--clock wall|thread]
 //
@@ -14,14 +14,16 @@
 //   ceiling  the machine's gather ceiling (ceiling.cc), best prefetch distance picked first
 //   kernel   torchrec's fused kernel alone (kernels::pooled_lookup_forward), output buffer reused
 //   kernel+ceiling  both on the same tables, alternated call by call: the kernel's runs as usual plus
-//            ceiling_median_ms and ceiling_over_kernel_median (the median of the runs' ratios)
+//            the ceiling's as partner_median_ms / partner_runs_ms and partner_over_impl_median (the
+//            median of the runs' ceiling/kernel ratios)
 //   core     torchrec's core EmbeddingBagCollection: KJT validation + id checks + kernel + output tensor
 //   train    core forward + fused backward with rowwise Adagrad (the train step without Node)
 //   backward the train step's fused backward + rowwise Adagrad alone (no forward: its gradient is fixed)
 //            (train, backward: --optimizer sgd|adagrad|rowwise_adagrad|adam|partial_rowwise_adam|lamb
 //            picks another rule, default rowwise_adagrad, lr 0.01)
 //   managed  the kernel with managed ids (EVALUATE: map lookups fused into the pooling), lookup: the
-//            lookups alone (managed_remap.h); fp32 only
+//            lookups alone (managed_remap.h); fp32 only. managed+kernel: managed paired with the plain
+//            kernel on the same tables (partner_*, as kernel+ceiling)
 // With --dtype int8|int4|int2 (row-wise quantized tables, kernels/rowwise_quant.h) only `ceiling`, `kernel`
 // and `kernel+ceiling` run: the kernel is kernels::quantized_pool_forward, the ceiling a gather of rows of the quantized row size
 // (quantized_ceiling.cc).
@@ -237,10 +239,11 @@ struct Impl {
   std::function<void(const Batches& batches, size_t k)> call;                   // pools batches[k]
   std::function<double()> checksum;                                             // of the last output
   std::function<void(const Batches& batches, std::ostringstream& extra)> tune;  // optional, per variant
-  std::function<void(const Batches& batches, size_t k)> partner;  // kernel+ceiling: the ceiling's call
+  // kernel+ceiling, managed+kernel: the second impl's call, timed alternately with `call`
+  std::function<void(const Batches& batches, size_t k)> partner;
 };
 
-// kernel+ceiling: the two calls alternated on the same batch (order swapped every run, so drift and
+// Paired impls: the two calls alternated on the same batch (order swapped every run, so drift and
 // cache warmth favour neither), ms per call of each; a run's ratio compares two neighbouring calls.
 template <typename Call>
 void time_pairs(const Options& o, size_t batches, Call&& call, Call&& partner, std::vector<double>& first,
@@ -327,7 +330,8 @@ int main(int argc, char** argv) {
       return id_tensors[k];
     };
 
-    std::unique_ptr<bench::ManagedMaps> maps;  // managed, lookup
+    std::unique_ptr<bench::ManagedMaps> maps;  // managed, managed+kernel, lookup
+    std::vector<torchrec::kernels::PooledFeature> managed_features;
     std::vector<std::vector<int64_t>> raw;     // managed, lookup: the raw ids of this variant's batches
     int64_t lookup_sum = 0;
 
@@ -451,10 +455,10 @@ int main(int argc, char** argv) {
         last = at::cat(pooled, 1);
       };
       impl.checksum = last_sum;
-    } else if (o.impl == "managed" || o.impl == "lookup") {
+    } else if (o.impl == "managed" || o.impl == "managed+kernel" || o.impl == "lookup") {
       if (o.half) throw std::runtime_error("--impl " + o.impl + " runs with --dtype fp32 only");
       maps = std::make_unique<bench::ManagedMaps>(T, o.rows);
-      for (int64_t t = 0; o.impl == "managed" && t < T; ++t) {
+      for (int64_t t = 0; o.impl != "lookup" && t < T; ++t) {
         weights.push_back(make_table(o, t, o.thp));
         torchrec::kernels::PooledFeature f;
         f.rows = weights.back().data_ptr();
@@ -462,8 +466,9 @@ int main(int argc, char** argv) {
         f.dim = D;
         f.key = t;
         f.out_column = t * D;
+        features.push_back(f);  // plain: the same table without the remap
         f.remap = torchrec::id_remap(&maps->table(t));
-        features.push_back(f);
+        managed_features.push_back(f);
       }
       impl.call = [&](const Batches&, size_t k) {
         if (o.impl == "lookup") {
@@ -477,8 +482,21 @@ int main(int argc, char** argv) {
         batch.batch = B;
         batch.out = out.data();
         batch.out_width = T * D;
-        torchrec::kernels::pooled_lookup_forward(features, batch);
+        torchrec::kernels::pooled_lookup_forward(managed_features, batch);
       };
+      if (o.impl == "managed+kernel") {
+        impl.partner = [&](const Batches& batches, size_t k) {
+          torchrec::kernels::PooledBatch batch;
+          batch.offsets = offsets.data();
+          batch.ids = batches[k].data();
+          batch.ids_int64 = true;
+          batch.batch = B;
+          batch.out = out.data();
+          batch.out_width = T * D;
+          torchrec::kernels::pooled_lookup_forward(features, batch);
+        };
+      }
+      // Paired, the plain kernel wrote the output last: it pools the same rows, so the sum is the same.
       impl.checksum = [&] { return o.impl == "lookup" ? static_cast<double>(lookup_sum) : out_sum(); };
       extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
     } else if (o.impl == "core") {
@@ -547,8 +565,8 @@ int main(int argc, char** argv) {
         time_pairs(o, batches.size(), call, partner, runs, partner_runs, last_k);
         last_batches = &batches;
         for (size_t i = 0; i < runs.size(); ++i) ratios.push_back(partner_runs[i] / runs[i]);
-        info << ",\"ceiling_median_ms\":" << median(partner_runs) << ",\"ceiling_runs_ms\":[" << list(partner_runs)
-             << "],\"ceiling_over_kernel_median\":" << median(ratios);
+        info << ",\"partner_median_ms\":" << median(partner_runs) << ",\"partner_runs_ms\":[" << list(partner_runs)
+             << "],\"partner_over_impl_median\":" << median(ratios);
       } else {
         runs = time_runs(o, batches.size(), [&](size_t k) { impl.call(batches, k); });
       }
