@@ -1,7 +1,7 @@
 // torchrec_bench: times one implementation of the pooled EBC lookup on one configuration and prints
 // one JSON line. Driven by bench/run.ts, which hands every implementation the same id files.
 //
-//   torchrec_bench --impl naive|ceiling|kernel|kernel+ceiling|core|train|backward|managed|managed+kernel|lookup --tables T --rows N --dim D --dtype fp32|fp16|int8|int4|int2
+//   torchrec_bench --impl naive|ceiling|kernel|kernel+ceiling|core|core+kernel|train|backward|managed|managed+kernel|lookup --tables T --rows N --dim D --dtype fp32|fp16|int8|int4|int2
 //                  --batch B --pooling L --variant uniform=a.bin,b.bin,... [--variant skewed=...]
 //                  [--warmup W] [--runs R] [--calls C] [--threads n] [--thp 0|1] [--clock wall|thread]
 //
@@ -17,6 +17,8 @@
 //            the ceiling's as partner_median_ms / partner_runs_ms and partner_over_impl_median (the
 //            median of the runs' ceiling/kernel ratios)
 //   core     torchrec's core EmbeddingBagCollection: KJT validation + id checks + kernel + output tensor
+//   core+kernel  core paired with kernel (own tables each), alternated call by call (partner_*, as
+//            kernel+ceiling): partner_over_impl_median is kernel/core
 //   train    core forward + fused backward with rowwise Adagrad (the train step without Node)
 //   backward the train step's fused backward + rowwise Adagrad alone (no forward: its gradient is fixed)
 //            (train, backward: --optimizer sgd|adagrad|rowwise_adagrad|adam|partial_rowwise_adam|lamb
@@ -239,7 +241,7 @@ struct Impl {
   std::function<void(const Batches& batches, size_t k)> call;                   // pools batches[k]
   std::function<double()> checksum;                                             // of the last output
   std::function<void(const Batches& batches, std::ostringstream& extra)> tune;  // optional, per variant
-  // kernel+ceiling, managed+kernel: the second impl's call, timed alternately with `call`
+  // kernel+ceiling, core+kernel, managed+kernel: the second impl's call, timed alternately with `call`
   std::function<void(const Batches& batches, size_t k)> partner;
 };
 
@@ -341,7 +343,8 @@ int main(int argc, char** argv) {
     // kernel, ceiling and kernel+ceiling share their tables: paired, the two run call by call on the
     // same memory, so the ratio between them does not depend on where each process's tables landed.
     const bool paired = o.impl == "kernel+ceiling";
-    const bool wants_kernel = o.impl == "kernel" || paired;
+    const bool core_paired = o.impl == "core+kernel";
+    const bool wants_kernel = o.impl == "kernel" || paired || core_paired;
     const bool wants_ceiling = o.impl == "ceiling" || paired;
     std::function<void(const Batches&, size_t)> kernel_call, ceiling_call;
     if (o.bits > 0 && !wants_kernel && !wants_ceiling) {
@@ -423,7 +426,16 @@ int main(int argc, char** argv) {
       extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
     }
 
-    if (wants_kernel || wants_ceiling) {
+    if (core_paired) {
+      if (o.bits > 0) throw std::runtime_error("--impl core+kernel runs with float tables only");
+      ebc = std::make_unique<torchrec::EmbeddingBagCollection>(core_specs(o), false, 1);
+      impl.call = [&](const Batches& batches, size_t k) {
+        last = ebc->forward(
+            torchrec::KeyedJaggedTensor::from_lengths(key_list, as_tensor(batches, k), lengths, at::Tensor(), 0));
+      };
+      impl.partner = kernel_call;
+      impl.checksum = last_sum;
+    } else if (wants_kernel || wants_ceiling) {
       impl.call = wants_kernel ? kernel_call : ceiling_call;
       if (paired) impl.partner = ceiling_call;
       // Paired, the ceiling may have written the output last: the kernel pools the last batch again.
