@@ -20,7 +20,7 @@ import * as path from 'path';
 import { findAddon } from '../lib/loader';
 import { BenchConfig, CONFIGS, ChildResult, Timing, Variants, forwardBytes, measured } from './common';
 import { renderMarkdown, renderText, Row } from './report';
-import { ASYNC_INLINE_ROW } from './targets';
+import { ASYNC_INLINE_ROW, PAIRED_CORE_ROW, PAIRED_KERNEL_ROW } from './targets';
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_BIN = process.env.TORCHREC_BENCH_BIN ?? path.join(ROOT, 'build-bench', 'bench', 'torchrec_bench');
@@ -219,6 +219,12 @@ function pool(rounds: Result[]): Result {
       const runs = ok.flatMap((r) => (r.variants[name]?.[key] as { runs_ms?: number[] } | undefined)?.runs_ms ?? []);
       if (runs.length > 0) v[key] = measured(runs);
     }
+    // Paired torchrec_bench impls: the partner's runs, pooled alike.
+    const partner = ok.flatMap((r) => (r.variants[name]?.partner_runs_ms as number[] | undefined) ?? []);
+    if (partner.length > 0) {
+      v.partner_runs_ms = partner;
+      v.partner_median_ms = measured(partner).median_ms;
+    }
     merged.variants[name] = v;
   }
   return merged;
@@ -243,6 +249,9 @@ function benchConfig(c: BenchConfig, dir: string): Outcome {
     if (plan.cppCore) {
       run('core', 'C++ core', cppChild('core', c, variants, plan.cppCore));
       run('kernel', 'C++ kernel', cppChild('kernel', c, variants, plan.cppCore));
+      // The two again, alternated call by call in one process: the targets' figures (their difference
+      // and ratio hold when the machine's speed moves between processes; the rows above do not).
+      run('corePaired', 'C++ core + kernel, paired', cppChild('core+kernel', c, variants, plan.cppCore));
     }
   }
   if (plan.train) {
@@ -313,6 +322,12 @@ function rowsOf(o: Outcome): Row[] {
     if (results.core)
       add('C++ core EBC, no Node (KJT + checks + kernel)', medianOf(results.core, variant), peak(results.core));
     if (results.kernel) add('C++ fused kernel alone', medianOf(results.kernel, variant), peak(results.kernel));
+    const paired = results.corePaired;
+    if (paired && !('error' in paired) && paired.variants[variant]) {
+      const note = 'one process, alternated call by call';
+      add(PAIRED_CORE_ROW, medianOf(paired, variant), null, note);
+      add(PAIRED_KERNEL_ROW, (paired.variants[variant].partner_median_ms as number | undefined) ?? null, null, note);
+    }
     add('ceiling (tight C++ gather, best of threads x prefetch)', ceiling, peak(results.ceiling));
     if (results.train) {
       const train = results.train;
