@@ -2,8 +2,12 @@
 // target attribute; quantized_pool_cpu.cc calls in only after a runtime CPU check.
 //
 // A bag's columns are accumulated in registers, up to 64 floats (8 ymm) per pass over its rows. Codes
-// widen to 8 int32 lanes per step: int8 by zero extension; int4 and int2 by broadcasting the 4 (2)
-// bytes of 8 codes to every lane and shifting each lane right by its own 4k (2k) bits.
+// widen to 8 int32 lanes per step: int8 by zero extension; int2 by broadcasting the 2 bytes of 8 codes
+// to every lane and shifting each lane right by its own 2k bits. int4 columns go in pairs of vectors
+// that hold a 16-code block de-interleaved (as the AVX-512 path): 8 bytes zero-extended to 8 lanes
+// give the even elements (low nibbles, one AND) and the odd ones (one shift), half the instructions of
+// decoding each 8 codes in order; store_columns interleaves them once per bag. An odd last vector of
+// int4 codes is decoded in order, by per-lane shifts as int2.
 // Multiply and add are never fused except where the code says fma: every path must give the same bits.
 #pragma GCC optimize("fp-contract=off")
 
@@ -50,6 +54,49 @@ TORCHREC_AVX2_FMA inline float half_at(const uint8_t* p) {
   return _cvtsh_ss(bits);
 }
 
+// Adds one row's columns [col, col + 8 * NV) to acc: acc = fma(s, code, acc + b) for every element.
+template <int NV, int Bits>
+TORCHREC_AVX2_FMA inline void add_row(__m256* acc, const uint8_t* codes, int64_t col, __m256 s, __m256 b) {
+  int v = 0;
+  if constexpr (Bits == 4) {
+    const __m256i low_nibble = _mm256_set1_epi32(0xF);
+#pragma GCC unroll 4
+    for (; v + 2 <= NV; v += 2) {
+      const __m128i packed = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + (col + 8 * v) / 2));
+      const __m256i lanes = _mm256_cvtepu8_epi32(packed);
+      const __m256 even = _mm256_cvtepi32_ps(_mm256_and_si256(lanes, low_nibble));
+      const __m256 odd = _mm256_cvtepi32_ps(_mm256_srli_epi32(lanes, 4));
+      acc[v] = _mm256_fmadd_ps(s, even, _mm256_add_ps(acc[v], b));
+      acc[v + 1] = _mm256_fmadd_ps(s, odd, _mm256_add_ps(acc[v + 1], b));
+    }
+  }
+#pragma GCC unroll 8
+  for (; v < NV; ++v) acc[v] = _mm256_fmadd_ps(s, codes8<Bits>(codes, col + 8 * v), _mm256_add_ps(acc[v], b));
+}
+
+// Stores a bag's columns [col, col + 8 * NV) (times `inv` for MEAN), in element order.
+template <int NV, int Bits>
+TORCHREC_AVX2_FMA inline void store_columns(const __m256* acc, float* out, int64_t col, bool mean, __m256 inv) {
+  int v = 0;
+  if constexpr (Bits == 4) {
+#pragma GCC unroll 4
+    for (; v + 2 <= NV; v += 2) {
+      const __m256 lo = _mm256_unpacklo_ps(acc[v], acc[v + 1]);  // elements 0-3 | 8-11
+      const __m256 hi = _mm256_unpackhi_ps(acc[v], acc[v + 1]);  // elements 4-7 | 12-15
+      __m256 x0 = _mm256_permute2f128_ps(lo, hi, 0x20);
+      __m256 x1 = _mm256_permute2f128_ps(lo, hi, 0x31);
+      if (mean) {
+        x0 = _mm256_mul_ps(x0, inv);
+        x1 = _mm256_mul_ps(x1, inv);
+      }
+      _mm256_storeu_ps(out + col + 8 * v, x0);
+      _mm256_storeu_ps(out + col + 8 * (v + 1), x1);
+    }
+  }
+#pragma GCC unroll 8
+  for (; v < NV; ++v) _mm256_storeu_ps(out + col + 8 * v, mean ? _mm256_mul_ps(acc[v], inv) : acc[v]);
+}
+
 // Columns [col, col + 8 * NV) of one bag.
 template <int NV, int Bits, typename Id, bool Weighted>
 TORCHREC_AVX2_FMA void pool_vectors(const QuantizedFeature& f, int64_t row_bytes, int64_t col, const Id* ids,
@@ -69,18 +116,11 @@ TORCHREC_AVX2_FMA void pool_vectors(const QuantizedFeature& f, int64_t row_bytes
       scale *= weights[i];
       bias *= weights[i];
     }
-    const __m256 s = _mm256_set1_ps(scale);
-    const __m256 b = _mm256_set1_ps(bias);
-    const uint8_t* codes = row + 4;
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) {
-      acc[v] = _mm256_fmadd_ps(s, codes8<Bits>(codes, col + 8 * v), _mm256_add_ps(acc[v], b));
-    }
+    add_row<NV, Bits>(acc, row + 4, col, _mm256_set1_ps(scale), _mm256_set1_ps(bias));
   }
   const bool mean = f.mean && end > begin;
   const __m256 inv = _mm256_set1_ps(mean ? 1.0f / static_cast<float>(end - begin) : 1.0f);
-#pragma GCC unroll 8
-  for (int v = 0; v < NV; ++v) _mm256_storeu_ps(out + col + 8 * v, mean ? _mm256_mul_ps(acc[v], inv) : acc[v]);
+  store_columns<NV, Bits>(acc, out, col, mean, inv);
 }
 
 // The last dim % 8 columns, one at a time (never reads past the row).
