@@ -10,19 +10,19 @@
  */
 import { EmbeddingBagConfig } from './config/embedding';
 import { EmbeddingOptimizerConfig } from './config/optimizer';
-import { hint } from './config/suggest';
 import { EmbeddingBagCollectionOptions, resolveEbcOptions } from './ebc_options';
 import { DataType, Mode } from './enums';
 import { isQuantized } from './config/quantized';
 import { quantizedTableConfigs, quantizeTargets } from './quantize';
 import { TableNormsOptions, validateTableNormsOptions } from './options/table_norms';
 import { TorchrecError } from './errors';
+import { CallOrderGate } from './call_order_gate';
+import { checkGradient, checkKjt, checkOutputSize, checkTableName } from './ebc_inputs';
+import { PendingLoads, loadPretrained, loadVocabs } from './ebc_loading';
 import { KeyedJaggedTensor } from './kjt';
 import { KeyedTensor } from './keyed_tensor';
 import { types } from 'util';
-import { constants as bufferConstants } from 'buffer';
 import * as checkpoint from './checkpoint';
-import { describeDuplicate, loadVocab } from './vocab';
 import type { LoadStateDictOptions, RestoredState, SnapshotExtra } from './checkpoint';
 import { RestoreSnapshotOptions, validateRestoreSnapshotOptions } from './options/checkpoint';
 import type { StateAccess } from './checkpoint/checkpointable';
@@ -30,7 +30,6 @@ import {
   native,
   NativeEmbeddingBagCollection,
   NativeExportedState,
-  NativeKjtArgs,
   NativeStateInfo,
   NativeStoredWeights,
   ownPromise,
@@ -70,11 +69,8 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
    * with ERR_INVALID_ARGUMENT ("await ebc.ready before forward: ..."): await `ready` first.
    */
   readonly ready: Promise<void>;
-  /**
-   * What `ready` still waits for, e.g. 'the vocabulary of table "user"' → null while loading, or the
-   * error it failed with. forward and backward refuse to run on a collection with any entry.
-   */
-  private readonly loading = new Map<string, Error | null>();
+  /** What `ready` still waits for: forward and backward refuse to run while anything is pending. */
+  private readonly loads = new PendingLoads();
   private handle: NativeEmbeddingBagCollection | null;
   private readonly keys: string[];
   private readonly dims: number[];
@@ -83,8 +79,8 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
   private readonly seed: number;
   private readonly vocabOov: Record<string, number>;
   private readonly inlineSmallForwards: boolean;
-  /** Settles when the work inCallOrder runs has finished; null when none runs. */
-  private gate: Promise<void> | null = null;
+  /** The work inCallOrder runs, and the calls made meanwhile that wait for it. */
+  private readonly calls = new CallOrderGate();
   private readonly width: number;
   /** `step` once disposed. */
   private lastStep = 0;
@@ -114,7 +110,10 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
     this.keys = this.handle.outputKeys();
     this.dims = this.handle.outputDims();
     this.width = this.dims.reduce((a, b) => a + b, 0);
-    this.ready = Promise.all([this.loadPretrained(), this.loadVocabs(o.vocabOov)]).then(() => undefined);
+    this.ready = Promise.all([
+      loadPretrained(this, this.loads),
+      loadVocabs(this.tables, o.vocabOov, this.loads, () => this.handle),
+    ]).then(() => undefined);
     // The rejection reaches whoever awaits `ready`; without a listener it must not crash the process.
     this.ready.catch(() => undefined);
   }
@@ -136,7 +135,7 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
    */
   setStep(step: number): void {
     const handle = this.live('setStep');
-    this.checkNoLoad('setStep');
+    this.calls.refuseSync('setStep');
     if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0) {
       throw new TorchrecError(
         'ERR_INVALID_ARGUMENT',
@@ -184,8 +183,8 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
    */
   quantize(to: DataType | Record<string, DataType>): EmbeddingBagCollection {
     const handle = this.live('quantize');
-    this.checkReady('quantize');
-    this.checkNoLoad('quantize');
+    this.loads.check('quantize');
+    this.calls.refuseSync('quantize');
     if (this.processGroup) {
       throw new TorchrecError('ERR_INVALID_ARGUMENT', 'quantize: a sharded collection cannot be quantized yet');
     }
@@ -218,10 +217,10 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
     let pending: Promise<Float32Array>;
     try {
       const handle = this.live('forward');
-      this.checkReady('forward');
-      const args = this.checkOutputSize(checkKjt(kjt, 'forward'), 'forward').nativeArgs();
+      this.loads.check('forward');
+      const args = checkOutputSize(checkKjt(kjt, 'forward'), this.width, 'forward').nativeArgs();
       const train = this.currentMode === Mode.TRAIN;
-      pending = this.afterLoads(args, (a) => handle.forward(...a, train, this.inlineSmallForwards));
+      pending = this.calls.submitKjt(args, (a) => handle.forward(...a, train, this.inlineSmallForwards));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -231,10 +230,10 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
 
   forwardSync(kjt: KeyedJaggedTensor): KeyedTensor {
     const handle = this.live('forwardSync');
-    this.checkReady('forwardSync');
-    this.checkNoLoad('forwardSync');
+    this.loads.check('forwardSync');
+    this.calls.refuseSync('forwardSync');
     const values = handle.forwardSync(
-      ...this.checkOutputSize(checkKjt(kjt, 'forwardSync'), 'forwardSync').nativeArgs(),
+      ...checkOutputSize(checkKjt(kjt, 'forwardSync'), this.width, 'forwardSync').nativeArgs(),
       this.currentMode === Mode.TRAIN,
     );
     return new KeyedTensor(this.keys, this.dims, ownRealm(values), kjt.stride());
@@ -247,7 +246,7 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
   getWeights(table: string): ShardedResult<G, Float32Array> {
     if (this.processGroup) return this.getWeightsAsync(table) as ShardedResult<G, Float32Array>;
     const handle = this.live('getWeights');
-    this.checkNoLoad('getWeights');
+    this.calls.refuseSync('getWeights');
     return ownRealm(handle.getWeights(table)) as ShardedResult<G, Float32Array>;
   }
 
@@ -256,8 +255,8 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
     let pending: Promise<Float32Array>;
     try {
       const handle = this.live('getWeights');
-      this.checkTableName(table, 'getWeights');
-      pending = this.whenLoaded(() => handle.getWeightsAsync(table));
+      checkTableName(this.tables, table, 'getWeights');
+      pending = this.calls.submit(() => handle.getWeightsAsync(table));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -272,7 +271,7 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
    */
   setWeights(table: string, data: Float32Array | Uint16Array | Uint8Array | readonly number[]): void {
     const handle = this.live('setWeights');
-    this.checkNoLoad('setWeights');
+    this.calls.refuseSync('setWeights');
     const array = Array.isArray(data) ? Float32Array.from(data as number[]) : data;
     handle.setWeights(table, array as NativeStoredWeights);
   }
@@ -294,7 +293,7 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
     let pending: Promise<number>;
     try {
       const handle = this.live('backward');
-      this.checkReady('backward');
+      this.loads.check('backward');
       if (this.currentMode !== Mode.TRAIN) {
         throw new TorchrecError(
           'ERR_INVALID_MODE',
@@ -302,9 +301,9 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
         );
       }
       checkKjt(kjt, 'backward');
-      this.checkGradient(kjt, gradOutput);
-      const grad = this.gate ? gradOutput.slice() : gradOutput;
-      pending = this.afterLoads(kjt.nativeArgs(), (a) => handle.backward(...a, grad));
+      checkGradient(kjt, gradOutput, this.width);
+      const grad = this.calls.busy ? gradOutput.slice() : gradOutput;
+      pending = this.calls.submitKjt(kjt.nativeArgs(), (a) => handle.backward(...a, grad));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -323,8 +322,8 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
   optimizerState(table: string): ShardedResult<G, Record<string, Float32Array>> {
     if (this.processGroup) return this.optimizerStateAsync(table) as ShardedResult<G, Record<string, Float32Array>>;
     const handle = this.live('optimizerState');
-    this.checkNoLoad('optimizerState');
-    this.checkTableName(table, 'optimizerState');
+    this.calls.refuseSync('optimizerState');
+    checkTableName(this.tables, table, 'optimizerState');
     const state = handle.optimizerState(table);
     const out: Record<string, Float32Array> = {};
     for (const [name, data] of Object.entries(state)) out[name] = ownRealm(data);
@@ -336,8 +335,8 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
     let pending: Promise<Record<string, Float32Array>>;
     try {
       const handle = this.live('optimizerState');
-      this.checkTableName(table, 'optimizerState');
-      pending = this.whenLoaded(() => handle.optimizerStateAsync(table));
+      checkTableName(this.tables, table, 'optimizerState');
+      pending = this.calls.submit(() => handle.optimizerStateAsync(table));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -349,7 +348,7 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
   /** The table's optimizer-state tensors in order, with their shapes ([N, D] or [N]); [] without an optimizer. */
   optimizerStateLayout(table: string): NativeStateInfo[] {
     const handle = this.live('optimizerStateLayout');
-    this.checkTableName(table, 'optimizerStateLayout');
+    checkTableName(this.tables, table, 'optimizerStateLayout');
     return handle.stateLayout(table);
   }
 
@@ -362,9 +361,9 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
     let pending: Promise<NativeExportedState>;
     try {
       const handle = this.live('exportState');
-      tables.forEach((n) => this.checkTableName(n, 'exportState'));
+      tables.forEach((n) => checkTableName(this.tables, n, 'exportState'));
       const names = [...tables];
-      pending = this.whenLoaded(() => handle.exportState(names, true));
+      pending = this.calls.submit(() => handle.exportState(names, true));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -374,8 +373,8 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
   /** Replaces one state tensor (a name optimizerState returns), e.g. when restoring a checkpoint. */
   setOptimizerState(table: string, name: string, data: Float32Array | readonly number[]): void {
     const handle = this.live('setOptimizerState');
-    this.checkNoLoad('setOptimizerState');
-    this.checkTableName(table, 'setOptimizerState');
+    this.calls.refuseSync('setOptimizerState');
+    checkTableName(this.tables, table, 'setOptimizerState');
     if (typeof name !== 'string') {
       throw new TorchrecError('ERR_INVALID_ARGUMENT', `setOptimizerState: name must be a string, got ${typeof name}`);
     }
@@ -399,9 +398,9 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
       if (!Array.isArray(tables)) {
         throw new TorchrecError('ERR_INVALID_ARGUMENT', 'tableNorms: tables must be an array of table names');
       }
-      names.forEach((n) => this.checkTableName(n, 'tableNorms'));
+      names.forEach((n) => checkTableName(this.tables, n, 'tableNorms'));
       const { sampleRows, seed } = validateTableNormsOptions(o);
-      pending = this.whenLoaded(() => handle.tableNorms(names, sampleRows, seed));
+      pending = this.calls.submit(() => handle.tableNorms(names, sampleRows, seed));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -484,46 +483,6 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
     this.handle = null;
   }
 
-  /** Loads every `pretrained` table from its snapshot; forward and backward wait for it (checkReady). */
-  private async loadPretrained(): Promise<void> {
-    const what = this.tables.filter((t) => t.pretrained !== undefined).map((t) => `the pretrained table "${t.name}"`);
-    if (what.length === 0) return;
-    for (const w of what) this.loading.set(w, null);
-    try {
-      await checkpoint.loadPretrainedTables(this);
-      for (const w of what) this.loading.delete(w);
-    } catch (e) {
-      for (const w of what) this.loading.set(w, e as Error);
-      throw e;
-    }
-  }
-
-  /** Loads every table's vocab in parallel and hands each to the native map as it arrives. */
-  private async loadVocabs(oov: Record<string, number>): Promise<void> {
-    const tables = this.tables.filter((t) => t.vocab !== undefined);
-    const what = (table: string) => `the vocabulary of table "${table}"`;
-    for (const t of tables) this.loading.set(what(t.name), null);
-    await Promise.all(
-      tables.map(async (t) => {
-        try {
-          const vocab = await loadVocab(t.name, t.vocab as string, t.num_embeddings);
-          if (!this.handle) return; // disposed meanwhile
-          try {
-            this.handle.setVocab(t.name, vocab.ids, vocab.rows, oov[t.name] ?? -1);
-          } catch (e) {
-            const d = (e as { details?: { first?: number; second?: number } }).details;
-            if (d?.first === undefined || d.second === undefined) throw e;
-            throw describeDuplicate(t.name, vocab, d.first, d.second);
-          }
-          this.loading.delete(what(t.name));
-        } catch (e) {
-          this.loading.set(what(t.name), e as Error);
-          throw e;
-        }
-      }),
-    );
-  }
-
   /**
    * Runs `work` (a restore, a state-dict load, a save's read) at this point of the call order: async
    * calls made while it runs are submitted once it has finished, so none overtakes it, and sync
@@ -541,103 +500,7 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
       exportShards: (withWeights, withState) => ownPromise(handle.exportShards(withWeights, withState)),
       importShards: (shards, step, apply) => ownPromise(handle.importShards(shards, step ?? null, apply)),
     };
-    // Cleared before the caller's `await` resumes, so the caller's next sync call is not refused.
-    const run = this.whenLoaded(() => work(direct)).finally(() => {
-      if (this.gate === gate) this.gate = null;
-    });
-    const gate: Promise<void> = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.gate = gate;
-    return run;
-  }
-
-  /** Submits `submit` now, or after the work inCallOrder is running (and any queued before it). */
-  private whenLoaded<T>(submit: () => Promise<T>): Promise<T> {
-    return this.gate ? this.gate.then(submit) : submit();
-  }
-
-  /** whenLoaded for a KJT call: the arrays are copied when the call waits, so the caller may reuse them. */
-  private afterLoads<T>(args: NativeKjtArgs, submit: (a: NativeKjtArgs) => Promise<T>): Promise<T> {
-    if (!this.gate) return submit(args);
-    const [keys, values, lengths, offsets, weights, stride] = args;
-    const copy: NativeKjtArgs = [
-      [...keys],
-      values.slice(),
-      lengths?.slice() ?? null,
-      offsets?.slice() ?? null,
-      weights?.slice() ?? null,
-      stride,
-    ];
-    return this.whenLoaded(() => submit(copy));
-  }
-
-  private checkNoLoad(method: string): void {
-    if (this.gate) {
-      throw new TorchrecError(
-        'ERR_INVALID_ARGUMENT',
-        `${method}: a restore or load is in progress on this collection; await it before calling ${method} ` +
-          '(async calls such as forward wait for it by themselves)',
-      );
-    }
-  }
-
-  private checkReady(method: string): void {
-    if (this.loading.size === 0) return; // the common case, without an iterator per call
-    for (const [what, error] of this.loading) {
-      throw new TorchrecError(
-        'ERR_INVALID_ARGUMENT',
-        error
-          ? `${method}: ${what} failed to load (${error.message}); this collection cannot run until it does`
-          : `await ebc.ready before ${method}: ${what} is still loading`,
-      );
-    }
-  }
-
-  private checkGradient(kjt: KeyedJaggedTensor, grad: unknown): void {
-    if (!types.isFloat32Array(grad)) {
-      const got = ArrayBuffer.isView(grad)
-        ? Object.prototype.toString.call(grad).slice(8, -1)
-        : Array.isArray(grad)
-          ? 'an Array'
-          : grad === null
-            ? 'null'
-            : typeof grad;
-      throw new TorchrecError('ERR_DTYPE', `backward: gradOutput must be a Float32Array, got ${got}`);
-    }
-    const expected = kjt.stride() * this.width;
-    if (grad.length !== expected) {
-      throw new TorchrecError(
-        'ERR_SHAPE',
-        `backward: gradOutput has ${grad.length} values, expected [${kjt.stride()}][${this.width}] = ${expected} ` +
-          '(batch size x the sum of the output dims, row-major like KeyedTensor.values())',
-      );
-    }
-  }
-
-  /** The pooled output is one Node buffer, at most buffer.constants.MAX_LENGTH bytes (4 GiB on Node 20). */
-  private checkOutputSize(kjt: KeyedJaggedTensor, method: string): KeyedJaggedTensor {
-    const bytes = kjt.stride() * this.width * Float32Array.BYTES_PER_ELEMENT;
-    if (bytes > bufferConstants.MAX_LENGTH) {
-      throw new TorchrecError(
-        'ERR_SHAPE',
-        `${method}: the output would be [${kjt.stride()}][${this.width}] float32 values, ${bytes} bytes, more than ` +
-          `the ${bufferConstants.MAX_LENGTH} bytes one buffer can hold; split the batch`,
-      );
-    }
-    return kjt;
-  }
-
-  private checkTableName(table: unknown, method: string): void {
-    const known = this.tables.map((t) => t.name);
-    if (typeof table !== 'string' || !known.includes(table)) {
-      throw new TorchrecError(
-        'ERR_INVALID_ARGUMENT',
-        `${method}: no table named ${JSON.stringify(table)}${typeof table === 'string' ? hint(table, known) : ''} ` +
-          `(tables: ${known.join(', ')})`,
-      );
-    }
+    return this.calls.run(() => work(direct));
   }
 
   private live(method: string): NativeEmbeddingBagCollection {
@@ -646,14 +509,4 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
     }
     return this.handle;
   }
-}
-
-function checkKjt(kjt: unknown, method: string): KeyedJaggedTensor {
-  if (!(kjt instanceof KeyedJaggedTensor)) {
-    throw new TorchrecError(
-      'ERR_INVALID_KJT',
-      `${method} expects a KeyedJaggedTensor (build one with KeyedJaggedTensor.fromLengths or fromOffsets)`,
-    );
-  }
-  return kjt;
 }
