@@ -15,7 +15,7 @@ int64_t raw_id(int64_t entity) {
 
 ManagedMaps::ManagedMaps(int64_t tables, int64_t rows) {
   torchrec::ManagedIdsSpec spec;
-  spec.eviction_interval = 1 << 30;  // no pass during a benchmark
+  spec.eviction_interval = 1 << 30;                          // no pass during a benchmark
   at::parallel_for(0, tables, 1, [&](int64_t, int64_t) {});  // start the pool before the maps fill
   maps_.resize(static_cast<size_t>(tables));
   at::parallel_for(0, tables, 1, [&](int64_t t0, int64_t t1) {

@@ -1,7 +1,9 @@
 // torchrec_bench: times one implementation of the pooled EBC lookup on one configuration and prints
 // one JSON line. Driven by bench/run.ts, which hands every implementation the same id files.
 //
-//   torchrec_bench --impl naive|ceiling|kernel|kernel+ceiling|core|core+kernel|train|backward|managed|managed+kernel|lookup --tables T --rows N --dim D --dtype fp32|fp16|int8|int4|int2
+//   torchrec_bench --impl
+//   naive|ceiling|kernel|kernel+ceiling|core|core+kernel|train|backward|managed|managed+kernel|lookup --tables T --rows
+//   N --dim D --dtype fp32|fp16|int8|int4|int2
 //                  --batch B --pooling L --variant uniform=a.bin,b.bin,... [--variant skewed=...]
 //                  [--warmup W] [--runs R] [--calls C] [--threads n] [--thp 0|1] [--clock wall|thread]
 //
@@ -27,8 +29,8 @@
 //            lookups alone (managed_remap.h); fp32 only. managed+kernel: managed paired with the plain
 //            kernel on the same tables (partner_*, as kernel+ceiling)
 // With --dtype int8|int4|int2 (row-wise quantized tables, kernels/rowwise_quant.h) only `ceiling`, `kernel`
-// and `kernel+ceiling` run: the kernel is kernels::quantized_pool_forward, the ceiling a gather of rows of the quantized row size
-// (quantized_ceiling.cc).
+// and `kernel+ceiling` run: the kernel is kernels::quantized_pool_forward, the ceiling a gather of rows of the
+// quantized row size (quantized_ceiling.cc).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Half.h>
@@ -236,6 +238,20 @@ double checksum(const float* out, int64_t n) {
   return s;
 }
 
+// A kernel's batch (kernels::PooledBatch or QuantizedBatch): `ids` (int64, key-major) pooled into
+// `out`, [B][T * D], every bag L ids long (`offsets`).
+template <typename Batch>
+Batch kernel_batch(const Options& o, const std::vector<int64_t>& offsets, const int64_t* ids, std::vector<float>& out) {
+  Batch batch;
+  batch.offsets = offsets.data();
+  batch.ids = ids;
+  batch.ids_int64 = true;
+  batch.batch = o.batch;
+  batch.out = out.data();
+  batch.out_width = o.tables * o.dim;
+  return batch;
+}
+
 // One implementation, set up once (tables filled), then timed on each variant's batches.
 struct Impl {
   std::function<void(const Batches& batches, size_t k)> call;                   // pools batches[k]
@@ -334,7 +350,7 @@ int main(int argc, char** argv) {
 
     std::unique_ptr<bench::ManagedMaps> maps;  // managed, managed+kernel, lookup
     std::vector<torchrec::kernels::PooledFeature> managed_features;
-    std::vector<std::vector<int64_t>> raw;     // managed, lookup: the raw ids of this variant's batches
+    std::vector<std::vector<int64_t>> raw;  // managed, lookup: the raw ids of this variant's batches
     int64_t lookup_sum = 0;
 
     Impl impl;
@@ -348,15 +364,18 @@ int main(int argc, char** argv) {
     const bool wants_ceiling = o.impl == "ceiling" || paired;
     std::function<void(const Batches&, size_t)> kernel_call, ceiling_call;
     if (o.bits > 0 && !wants_kernel && !wants_ceiling) {
-      throw std::runtime_error("--dtype int" + std::to_string(o.bits) + " runs only with --impl kernel|ceiling|kernel+ceiling");
+      throw std::runtime_error("--dtype int" + std::to_string(o.bits) +
+                               " runs only with --impl kernel|ceiling|kernel+ceiling");
     }
     if (wants_ceiling) {
-      const bool supported = o.bits > 0 ? bench::quantized_ceiling_supported(torchrec::kernels::quantized_row_bytes(D, o.bits))
-                                        : bench::ceiling_supported(D);
+      const bool supported = o.bits > 0
+                                 ? bench::quantized_ceiling_supported(torchrec::kernels::quantized_row_bytes(D, o.bits))
+                                 : bench::ceiling_supported(D);
       if (!supported) throw std::runtime_error("ceiling: unsupported dim " + std::to_string(D));
     }
     if (wants_kernel || wants_ceiling) {
-      for (int64_t t = 0; t < T; ++t) weights.push_back(o.bits > 0 ? make_quantized_table(o, t) : make_table(o, t, o.thp));
+      for (int64_t t = 0; t < T; ++t)
+        weights.push_back(o.bits > 0 ? make_quantized_table(o, t) : make_table(o, t, o.thp));
     }
     if (wants_ceiling && o.bits > 0) {
       for (const at::Tensor& w : weights) qceiling.tables.push_back(w.data_ptr<uint8_t>());
@@ -392,14 +411,8 @@ int main(int argc, char** argv) {
         qfeatures.push_back(f);
       }
       kernel_call = [&](const Batches& batches, size_t k) {
-        torchrec::kernels::QuantizedBatch batch;
-        batch.offsets = offsets.data();
-        batch.ids = batches[k].data();
-        batch.ids_int64 = true;
-        batch.batch = B;
-        batch.out = out.data();
-        batch.out_width = T * D;
-        torchrec::kernels::quantized_pool_forward(qfeatures, batch);
+        torchrec::kernels::quantized_pool_forward(
+            qfeatures, kernel_batch<torchrec::kernels::QuantizedBatch>(o, offsets, batches[k].data(), out));
       };
       extra << ",\"isa\":\"" << torchrec::kernels::quantized_pool_isa() << "\"";
     } else if (wants_kernel) {
@@ -414,14 +427,8 @@ int main(int argc, char** argv) {
         features.push_back(f);
       }
       kernel_call = [&](const Batches& batches, size_t k) {
-        torchrec::kernels::PooledBatch batch;
-        batch.offsets = offsets.data();
-        batch.ids = batches[k].data();
-        batch.ids_int64 = true;
-        batch.batch = B;
-        batch.out = out.data();
-        batch.out_width = T * D;
-        torchrec::kernels::pooled_lookup_forward(features, batch);
+        torchrec::kernels::pooled_lookup_forward(
+            features, kernel_batch<torchrec::kernels::PooledBatch>(o, offsets, batches[k].data(), out));
       };
       extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
     }
@@ -487,25 +494,13 @@ int main(int argc, char** argv) {
           lookup_sum = maps->lookup_all(raw[k], B * L);
           return;
         }
-        torchrec::kernels::PooledBatch batch;
-        batch.offsets = offsets.data();
-        batch.ids = raw[k].data();
-        batch.ids_int64 = true;
-        batch.batch = B;
-        batch.out = out.data();
-        batch.out_width = T * D;
-        torchrec::kernels::pooled_lookup_forward(managed_features, batch);
+        torchrec::kernels::pooled_lookup_forward(
+            managed_features, kernel_batch<torchrec::kernels::PooledBatch>(o, offsets, raw[k].data(), out));
       };
       if (o.impl == "managed+kernel") {
         impl.partner = [&](const Batches& batches, size_t k) {
-          torchrec::kernels::PooledBatch batch;
-          batch.offsets = offsets.data();
-          batch.ids = batches[k].data();
-          batch.ids_int64 = true;
-          batch.batch = B;
-          batch.out = out.data();
-          batch.out_width = T * D;
-          torchrec::kernels::pooled_lookup_forward(features, batch);
+          torchrec::kernels::pooled_lookup_forward(
+              features, kernel_batch<torchrec::kernels::PooledBatch>(o, offsets, batches[k].data(), out));
         };
       }
       // Paired, the plain kernel wrote the output last: it pools the same rows, so the sum is the same.
