@@ -2,8 +2,8 @@
 // one JSON line. Driven by bench/run.ts, which hands every implementation the same id files.
 //
 //   torchrec_bench --impl
-//   naive|ceiling|kernel|kernel+ceiling|core|core+kernel|train|backward|managed|managed+kernel|lookup --tables T --rows
-//   N --dim D --dtype fp32|fp16|int8|int4|int2
+//   naive|ceiling|kernel|kernel+ceiling|core|core+kernel|train|backward|managed|managed+kernel|managed-train+core|lookup
+//   --tables T --rows N --dim D --dtype fp32|fp16|int8|int4|int2
 //                  --batch B --pooling L --variant uniform=a.bin,b.bin,... [--variant skewed=...]
 //                  [--warmup W] [--runs R] [--calls C] [--threads n] [--thp 0|1] [--clock wall|thread]
 //
@@ -19,6 +19,8 @@
 //            the ceiling's as partner_median_ms / partner_runs_ms and partner_over_impl_median (the
 //            median of the runs' ceiling/kernel ratios)
 //   core     torchrec's core EmbeddingBagCollection: KJT validation + id checks + kernel + output tensor
+//   managed-train+core  a core collection with managed ids forwarding in TRAIN mode (lookups, admissions
+//            and counts), paired with the plain core forward (partner_*; managed_remap.h's residents)
 //   core+kernel  core paired with kernel (own tables each), alternated call by call (partner_*, as
 //            kernel+ceiling): partner_over_impl_median is kernel/core
 //   train    core forward + fused backward with rowwise Adagrad (the train step without Node)
@@ -350,6 +352,8 @@ int main(int argc, char** argv) {
 
     std::unique_ptr<bench::ManagedMaps> maps;  // managed, managed+kernel, lookup
     std::vector<torchrec::kernels::PooledFeature> managed_features;
+    std::unique_ptr<torchrec::EmbeddingBagCollection> managed_ebc;  // managed-train+core
+    std::vector<at::Tensor> raw_tensors;                            // managed-train+core: raw ids
     std::vector<std::vector<int64_t>> raw;  // managed, lookup: the raw ids of this variant's batches
     int64_t lookup_sum = 0;
 
@@ -506,6 +510,38 @@ int main(int argc, char** argv) {
       // Paired, the plain kernel wrote the output last: it pools the same rows, so the sum is the same.
       impl.checksum = [&] { return o.impl == "lookup" ? static_cast<double>(lookup_sum) : out_sum(); };
       extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
+    } else if (o.impl == "managed-train+core") {
+      // Two core collections: one with managed ids (filled with rows - 1 residents, entity k at row k,
+      // as managed_remap.h) forwarding in TRAIN mode (admit and count every occurrence), one plain.
+      std::vector<torchrec::TableSpec> specs = core_specs(o);
+      for (auto& spec : specs) {
+        spec.managed = torchrec::ManagedIdsSpec();
+        spec.managed->eviction_interval = int64_t{1} << 40;  // no pass during a benchmark
+      }
+      managed_ebc = std::make_unique<torchrec::EmbeddingBagCollection>(specs, false, 1);
+      ebc = std::make_unique<torchrec::EmbeddingBagCollection>(core_specs(o), false, 1);
+      constexpr int64_t kChunk = 1 << 17;
+      std::vector<float> scratch;
+      for (int64_t k0 = 0; k0 + 1 < o.rows; k0 += kChunk) {
+        const int64_t n = std::min(kChunk, o.rows - 1 - k0);
+        at::Tensor ids = at::empty({T * n}, at::kLong);
+        for (int64_t t = 0; t < T; ++t) {
+          for (int64_t j = 0; j < n; ++j) ids.data_ptr<int64_t>()[t * n + j] = bench::raw_id(k0 + j);
+        }
+        scratch.resize(static_cast<size_t>(n * T * D));
+        managed_ebc->forward_train(
+            torchrec::KeyedJaggedTensor::from_lengths(key_list, ids, at::ones({T * n}, at::kInt), at::Tensor(), 0),
+            scratch.data());
+      }
+      impl.call = [&](const Batches&, size_t k) {
+        managed_ebc->forward_train(
+            torchrec::KeyedJaggedTensor::from_lengths(key_list, raw_tensors[k], lengths, at::Tensor(), 0), out.data());
+      };
+      impl.partner = [&](const Batches& batches, size_t k) {
+        last = ebc->forward(
+            torchrec::KeyedJaggedTensor::from_lengths(key_list, as_tensor(batches, k), lengths, at::Tensor(), 0));
+      };
+      impl.checksum = out_sum;
     } else if (o.impl == "core") {
       ebc = std::make_unique<torchrec::EmbeddingBagCollection>(core_specs(o), false, 1);
       impl.call = [&](const Batches& batches, size_t k) {
@@ -557,6 +593,11 @@ int main(int argc, char** argv) {
       id_tensors.clear();  // as_tensor views this variant's batches from here on
       raw.clear();
       for (size_t k = 0; maps && k < batches.size(); ++k) raw.push_back(bench::ManagedMaps::raw_batch(batches[k]));
+      raw_tensors.clear();
+      for (size_t k = 0; managed_ebc && k < batches.size(); ++k) {
+        const auto ids = bench::ManagedMaps::raw_batch(batches[k]);
+        raw_tensors.push_back(at::from_blob(const_cast<int64_t*>(ids.data()), {T * B * L}, at::kLong).clone());
+      }
       std::ostringstream info;
       if (impl.tune) impl.tune(batches, info);
       std::vector<double> runs;
