@@ -55,6 +55,9 @@
 #include <thread>
 #include <vector>
 
+#include "bench_options.h"
+#include "bench_tables.h"
+#include "bench_timing.h"
 #include "ceiling.h"
 #include "core/embedding_bag_collection.h"
 #include "core/keyed_jagged_tensor.h"
@@ -69,190 +72,7 @@
 
 namespace {
 
-struct Options {
-  std::string impl;
-  int64_t tables = 0, rows = 0, dim = 0, batch = 0, pooling = 0;
-  bool half = false;
-  int bits = 0;  // 8, 4 or 2: a row-wise quantized table; 0: float (fp32 or fp16)
-  std::vector<std::pair<std::string, std::vector<std::string>>> variants;  // name, id files
-  int warmup = 3, runs = 20, calls = 1, threads = 0;
-  bool thp = true;
-  // "wall" (steady clock) or "thread": the calling thread's CPU time, which leaves out the time the OS
-  // gave other processes, so a loaded machine still gives comparable figures (only with --threads 1).
-  std::string clock = "wall";
-  std::string optimizer = "rowwise_adagrad";  // train, backward
-};
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string part; std::getline(in, part, sep);) {
-    if (!part.empty()) out.push_back(part);
-  }
-  return out;
-}
-
-Options parse(int argc, char** argv) {
-  std::map<std::string, std::string> kv;
-  Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strncmp(argv[i], "--", 2) != 0) throw std::runtime_error(std::string("unexpected argument ") + argv[i]);
-    if (std::strcmp(argv[i], "--variant") == 0) {
-      const std::string v = argv[i + 1];
-      const size_t eq = v.find('=');
-      if (eq == std::string::npos) throw std::runtime_error("--variant wants name=file,file,...");
-      o.variants.emplace_back(v.substr(0, eq), split(v.substr(eq + 1), ','));
-      continue;
-    }
-    kv[argv[i] + 2] = argv[i + 1];
-  }
-  auto need = [&](const char* k) {
-    if (!kv.count(k)) throw std::runtime_error(std::string("missing --") + k);
-    return kv[k];
-  };
-  o.impl = need("impl");
-  o.tables = std::stoll(need("tables"));
-  o.rows = std::stoll(need("rows"));
-  o.dim = std::stoll(need("dim"));
-  o.batch = std::stoll(need("batch"));
-  o.pooling = std::stoll(need("pooling"));
-  const std::string dtype = need("dtype");
-  o.half = dtype == "fp16";
-  o.bits = dtype == "int8" ? 8 : dtype == "int4" ? 4 : dtype == "int2" ? 2 : 0;
-  if (!o.half && o.bits == 0 && dtype != "fp32") throw std::runtime_error("unknown --dtype " + dtype);
-  if (o.variants.empty()) throw std::runtime_error("missing --variant name=files");
-  if (kv.count("warmup")) o.warmup = std::stoi(kv["warmup"]);
-  if (kv.count("runs")) o.runs = std::stoi(kv["runs"]);
-  if (kv.count("calls")) o.calls = std::stoi(kv["calls"]);
-  if (kv.count("threads")) o.threads = std::stoi(kv["threads"]);
-  if (kv.count("thp")) o.thp = kv["thp"] != "0";
-  if (kv.count("clock")) o.clock = kv["clock"];
-  if (o.clock != "wall" && o.clock != "thread") throw std::runtime_error("--clock wants wall or thread");
-  if (o.clock == "thread" && o.threads != 1) throw std::runtime_error("--clock thread needs --threads 1");
-  if (kv.count("optimizer")) o.optimizer = kv["optimizer"];
-  return o;
-}
-
-using Batches = std::vector<std::vector<int64_t>>;
-
-Batches read_ids(const Options& o, const std::vector<std::string>& files) {
-  const size_t count = static_cast<size_t>(o.tables * o.batch * o.pooling);
-  Batches batches;
-  for (const auto& file : files) {
-    std::ifstream in(file, std::ios::binary);
-    std::vector<int64_t> ids(count);
-    in.read(reinterpret_cast<char*>(ids.data()), static_cast<std::streamsize>(count * sizeof(int64_t)));
-    if (!in) throw std::runtime_error("cannot read " + std::to_string(count) + " ids from " + file);
-    batches.push_back(std::move(ids));
-  }
-  return batches;
-}
-
-// The same deterministic small values in every C++ implementation, so their outputs can be compared.
-float weight_value(int64_t table, int64_t index) {
-  uint64_t x = static_cast<uint64_t>(table) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index);
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  return (static_cast<float>(x & 0xFFFF) / 65536.0f - 0.5f) * 0.02f;
-}
-
-at::Tensor make_table(const Options& o, int64_t t, bool huge_pages) {
-  const at::ScalarType dtype = o.half ? at::kHalf : at::kFloat;
-  at::Tensor w =
-      huge_pages ? torchrec::kernels::allocate_table(o.rows, o.dim, dtype) : at::empty({o.rows, o.dim}, dtype);
-  const int64_t n = o.rows * o.dim;
-  if (o.half) {
-    auto* p = static_cast<c10::Half*>(w.data_ptr());
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) p[i] = c10::Half(weight_value(t, i));
-  } else {
-    auto* p = w.data_ptr<float>();
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) p[i] = weight_value(t, i);
-  }
-  return w;
-}
-
-// The same values as make_table's fp32 table, quantized row-wise a chunk at a time.
-at::Tensor make_quantized_table(const Options& o, int64_t t) {
-  const int64_t row_bytes = torchrec::kernels::quantized_row_bytes(o.dim, o.bits);
-  at::Tensor q = o.thp ? torchrec::kernels::allocate_table(o.rows, row_bytes, at::kByte)
-                       : at::empty({o.rows, row_bytes}, at::kByte);
-  constexpr int64_t kChunk = 1 << 14;
-  std::vector<float> values(static_cast<size_t>(kChunk * o.dim));
-  for (int64_t first = 0; first < o.rows; first += kChunk) {
-    const int64_t n = std::min(kChunk, o.rows - first);
-    for (int64_t i = 0; i < n * o.dim; ++i) values[i] = weight_value(t, first * o.dim + i);
-    torchrec::kernels::quantize_rows(values.data(), n, o.dim, o.bits, q.data_ptr<uint8_t>() + first * row_bytes);
-  }
-  return q;
-}
-
-std::map<std::string, long> memory_kb() {
-  std::map<std::string, long> out;
-  for (const char* file : {"/proc/self/status", "/proc/self/smaps_rollup"}) {
-    std::ifstream in(file);
-    for (std::string line; std::getline(in, line);) {
-      for (const char* key : {"VmHWM", "VmRSS", "AnonHugePages"}) {
-        const size_t len = std::strlen(key);
-        if (line.compare(0, len, key) == 0 && line.size() > len && line[len] == ':') {
-          out[key] = std::stol(line.substr(len + 1));
-        }
-      }
-    }
-  }
-  return out;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
-}
-
-double now_ms(const Options& o) {
-  if (o.clock == "thread") {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
-  }
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// Times `call(batch_index)`: warm-up runs, then `runs` runs of `calls` calls each (ms per call).
-template <typename Call>
-std::vector<double> time_runs(const Options& o, size_t batches, Call&& call) {
-  size_t next = 0;
-  for (int i = 0; i < o.warmup * o.calls; ++i) call(next++ % batches);
-  std::vector<double> out;
-  for (int r = 0; r < o.runs; ++r) {
-    const double start = now_ms(o);
-    for (int c = 0; c < o.calls; ++c) call(next++ % batches);
-    out.push_back((now_ms(o) - start) / o.calls);
-  }
-  return out;
-}
-
-double checksum(const float* out, int64_t n) {
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += out[i];
-  return s;
-}
-
-// A kernel's batch (kernels::PooledBatch or QuantizedBatch): `ids` (int64, key-major) pooled into
-// `out`, [B][T * D], every bag L ids long (`offsets`).
-template <typename Batch>
-Batch kernel_batch(const Options& o, const std::vector<int64_t>& offsets, const int64_t* ids, std::vector<float>& out) {
-  Batch batch;
-  batch.offsets = offsets.data();
-  batch.ids = ids;
-  batch.ids_int64 = true;
-  batch.batch = o.batch;
-  batch.out = out.data();
-  batch.out_width = o.tables * o.dim;
-  return batch;
-}
+using namespace bench;  // NOLINT: this binary is the bench namespace's one user
 
 // One implementation, set up once (tables filled), then timed on each variant's batches.
 struct Impl {
@@ -262,47 +82,6 @@ struct Impl {
   // kernel+ceiling, core+kernel, managed+kernel: the second impl's call, timed alternately with `call`
   std::function<void(const Batches& batches, size_t k)> partner;
 };
-
-// Paired impls: the two calls alternated on the same batch (order swapped every run, so drift and
-// cache warmth favour neither), ms per call of each; a run's ratio compares two neighbouring calls.
-template <typename Call>
-void time_pairs(const Options& o, size_t batches, Call&& call, Call&& partner, std::vector<double>& first,
-                std::vector<double>& second, size_t& last_k) {
-  size_t next = 0;
-  for (int i = 0; i < o.warmup; ++i, ++next) {
-    call(next % batches);
-    partner(next % batches);
-  }
-  for (int r = 0; r < o.runs; ++r, ++next) {
-    const size_t k = next % batches;
-    double a = 0, b = 0;
-    for (int turn = 0; turn < 2; ++turn) {
-      const bool call_first = (r % 2 == 0) == (turn == 0);
-      const double start = now_ms(o);
-      for (int c = 0; c < o.calls; ++c) call_first ? call(k) : partner(k);
-      (call_first ? a : b) = (now_ms(o) - start) / o.calls;
-    }
-    first.push_back(a);
-    second.push_back(b);
-    last_k = k;
-  }
-}
-
-std::vector<torchrec::TableSpec> core_specs(const Options& o) {
-  std::vector<torchrec::TableSpec> specs;
-  for (int64_t t = 0; t < o.tables; ++t) {
-    torchrec::TableSpec s;
-    s.name = "t" + std::to_string(t);
-    s.num_embeddings = o.rows;
-    s.embedding_dim = o.dim;
-    s.dtype = o.half ? at::kHalf : at::kFloat;
-    s.feature_names = {"f" + std::to_string(t)};
-    s.init_min = -0.01;
-    s.init_max = 0.01;
-    specs.push_back(s);
-  }
-  return specs;
-}
 
 }  // namespace
 
