@@ -4,12 +4,17 @@
  * 1M residents per table (1M - 1 rows + the default row). The remap is the difference of the two
  * medians; its throughput is the ids of a batch (B*L*T) over that difference. EVALUATE forwards
  * remap by lookup only (serving; also what backward does); TRAIN forwards also count every occurrence
- * and run as writers. Writes bench/results/managed-ids.md. Run: npx ts-node --transpile-only bench/managed_ids.ts
+ * and run as writers. Then the same in C++ without Node, each managed forward alternated call by call
+ * with the plain one in one process (torchrec_bench --impl managed+kernel | managed-train+core), whose
+ * ratios hold when the machine's speed moves between processes, and the lookups alone (--impl lookup).
+ * Writes bench/results/managed-ids.md. Run: npm run bench:managed-ids (builds the C++ bench binary first)
  */
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { EmbeddingBagCollection, KeyedJaggedTensor, Mode, getNumThreads } from '../lib';
+import { BENCH_BIN } from './common';
 
 const T = Number(process.env.MC_TABLES ?? 8);
 const N = Number(process.env.MC_ROWS ?? 1_000_000);
@@ -77,6 +82,60 @@ function batches(count: number, seed: number): { plain: KeyedJaggedTensor; raw: 
 }
 
 /**
+ * The paired C++ rows on the same entities (key-major int64 id files of `plain` batches): per impl, the
+ * managed forward's median ms, the plain one's, and the median of the runs' managed/plain ratios.
+ */
+function pairedRows(data: { plain: KeyedJaggedTensor }[]): string[] {
+  if (!fs.existsSync(BENCH_BIN)) return [`(C++ rows skipped: ${BENCH_BIN} is missing; run npm run bench:build)`];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torchrec-managed-bench-'));
+  const files = data.map((d, k) => {
+    const file = path.join(dir, `ids_${k}.bin`);
+    fs.writeFileSync(file, new Uint8Array(BigInt64Array.from(d.plain.values() as BigInt64Array).buffer));
+    return file;
+  });
+  const out: string[] = [];
+  try {
+    const shape = ['--tables', `${T}`, '--rows', `${N}`, '--dim', `${D}`, '--dtype', 'fp32', '--batch', `${B}`];
+    for (const [impl, what] of [
+      ['managed+kernel', 'EVALUATE: the fused kernel with lookups / the plain kernel'],
+      ['managed-train+core', 'TRAIN: the core forward admitting and counting / the plain core forward'],
+      ['lookup', 'the lookups alone'],
+    ] as const) {
+      const args = [
+        ...shape,
+        '--pooling',
+        `${L}`,
+        '--impl',
+        impl,
+        '--runs',
+        `${REPS}`,
+        '--variant',
+        `uniform=${files}`,
+      ];
+      const r = spawnSync(BENCH_BIN, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+      if (r.status !== 0) {
+        out.push(`| ${what} | failed: ${(r.stderr ?? '').trim().slice(0, 200)} | | |`);
+        continue;
+      }
+      const v = JSON.parse(r.stdout.trim().split('\n').pop() as string).variants.uniform;
+      if (impl === 'lookup') {
+        out.push(
+          `| ${what} | ${v.median_ms.toFixed(2)} | | ${((T * B * L) / (v.median_ms / 1e3) / 1e6).toFixed(1)}M ids/s |`,
+        );
+      } else {
+        const remap = 1 / v.partner_over_impl_median - 1;
+        out.push(
+          `| ${what} | ${v.median_ms.toFixed(2)} | ${v.partner_median_ms.toFixed(2)} | ${(100 * remap).toFixed(0)}% |`,
+        );
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+/**
  * Medians of the variants measured round-robin (one forward of each per round), so that drift on a
  * shared machine and the allocator's warm-up hit every variant alike instead of whichever runs first.
  */
@@ -125,6 +184,9 @@ async function main(): Promise<void> {
     inMode(Mode.TRAIN),
   ]);
   const after = managed.managedIdStats().t0;
+  // Freed before the C++ rows run, so their tables do not compete with these for memory and huge pages.
+  managed.dispose();
+  plain.dispose();
   const ids = T * B * L;
   const rows = [
     ['forward, plain row ids', plainEval, '', ''],
@@ -159,12 +221,17 @@ async function main(): Promise<void> {
     '',
     `After the TRAIN forwards: ${after.defaultRowHits} default-row hits (entities are all resident), ${after.waiting} waiting.`,
     '',
+    'The same in C++ without Node (torchrec_bench; same entities, maps and residents): each managed forward',
+    "alternated call by call with the plain one in one process, remap as the median of the runs' managed/plain − 1.",
+    '',
+    '| C++, one process | managed ms | plain ms | remap / plain (lookups: ids/s) |',
+    '|---|---|---|---|',
+    ...pairedRows(data),
+    '',
   ];
   const text = lines.join('\n');
   process.stdout.write(text);
   if (process.env.MC_WRITE !== '0') fs.writeFileSync(path.join(__dirname, 'results', 'managed-ids.md'), text);
-  managed.dispose();
-  plain.dispose();
 }
 
 main().catch((e) => {
