@@ -7,7 +7,8 @@
  * and run as writers. Then the same in C++ without Node, each managed forward alternated call by call
  * with the plain one in one process (torchrec_bench --impl managed+kernel | managed-train+core), whose
  * ratios hold when the machine's speed moves between processes, and the lookups alone (--impl lookup).
- * Writes bench/results/managed-ids.md. Run: npm run bench:managed-ids (builds the C++ bench binary first)
+ * Writes bench/results/managed-ids-latest.md (bench/results/managed-ids.md keeps the annotated history;
+ * MC_WRITE=0: print only). Run: npm run bench:managed-ids (builds the C++ bench binary first)
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -231,7 +232,9 @@ async function main(): Promise<void> {
   ];
   const text = lines.join('\n');
   process.stdout.write(text);
-  if (process.env.MC_WRITE !== '0') fs.writeFileSync(path.join(__dirname, 'results', 'managed-ids.md'), text);
+  if (process.env.MC_WRITE !== '0') {
+    fs.writeFileSync(path.join(__dirname, 'results', 'managed-ids-latest.md'), text);
+  }
 }
 
 main().catch((e) => {
