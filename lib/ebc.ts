@@ -420,9 +420,25 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
    * Per table with `managed_collision`: residents, waiting ids, ids admitted and evicted so far,
    * default-row hits and waiting ids dropped (the waiting set was full), counted by TRAIN forwards
    * (DESIGN.md "Managed ids"). In call order: a call made after a forward sees its admissions.
+   * On a sharded collection it is a collective (every rank calls it, in the same order) and returns a
+   * Promise of the sums over the tables' shards, on every rank.
    */
-  managedIdStats(): Record<string, ManagedIdStats> {
-    return this.live('managedIdStats').managedIdStats();
+  managedIdStats(): ShardedResult<G, Record<string, ManagedIdStats>> {
+    type Result = ShardedResult<G, Record<string, ManagedIdStats>>;
+    if (this.processGroup) return this.managedIdStatsAsync() as Result;
+    return this.live('managedIdStats').managedIdStats() as Result;
+  }
+
+  /** managedIdStats off the JS thread, in call order; the form a sharded collection's returns. */
+  managedIdStatsAsync(): Promise<Record<string, ManagedIdStats>> {
+    let pending: Promise<Record<string, ManagedIdStats>>;
+    try {
+      const handle = this.live('managedIdStats');
+      pending = this.calls.submit(() => handle.managedIdStatsAsync());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return ownPromise(pending);
   }
 
   /**

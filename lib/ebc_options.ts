@@ -116,10 +116,8 @@ function readOptions(v: Validator, raw: unknown, path: string): ResolvedEbcOptio
       if (isQuantized(t.data_type)) {
         v.add(at(at(at(path, 'tables'), i), 'data_type'), `${t.data_type} tables cannot be sharded yet`);
       }
-      for (const field of ['pretrained', 'managed_collision'] as const) {
-        if (t[field] !== undefined) {
-          v.add(at(at(at(path, 'tables'), i), field), 'is not supported on a sharded collection yet');
-        }
+      if (t.pretrained !== undefined) {
+        v.add(at(at(at(path, 'tables'), i), 'pretrained'), 'is not supported on a sharded collection yet');
       }
     });
   }

@@ -158,6 +158,8 @@ export interface NativeShardState {
   weight?: NativeStoredWeights | null;
   /** Per-element states [rows][cols], per-row states [rows]. */
   state?: Record<string, Float32Array>;
+  /** A managed table's map: on export this shard's part (global rows), on import the whole table's. */
+  managed?: NativeManagedState;
 }
 
 export interface NativeEmbeddingBagCollection {
@@ -199,8 +201,10 @@ export interface NativeEmbeddingBagCollection {
   setVocab(table: string, ids: BigInt64Array, rows: BigInt64Array | Int32Array, oovRow: number): void;
   /** Per table with a vocabulary: ids looked up by forward calls, and how many of them were missing. */
   vocabStats(): Record<string, { lookups: number; missing: number }>;
-  /** Per managed-id table, read in call order. */
+  /** Per managed-id table, read in call order (unsharded collections: on the JS thread). */
   managedIdStats(): Record<string, NativeManagedIdStats>;
+  /** The same off the JS thread; a collective on a sharded collection. */
+  managedIdStatsAsync(): Promise<Record<string, NativeManagedIdStats>>;
   /** Per table: 'mmap' when its rows are read in place from a mapped file, else 'memory'. */
   tableStorage(): Record<string, 'memory' | 'mmap'>;
   /** True once a mapped restore made the collection read-only. */

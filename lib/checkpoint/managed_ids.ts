@@ -11,7 +11,7 @@
  * hostile file is an ERR_CHECKPOINT that leaves the module as it was.
  */
 import type { EmbeddingBagConfig } from '../config/embedding';
-import type { NativeManagedState, NativeStateImport } from '../native';
+import type { NativeManagedState } from '../native';
 import { checkpointError, numel } from './checkpointable';
 import type { TensorRef } from './pickle_values';
 import type { TorchArchive } from './torch_zip';
@@ -113,14 +113,14 @@ export async function writeManagedSnapshot(
 
 /**
  * Plans the restore of every managed table's map: a missing part is an issue (reported with the
- * others before anything is read); the returned reads fill `imports[table].managed`.
+ * others before anything is read); the returned reads hand each table's map to `use`.
  */
 export function planManagedRestore(
   reader: SnapshotReader,
   tables: readonly EmbeddingBagConfig[],
   keyPrefix: string,
   issues: string[],
-  imports: NativeStateImport,
+  use: (table: string, state: NativeManagedState) => void,
 ): (() => Promise<void>)[] {
   const reads: (() => Promise<void>)[] = [];
   for (const t of tables.filter(isManaged)) {
@@ -139,7 +139,7 @@ export function planManagedRestore(
         checkManagedShape(p, shape, reader.where(logical(p)));
         parts[p] = data;
       }
-      imports[t.name].managed = unpackManaged(parts, `managed ids of table ${t.name}`);
+      use(t.name, unpackManaged(parts, `managed ids of table ${t.name}`));
     });
   }
   return reads;

@@ -14,6 +14,7 @@ import { resolveSnapshotDir } from './atomic_dir';
 import { Checkpointable, checkpointError, ModuleKeyOptions, shapeText, tableDtype, weightKey } from './checkpointable';
 import { torchDtypeName } from './dtypes';
 import { agree, modelPath, optimizerPath } from './sharded_snapshot';
+import { planManagedRestore } from './managed_ids';
 import { keyToFilename } from './snapshot_manifest';
 import { SnapshotReader } from './snapshot_reader';
 import { readRegion } from './snapshot_region';
@@ -116,6 +117,12 @@ async function readLocal(
         });
       }
     }
+    // Each shard of a managed table gets the whole map; the native side checks it and takes its part.
+    reads.push(
+      ...planManagedRestore(reader, module.tables, keyPrefix, issues, (table, state) => {
+        for (const entry of imports) if (entry.table === table) entry.managed = state;
+      }),
+    );
     const step = reader.primitive('extra_state/step');
     const walltime = reader.primitive('extra_state/walltime') ?? 0;
     if (step !== undefined && (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0)) {

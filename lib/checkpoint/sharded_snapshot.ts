@@ -4,7 +4,8 @@
  * files and lists them in its part of the manifest as ShardedTensor entries (a rank holding no piece
  * of a table lists it with no shards, as torchsnapshot does for a ShardedTensor without local
  * shards); data_parallel tables are written once, by rank 0, as `replicated/<logical path>` with
- * replicated entries on every rank; step and walltime are rank 0's, replicated.
+ * replicated entries on every rank; step and walltime are rank 0's, replicated. Managed-id maps are
+ * gathered whole and written like data_parallel tables (sharded_managed.ts).
  *
  * All ranks write into the one temporary directory rank 0 prepared (atomic_dir.ts), so `dir` must be
  * on a filesystem every rank sees at the same path (one machine, or a shared mount). The ranks agree
@@ -30,6 +31,8 @@ import {
   wrapIoError,
 } from './checkpointable';
 import { torchDtypeName } from './dtypes';
+import { managedKey, managedModelKeys, ManagedPart, PackedManaged } from './managed_ids';
+import { gatherManaged } from './sharded_managed';
 import { byteChunks, fsyncPath, writeChunks } from './fs_util';
 import {
   ContainerEntry,
@@ -88,6 +91,7 @@ export async function saveShardedSnapshot(
   return module.inCallOrder(async (m) => {
     if (!m.exportShards) throw new TorchrecError('ERR_INTERNAL', 'saveSnapshot: the module has no shards to export');
     const state = await m.exportShards(true, true);
+    const managed = await gatherManaged(pg, module.tables, state.shards);
     let tmp: string | undefined;
     let committed = false;
     try {
@@ -108,7 +112,7 @@ export async function saveShardedSnapshot(
       // Round 2: every rank's files are durable; rank 0 learns every manifest part.
       let part: Part;
       try {
-        part = await writePart(module, pg.rank, fromRank0.tmp!, state.shards, o.keyPrefix ?? '');
+        part = await writePart(module, pg.rank, fromRank0.tmp!, state.shards, managed, o.keyPrefix ?? '');
       } catch (e) {
         part = { error: wrapIoError(e, `writing rank ${pg.rank}'s shards`).message };
       }
@@ -146,6 +150,7 @@ async function writePart(
   rank: number,
   tmp: string,
   shards: NativeShardState[],
+  managed: Map<string, PackedManaged>,
   keyPrefix: string,
 ): Promise<Part> {
   const containers: Record<string, ContainerEntry> = {};
@@ -158,7 +163,7 @@ async function writePart(
     for (let d = path.dirname(file); d.startsWith(tmp + path.sep); d = path.dirname(d)) dirs.add(d);
   };
   const keys = module.tables.map((t) => weightKey(keyPrefix, t.name));
-  containers.model = { type: 'OrderedDict', keys };
+  containers.model = { type: 'OrderedDict', keys: [...keys, ...managedModelKeys(module.tables, keyPrefix)] };
   containers.optimizer = { type: 'dict', keys: ['state', 'param_groups'] };
   containers['optimizer/state'] = { type: 'dict', keys };
   for (const t of module.tables) {
@@ -199,6 +204,12 @@ async function writePart(
         out.push({ offsets, sizes, tensor: tensorEntry(location, x.dtype, sizes, false) });
       }
       leaves[x.logical] = { type: 'ShardedTensor', shards: out };
+    }
+    for (const [part, packed] of Object.entries(managed.get(t.name) ?? {})) {
+      const logical = `model/${keyToFilename(managedKey(keyPrefix, t.name, part as ManagedPart))}`;
+      const location = `replicated/${logical}`;
+      if (rank === 0) await write(location, packed.data);
+      leaves[logical] = tensorEntry(location, torchDtypeName('int64'), packed.shape, true);
     }
   }
   // KeyedOptimizer.state_dict()'s param_groups: the sorted parameter keys, on every rank.

@@ -223,7 +223,7 @@ async function restoreInOrder(
     }
     const hasOptimizer = !o.mmap && [...reader.entries.keys()].some((p) => p.startsWith('optimizer/'));
     if (hasOptimizer) planOptimizer(module, reader, keyPrefix, want, issues, tables);
-    reads.push(...planManagedRestore(reader, module.tables, keyPrefix, issues, tables));
+    reads.push(...planManagedRestore(reader, module.tables, keyPrefix, issues, (t, s) => (tables[t].managed = s)));
 
     const step = reader.primitive('extra_state/step');
     const walltime = reader.primitive('extra_state/walltime') ?? 0;

@@ -124,6 +124,32 @@ function allRanks(n: number): number[] {
 }
 
 /** Checks one entry, fills in its ranks (planner-placed types get their defaults later: `ranks` undefined). */
+/**
+ * A managed table's map lives with its rows: one owner (table_wise) or one map per row block, each id
+ * hashed to one (row_wise, table_row_wise); columns or replicas would each need the whole map.
+ */
+function readManagedEntry(v: Validator, t: EmbeddingBagConfig, st: ShardingType, shards: number, path: string): void {
+  if (st === 'column_wise' || st === 'data_parallel') {
+    v.add(
+      path,
+      `table "${t.name}" has managed ids (managed_collision), which shard table_wise, row_wise or table_row_wise, not ${st}`,
+    );
+    return;
+  }
+  if (st === 'table_wise') return;
+  for (let i = 0; i < shards; i++) {
+    const rows = rowWiseRows(t.num_embeddings, shards, i);
+    if (rows === 1) {
+      v.add(
+        path,
+        `${st} leaves shard ${i} of managed table "${t.name}" one row; each shard's map needs two or more ` +
+          `(rows for ids plus its default row): use fewer shards or table_wise`,
+      );
+      return;
+    }
+  }
+}
+
 function readEntry(
   v: Validator,
   t: EmbeddingBagConfig,
@@ -158,6 +184,7 @@ function readEntry(
       v.add(path, `table_row_wise keeps a table inside one node (${localWorldSize} ranks each), got ranks [${ranks}]`);
     }
   }
+  if (t.managed_collision !== undefined) readManagedEntry(v, t, st, ranks?.length ?? worldSize, path);
   if (st === 'column_wise') {
     const shards = ranks?.length ?? worldSize;
     if (t.embedding_dim % shards !== 0) {

@@ -5,7 +5,8 @@
  * function of its arguments, so every rank computes the same plan without talking to the others):
  *   1. tables a plan entry places (with ranks, or a type that fixes them) are kept as given;
  *   2. a table under 1 MiB (weights + optimizer state) is data_parallel: replicating it costs less
- *      than moving its ids and outputs every step;
+ *      than moving its ids and outputs every step (not a managed table: its map has one owner per
+ *      row block, so it goes on by the next rules);
  *   3. a table larger than one rank's budget is row_wise over every rank, or table_row_wise over
  *      the least loaded node when there are several nodes and it fits one (the ids then cross nodes
  *      once, as TorchRec's TWRW intends);
@@ -130,7 +131,7 @@ export function planSharding(tables: (EmbeddingBagConfig | object)[], o: PlanSha
     if (e !== undefined && ranks !== undefined) place(t, { sharding_type: e.type, ranks });
     else if (e?.type === 'table_wise') tableWise.push(t);
     else if (e?.type === 'table_row_wise') tableRowWise.push(t);
-    else if (tableBytes(t) < DATA_PARALLEL_MAX_BYTES)
+    else if (tableBytes(t) < DATA_PARALLEL_MAX_BYTES && t.managed_collision === undefined)
       place(t, { sharding_type: 'data_parallel', ranks: everyRank }); // 2.
     else if (tableBytes(t) > budget) big.push(t);
     else tableWise.push(t);

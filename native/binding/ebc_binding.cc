@@ -40,6 +40,7 @@ Napi::Function EbcBinding::define(Napi::Env env) {
                          InstanceMethod<&EbcBinding::set_vocab>("setVocab"),
                          InstanceMethod<&EbcBinding::vocab_stats>("vocabStats"),
                          InstanceMethod<&EbcBinding::managed_id_stats>("managedIdStats"),
+                         InstanceMethod<&EbcBinding::managed_id_stats_async>("managedIdStatsAsync"),
                          InstanceMethod<&EbcBinding::table_storage>("tableStorage"),
                          InstanceMethod<&EbcBinding::read_only>("readOnly"),
                      });
@@ -51,7 +52,6 @@ EbcBinding::EbcBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EbcBin
   guard(info.Env(), [&]() -> Napi::Value {
     ModuleSpec spec = read_module_spec(info[0]);
     if (wants_sharding(info[0].As<Napi::Object>())) {
-      refuse_sharded_managed_ids(spec);
       module_ = make_sharded_module(info[0].As<Napi::Object>(), std::move(spec));
       return info.Env().Undefined();
     }

@@ -55,6 +55,7 @@ class EbcBinding : public Napi::ObjectWrap<EbcBinding> {
 
   // Managed ids (managed_ids_binding.cc).
   Napi::Value managed_id_stats(const Napi::CallbackInfo& info);
+  Napi::Value managed_id_stats_async(const Napi::CallbackInfo& info);
 
   // The module, or ERR_DISPOSED naming `method`.
   std::shared_ptr<EmbeddingModule> module(const char* method) const;

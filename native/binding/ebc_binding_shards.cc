@@ -5,6 +5,7 @@
 #include "binding/ebc_binding.h"
 #include "binding/errors.h"
 #include "binding/imported_arrays.h"
+#include "binding/managed_ids_binding.h"
 #include "binding/module_worker.h"
 #include "distributed/sharded_collection.h"
 
@@ -29,7 +30,8 @@ struct ExportedShards {
 }  // namespace
 
 // exportShards(withWeights, withState): Promise<{step, shards: [{table, firstRow, rows, firstCol, cols,
-// replicated, weight, state}]}> (weight null without withWeights),
+// replicated, weight, state, managed?}]}> (weight null without withWeights; managed: a managed shard's
+// map with global rows, withState only),
 // this rank's shards read under one ticket (weights in the stored dtype: a Uint16Array of fp16 bits
 // for fp16 tables). Optimizer state is checked as exportState checks it: a snapshot holds only state
 // a restore accepts.
@@ -72,6 +74,7 @@ Napi::Value EbcBinding::export_shards(const Napi::CallbackInfo& info) {
             Napi::Object state = Napi::Object::New(env);
             for (auto& [name, tensor] : s.states) state.Set(name, to_float32_array(env, std::move(tensor)));
             entry.Set("state", state);
+            if (s.managed) entry.Set("managed", managed_state_to_js(env, *s.managed));
             shards.Set(static_cast<uint32_t>(i), entry);
           }
           out.Set("shards", shards);
@@ -80,7 +83,7 @@ Napi::Value EbcBinding::export_shards(const Napi::CallbackInfo& info) {
   });
 }
 
-// importShards(shards: [{table, firstRow, rows, firstCol, cols, weight?, state?}], step: number | null,
+// importShards(shards: [{table, firstRow, rows, firstCol, cols, weight?, state?, managed?}], step: number | null,
 // apply: boolean): Promise<void>. Under one write ticket, all-or-nothing; apply false only checks.
 // The arrays are kept referenced until the work ends, not copied.
 Napi::Value EbcBinding::import_shards(const Napi::CallbackInfo& info) {
@@ -102,6 +105,8 @@ Napi::Value EbcBinding::import_shards(const Napi::CallbackInfo& info) {
       s.first_col = to_int64(entry.Get("firstCol"), (where + ".firstCol").c_str(), 0, kMaxSafeInteger);
       s.cols = to_int64(entry.Get("cols"), (where + ".cols").c_str(), 0, kMaxSafeInteger);
       read_weight_and_states(entry, where, *held, s.weight, s.states);
+      if (!is_nullish(entry.Get("managed")))
+        s.managed = managed_state_from_js(entry.Get("managed"), where + ".managed");
       shards.push_back(std::move(s));
     }
     std::optional<int64_t> step;

@@ -3,6 +3,7 @@
 #include "binding/convert.h"
 #include "binding/ebc_binding.h"
 #include "binding/errors.h"
+#include "binding/module_worker.h"
 
 namespace torchrec::binding {
 namespace {
@@ -37,14 +38,6 @@ ManagedIdsSpec read_managed_ids(const Napi::Value& value, const std::string& whe
   spec.decay_exponent = to_number(obj.Get("decayExponent"), (where + ".decayExponent").c_str());
   spec.max_waiting = to_int64(obj.Get("maxWaiting"), (where + ".maxWaiting").c_str(), -1, kMaxSafeInteger);
   return spec;
-}
-
-void refuse_sharded_managed_ids(const ModuleSpec& spec) {
-  for (const auto& table : spec.tables) {
-    if (!table.managed) continue;
-    fail(ErrorCode::InvalidConfig, "table \"", table.name, "\" has managed ids (managed_collision), which a sharded ",
-         "collection (processGroup) does not support yet; use it in an unsharded EmbeddingBagCollection");
-  }
 }
 
 bool admits_ids(const EmbeddingModule& module, const Napi::Value& train) {
@@ -88,25 +81,45 @@ ManagedIdsState managed_state_from_js(const Napi::Value& value, const std::strin
   return s;
 }
 
+namespace {
+
+using StatsList = std::vector<std::pair<std::string, ManagedIdStats>>;
+
+Napi::Value stats_to_js(Napi::Env env, const StatsList& stats) {
+  Napi::Object out = Napi::Object::New(env);
+  for (const auto& [table, s] : stats) {
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("residents", Napi::Number::New(env, static_cast<double>(s.residents)));
+    entry.Set("waiting", Napi::Number::New(env, static_cast<double>(s.waiting)));
+    entry.Set("admitted", Napi::Number::New(env, static_cast<double>(s.admitted)));
+    entry.Set("evicted", Napi::Number::New(env, static_cast<double>(s.evicted)));
+    entry.Set("defaultRowHits", Napi::Number::New(env, static_cast<double>(s.default_row_hits)));
+    entry.Set("waitingDropped", Napi::Number::New(env, static_cast<double>(s.waiting_dropped)));
+    out.Set(table, entry);
+  }
+  return out;
+}
+
+}  // namespace
+
 // managedIdStats(): {[table]: {residents, waiting, admitted, evicted, defaultRowHits, waitingDropped}}
-// for every managed table, read in call order.
+// for every managed table, read in call order, on the JS thread (an unsharded collection).
 Napi::Value EbcBinding::managed_id_stats(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    auto m = module("managedIdStats");
+    auto m = local_module("managedIdStats");
     auto turn = m->sequencer().enter(CallSequencer::Kind::Read);
-    Napi::Env env = info.Env();
-    Napi::Object out = Napi::Object::New(env);
-    for (const auto& [table, s] : m->managed_id_stats()) {
-      Napi::Object entry = Napi::Object::New(env);
-      entry.Set("residents", Napi::Number::New(env, static_cast<double>(s.residents)));
-      entry.Set("waiting", Napi::Number::New(env, static_cast<double>(s.waiting)));
-      entry.Set("admitted", Napi::Number::New(env, static_cast<double>(s.admitted)));
-      entry.Set("evicted", Napi::Number::New(env, static_cast<double>(s.evicted)));
-      entry.Set("defaultRowHits", Napi::Number::New(env, static_cast<double>(s.default_row_hits)));
-      entry.Set("waitingDropped", Napi::Number::New(env, static_cast<double>(s.waiting_dropped)));
-      out.Set(table, entry);
-    }
-    return out;
+    return stats_to_js(info.Env(), m->managed_id_stats());
+  });
+}
+
+// managedIdStatsAsync(): the same as a Promise, off the JS thread; a collective on a sharded collection.
+Napi::Value EbcBinding::managed_id_stats_async(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto m = module("managedIdStats");
+    return ModuleWorker<StatsList>::start(
+        info.Env(), "torchrec.managedIdStats", m, reader_kind(*m),
+        [](EmbeddingModule& e) { return e.managed_id_stats(); },
+        [](Napi::Env env, StatsList& stats) -> Napi::Value { return stats_to_js(env, stats); });
   });
 }
 

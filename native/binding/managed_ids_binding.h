@@ -15,9 +15,6 @@ namespace torchrec::binding {
 // {policy: 'lfu' | 'lru' | 'distance_lfu', interval, decayExponent, maxWaiting} (lib/native.ts).
 ManagedIdsSpec read_managed_ids(const Napi::Value& value, const std::string& where);
 
-// ERR_INVALID_CONFIG: the sharded collection does not place managed tables yet.
-void refuse_sharded_managed_ids(const ModuleSpec& spec);
-
 // Whether a forward admits ids: the caller passed train = true and the module has managed tables.
 bool admits_ids(const EmbeddingModule& module, const Napi::Value& train);
 

@@ -12,19 +12,6 @@
 
 namespace torchrec {
 
-// Where a store's table sits in the whole collection: its index among the collection's tables and
-// its first row and column (a row-wise shard of table `table` starts at `first_row`, a column-wise
-// one at `first_col`). Initial weights depend only on (seed, table, row, column), so a shard starts
-// as that part of the whole table.
-struct TableOrigin {
-  int64_t table = 0;
-  int64_t first_row = 0;
-  int64_t first_col = 0;
-  // A row-wise shard's pooled bags are partial sums that the requesting rank adds up: an fp16 shard
-  // leaves them in fp32, so the whole bag is rounded to fp16 once, by the requester, as in one process.
-  bool partial_sums = false;
-};
-
 // Table `spec`'s initial weights on the CPU: uniform in [init_min, init_max] (kernels::fill_hashed of
 // (seed, origin.table, origin.first_row + row, origin.first_col + column)). ERR_OUT_OF_MEMORY naming
 // the table when it cannot be allocated.

@@ -23,7 +23,8 @@ void EmbeddingBagCollection::run_eviction_passes(int64_t step) {
     ManagedIds* managed = plan_.managed(static_cast<int64_t>(t));
     if (managed == nullptr || !managed->pass_due(step)) continue;
     const std::vector<int64_t> rows = managed->evict(step);
-    reset_managed_rows(*store_, plan_.tables()[t], optimizers_[t], static_cast<int64_t>(t), seed_, rows);
+    const TableOrigin origin{static_cast<int64_t>(t)};
+    reset_managed_rows(*store_, plan_.tables()[t], optimizers_[t], origin.table, origin, seed_, rows);
   }
 }
 

@@ -49,7 +49,7 @@ LookupPlan::LookupPlan(std::vector<TableSpec> tables, bool is_weighted)
   managed_.resize(tables_.size());
   for (size_t t = 0; t < tables_.size(); ++t) {
     const TableSpec& spec = tables_[t];
-    if (!spec.managed) continue;
+    if (!spec.managed || spec.raw_ids) continue;  // raw_ids: the map is elsewhere (a shard's owner)
     managed_[t] = std::make_shared<ManagedIds>(spec.name, spec.num_embeddings, *spec.managed);
     has_managed_ = true;
   }
@@ -118,6 +118,7 @@ void LookupPlan::check_ids(const KeyedJaggedTensor& kjt, c10::ArrayRef<int64_t> 
   for (size_t i = 0; i < outputs_.size(); ++i) {
     if (skip != nullptr && (*skip)[i] != nullptr) continue;
     const TableSpec& spec = tables_[outputs_[i].table];
+    if (spec.raw_ids) continue;
     if (auto bad = kernels::find_out_of_range(batch, keys[i], spec.num_embeddings)) {
       fail(ErrorCode::IndexOutOfRange, "feature \"", outputs_[i].feature, "\": id ", bad->value, " at values position ",
            bad->position, rewritten ? " (of this table's ids)" : "", " is out of range for table \"", spec.name,
@@ -191,7 +192,7 @@ KeyedJaggedTensor LookupPlan::apply_vocabs(const KeyedJaggedTensor& kjt, const s
 
 void LookupPlan::set_vocab(int64_t t, const int64_t* ids, const int64_t* rows, int64_t n, int64_t oov_row) {
   const TableSpec& spec = tables_.at(t);
-  if (managed_[t]) {
+  if (managed_[t] || spec.raw_ids) {
     fail(ErrorCode::InvalidConfig, "table \"", spec.name, "\" has managed ids (managed_collision); it cannot also ",
          "take a vocabulary");
   }

@@ -6,12 +6,12 @@
 namespace torchrec {
 
 void reset_managed_rows(TableStore& store, const TableSpec& spec, const std::optional<OptimizerSpec>& optimizer,
-                        int64_t table, uint64_t seed, const std::vector<int64_t>& rows) {
+                        int64_t table, const TableOrigin& origin, uint64_t seed, const std::vector<int64_t>& rows) {
   if (rows.empty()) return;
   const int64_t dim = spec.embedding_dim;
   at::Tensor row = at::empty({1, dim}, at::kFloat);
   for (const int64_t r : rows) {
-    kernels::fill_hashed(row, spec.init_min, spec.init_max, seed, table, r);
+    kernels::fill_hashed(row, spec.init_min, spec.init_max, seed, origin.table, origin.first_row + r, origin.first_col);
     store.write_rows(table, r, row);  // fp16 tables round once, as their initial draw did
   }
   if (!optimizer) return;

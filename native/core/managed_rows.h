@@ -15,8 +15,10 @@
 
 namespace torchrec {
 
-// rows: ascending row numbers of table `table`. The caller holds the module's write lock.
+// rows: ascending row numbers of the store's table `table`, which sits at `origin` in the whole
+// collection (a shard's rows get the initial values of the whole table's rows). The caller holds
+// the module's write lock.
 void reset_managed_rows(TableStore& store, const TableSpec& spec, const std::optional<OptimizerSpec>& optimizer,
-                        int64_t table, uint64_t seed, const std::vector<int64_t>& rows);
+                        int64_t table, const TableOrigin& origin, uint64_t seed, const std::vector<int64_t>& rows);
 
 }  // namespace torchrec

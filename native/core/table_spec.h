@@ -25,6 +25,22 @@ struct TableSpec {
   double init_min = 0.0;
   double init_max = 0.0;
   std::optional<ManagedIdsSpec> managed;  // managed_collision: raw ids mapped by core/managed_ids.h
+  // The ids are raw keys that another stage maps to rows later (a sharded collection's managed table:
+  // the shards' owners hold the maps), so planning does not range-check them.
+  bool raw_ids = false;
+};
+
+// Where a store's table sits in the whole collection: its index among the collection's tables and
+// its first row and column (a row-wise shard of table `table` starts at `first_row`, a column-wise
+// one at `first_col`). Initial weights depend only on (seed, table, row, column), so a shard starts
+// as that part of the whole table.
+struct TableOrigin {
+  int64_t table = 0;
+  int64_t first_row = 0;
+  int64_t first_col = 0;
+  // A row-wise shard's pooled bags are partial sums that the requesting rank adds up: an fp16 shard
+  // leaves them in fp32, so the whole bag is rounded to fp16 once, by the requester, as in one process.
+  bool partial_sums = false;
 };
 
 // Bits per code of a row-wise quantized dtype (QUInt8: int8, QUInt4x2: int4, QUInt2x4: int2); 0 otherwise.

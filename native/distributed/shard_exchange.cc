@@ -1,8 +1,8 @@
 // Input distribution of the sharded collection: each rank bucketizes its batch's ids by the shard
-// that owns their row (rebased to the shard's first row) and sends, per destination rank, the bag
-// lengths, then the ids, then the per-value weights (three all-to-alls whose sizes every rank can
-// derive: batch sizes were exchanged first, id counts follow from the lengths). The receiver lays
-// what it got out as one key-major KJT over its local lookup's features, samples of rank 0 first.
+// that owns their row (rebased to the shard's first row; a managed table's raw ids by managed_shard) and sends, per
+// destination rank, the bag lengths, then the ids, then the per-value weights (three all-to-alls whose sizes every rank
+// can derive: batch sizes were exchanged first, id counts follow from the lengths). The receiver lays what it got out
+// as one key-major KJT over its local lookup's features, samples of rank 0 first.
 #include "core/error.h"
 #include "distributed/sharded_collection.h"
 
@@ -35,6 +35,7 @@ ShardedEmbeddingBagCollection::Received ShardedEmbeddingBagCollection::distribut
     for (const Shard& s : shards_) {
       if (s.rank != d || !sends(rank_, s, backward)) continue;
       const int64_t lo = s.first_row, hi = s.first_row + s.rows;
+      const bool raw = plan_.tables()[s.table].raw_ids;  // managed: raw ids, routed by managed_shard
       for (size_t k = 0; k < plan_.outputs().size(); ++k) {
         if (plan_.outputs()[k].table != s.table) continue;
         const int64_t key = batch.block_key(k);
@@ -42,8 +43,13 @@ ShardedEmbeddingBagCollection::Received ShardedEmbeddingBagCollection::distribut
           int64_t count = 0;
           for (int64_t p = offsets[key * B + b]; p < offsets[key * B + b + 1]; ++p) {
             const int64_t id = ids64 ? ids_l[p] : static_cast<int64_t>(ids_i[p]);
-            if (id < lo || id >= hi) continue;
-            ids.push_back(id - lo);
+            if (raw) {
+              if (managed_shard(s.table, id) != s.index) continue;
+              ids.push_back(id);
+            } else {
+              if (id < lo || id >= hi) continue;
+              ids.push_back(id - lo);
+            }
             if (weighted) wts.push_back(weights[p]);
             ++count;
           }

@@ -22,6 +22,12 @@ const char* kind_name(ShardingKind k) {
   }
 }
 
+// The global plan's view of the tables: a managed table's ids stay raw (the owners map them).
+std::vector<TableSpec> with_raw_managed_ids(std::vector<TableSpec> tables) {
+  for (TableSpec& t : tables) t.raw_ids = t.managed.has_value();
+  return tables;
+}
+
 }  // namespace
 
 ShardedEmbeddingBagCollection::ShardedEmbeddingBagCollection(std::vector<TableSpec> tables, bool is_weighted,
@@ -30,11 +36,12 @@ ShardedEmbeddingBagCollection::ShardedEmbeddingBagCollection(std::vector<TableSp
                                                              std::vector<TablePlacement> placement,
                                                              std::shared_ptr<ProcessGroup> group,
                                                              bool gradient_division, bool stochastic_rounding)
-    : plan_(std::move(tables), is_weighted),
+    : plan_(with_raw_managed_ids(std::move(tables)), is_weighted),
       optimizers_(std::move(optimizers)),
       placement_(std::move(placement)),
       group_(std::move(group)),
-      gradient_division_(gradient_division) {
+      gradient_division_(gradient_division),
+      seed_(seed) {
   if (!group_) fail(ErrorCode::InvalidArgument, "a sharded EmbeddingBagCollection needs a process group");
   rank_ = group_->rank();
   world_ = group_->world_size();
@@ -77,16 +84,30 @@ ShardedEmbeddingBagCollection::ShardedEmbeddingBagCollection(std::vector<TableSp
       fail(ErrorCode::InvalidConfig, where, ": column_wise splits embedding_dim ", dim, " of table \"", specs[t].name,
            "\" into ", shards, " equal blocks, which does not divide");
     }
+    const bool managed = specs[t].managed.has_value();
+    if (managed && p.kind != ShardingKind::TableWise && p.kind != ShardingKind::RowWise) {
+      fail(ErrorCode::InvalidConfig, where, ": table \"", specs[t].name, "\" has managed ids (managed_collision), ",
+           "which shard table_wise or row_wise only, not ", kind_name(p.kind));
+    }
+    has_managed_ = has_managed_ || managed;
     const int64_t block = p.kind == ShardingKind::RowWise ? (n + shards - 1) / shards : n;
+    table_shard_count_.push_back(0);
     for (int64_t i = 0; i < shards; ++i) {
       Shard s;
       s.table = static_cast<int64_t>(t);
+      s.index = table_shard_count_.back();
       s.rank = p.ranks[i];
       s.first_row = p.kind == ShardingKind::RowWise ? std::min(n, i * block) : 0;
       s.rows = p.kind == ShardingKind::RowWise ? std::max<int64_t>(0, std::min(n, (i + 1) * block) - s.first_row) : n;
       s.cols = cw ? dim / shards : dim;
       s.first_col = cw ? i * s.cols : 0;
-      if (s.rows > 0) shards_.push_back(s);
+      if (s.rows == 0) continue;
+      if (managed && s.rows < 2) {
+        fail(ErrorCode::InvalidConfig, where, ": row_wise leaves shard ", s.index, " of managed table \"",
+             specs[t].name, "\" one row; each shard's map needs two or more (rows for ids plus its default row)");
+      }
+      shards_.push_back(s);
+      ++table_shard_count_.back();
     }
   }
   // The local lookup: one table per shard held here, reading one feature per block of its table.
@@ -101,6 +122,7 @@ ShardedEmbeddingBagCollection::ShardedEmbeddingBagCollection(std::vector<TableSp
     spec.name += "/shard@" + std::to_string(s.rank);
     spec.num_embeddings = s.rows;
     spec.embedding_dim = s.cols;
+    spec.raw_ids = false;  // a managed shard maps its ids itself
     // Row-wise shards return partial sums; the requester divides by the global bag length.
     if (placement_[s.table].kind == ShardingKind::RowWise) spec.pooling = Pooling::Sum;
     spec.feature_names.clear();
@@ -144,7 +166,9 @@ std::vector<int64_t> ShardedEmbeddingBagCollection::agree(int64_t batch_size, co
   return sizes;
 }
 
-void ShardedEmbeddingBagCollection::forward(const KeyedJaggedTensor& kjt, float* out) const {
+// train: a TRAIN-mode forward of a collection with managed ids; the owners admit and count the ids
+// as they receive them, source rank by source rank, so in the global batch's order.
+void ShardedEmbeddingBagCollection::forward_impl(const KeyedJaggedTensor& kjt, float* out, bool train) const {
   bool entered = false;
   try {
     const PlannedBatch batch = plan_.plan(kjt, "forward", /*count=*/true);
@@ -154,7 +178,8 @@ void ShardedEmbeddingBagCollection::forward(const KeyedJaggedTensor& kjt, float*
     const int64_t width = local_plan_ ? local_plan_->output_width() : 0;
     at::Tensor local_out = at::zeros({in.total, width}, at::kFloat);
     if (local_plan_ && in.total > 0) {
-      const PlannedBatch local = local_plan_->plan(*in.kjt, "forward", false);
+      const PlannedBatch local =
+          train ? local_plan_->plan_train(*in.kjt, "forward", step_) : local_plan_->plan(*in.kjt, "forward", false);
       store_->forward(*local_plan_, local, local_out.data_ptr<float>());
     }
     // Pooled rows back to their requesters: for each source, block by block, its samples' rows.
@@ -312,6 +337,7 @@ int64_t ShardedEmbeddingBagCollection::backward(const KeyedJaggedTensor& kjt, co
       store_->backward(*local_plan_, local, lg, steps);
     }
     step_ = t;
+    if (has_managed_) run_eviction_passes(t);
     return t;
   } catch (...) {
     if (entered) throw;

@@ -14,6 +14,9 @@
 //                  their per-row values (rowwise_adagrad's sum, partial_rowwise_adam's v, lamb's
 //                  norms) per column shard, as TorchRec does: see README "Scaling out".
 //   table_row_wise: row_wise over the ranks of one node (lib/distributed validates the node).
+//   managed ids:   table_wise and row_wise only (sharded_managed.cc). Ids travel raw; each shard's
+//                  owner holds a map over its rows (its last row its default row). row_wise sends
+//                  each id to shard hash(id) mod S, so a row_wise table is S independent maps.
 //   data_parallel: every rank holds the whole table and pools its own bags; backward sends every
 //                  rank's ids and gradients to every replica, which all apply the same fused step
 //                  over the global batch.
@@ -46,6 +49,7 @@ struct TablePlacement {
 // [first_col, first_col + cols) (all columns but for column_wise).
 struct Shard {
   int64_t table = 0;
+  int64_t index = 0;  // among its table's shards
   int rank = 0;
   int64_t first_row = 0;
   int64_t rows = 0;
@@ -64,6 +68,9 @@ struct ShardState {
   bool replicated = false;  // data_parallel: every rank holds the same whole table (set on export)
   at::Tensor weight;        // stored dtype on export; float32 or the stored dtype on import; undefined: keep
   std::vector<std::pair<std::string, at::Tensor>> states;  // float32
+  // A managed table's map: on export this shard's part (rows global), on import the whole table's
+  // map, of which the shard takes its part (managed_part).
+  std::optional<ManagedIdsState> managed;
 };
 
 class ShardedEmbeddingBagCollection final : public EmbeddingModule {
@@ -77,7 +84,7 @@ class ShardedEmbeddingBagCollection final : public EmbeddingModule {
   const LookupPlan& plan() const override { return plan_; }
   std::string device() const override { return "cpu"; }
 
-  void forward(const KeyedJaggedTensor& kjt, float* out) const override;
+  void forward(const KeyedJaggedTensor& kjt, float* out) const override { forward_impl(kjt, out, false); }
   int64_t backward(const KeyedJaggedTensor& kjt, const float* grad, int64_t grad_numel) override;
   int64_t step() const override { return step_; }
   void set_step(int64_t step) override;
@@ -102,6 +109,15 @@ class ShardedEmbeddingBagCollection final : public EmbeddingModule {
   // This rank's counts (the ids its own batches looked up).
   std::vector<LookupPlan::VocabStats> vocab_stats() const override { return plan_.vocab_stats(); }
 
+  // Managed ids (sharded_managed.cc). A TRAIN forward admits on the owners, in global-batch order.
+  bool has_managed_ids() const override { return has_managed_; }
+  void forward_train(const KeyedJaggedTensor& kjt, float* out) override { forward_impl(kjt, out, true); }
+  // Collective: every rank gets the sums over the tables' shards.
+  std::vector<std::pair<std::string, ManagedIdStats>> managed_id_stats() const override;
+  // Collective: the whole table's map (the shards' parts with global rows, in shard order; counters
+  // summed). nullopt, without a collective, for a table of plain row ids.
+  std::optional<ManagedIdsState> managed_state(const std::string& table) const override;
+
   // Local (no peer is waited for): this rank's shards in shard order, data_parallel replicas included,
   // with their weights when with_weights and every optimizer state when with_state (neither: only
   // where the shards lie, what a restore needs to know first). The step is step().
@@ -110,6 +126,9 @@ class ShardedEmbeddingBagCollection final : public EmbeddingModule {
   // columns); shapes, dtypes and state values are checked before anything is written. With
   // apply false only the checks run, so ranks can agree on a verdict before any of them writes.
   void import_shards(const std::vector<ShardState>& shards, std::optional<int64_t> step, bool apply);
+
+  // The shard of a managed table (its index among the table's shards) that raw id `id` goes to.
+  int64_t managed_shard(int64_t table, int64_t id) const;
 
   // The exchange of one call (shard_exchange.cc): what this rank received for its local lookup.
   struct Received {
@@ -123,6 +142,16 @@ class ShardedEmbeddingBagCollection final : public EmbeddingModule {
   // Does source rank `source` send the bags of a block of shard `s` to its owner? (data_parallel
   // replicas get only their own rank's bags in forward, everyone's in backward.)
   bool sends(int source, const Shard& s, bool backward) const;
+  void forward_impl(const KeyedJaggedTensor& kjt, float* out, bool train) const;
+  // Managed tables (sharded_managed.cc). Checks the whole map of table t against this layout on
+  // every rank alike (so all reach one verdict): ERR_CHECKPOINT naming `where` for an entry whose
+  // row is not in its id's shard (a row_wise map saved with another shard count), duplicates,
+  // negative counts, too many waiting ids for a shard.
+  void check_managed_layout(int64_t t, const ManagedIdsState& whole, const std::string& where) const;
+  // The part of a checked whole map that local shard j holds, its rows rebased.
+  ManagedIdsState managed_part(size_t j, const ManagedIdsState& whole) const;
+  // After the backward that completed `step`: every local managed shard due for a pass.
+  void run_eviction_passes(int64_t step);
   // Validates on every rank, then exchanges batch sizes and verdicts: a rank whose input is bad
   // throws its own error, the others ERR_INVALID_ARGUMENT naming it, so no rank is left waiting.
   std::vector<int64_t> agree(int64_t batch_size, const std::exception_ptr& error, const char* method) const;
@@ -145,10 +174,13 @@ class ShardedEmbeddingBagCollection final : public EmbeddingModule {
   std::vector<TablePlacement> placement_;
   std::shared_ptr<ProcessGroup> group_;
   bool gradient_division_;
+  uint64_t seed_;
+  bool has_managed_ = false;
   int rank_ = 0;
   int world_ = 1;
-  std::vector<Shard> shards_;  // every non-empty shard, table by table, in shard order
-  std::vector<size_t> local_;  // indices into shards_ of this rank's shards, in that order
+  std::vector<Shard> shards_;               // every non-empty shard, table by table, in shard order
+  std::vector<int64_t> table_shard_count_;  // per table: its non-empty shards
+  std::vector<size_t> local_;               // indices into shards_ of this rank's shards, in that order
   // This rank's lookup: one table per local shard, one feature per block of its table, named by the
   // global block index; local_blocks_[i] is the global block of local output block i.
   std::unique_ptr<LookupPlan> local_plan_;

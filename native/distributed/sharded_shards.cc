@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "core/managed_ids.h"
 #include "core/optimizer_spec.h"
 #include "core/table_state_rules.h"
 #include "distributed/sharded_collection.h"
@@ -29,6 +30,10 @@ std::vector<ShardState> ShardedEmbeddingBagCollection::export_shards(bool with_w
       for (size_t k = 0; k < layout.size(); ++k) {
         state.states.emplace_back(layout[k].name, store_->read_state(static_cast<int64_t>(j), k));
       }
+    }
+    if (with_state && local_plan_->managed(static_cast<int64_t>(j)) != nullptr) {
+      state.managed = local_plan_->managed(static_cast<int64_t>(j))->export_state();
+      for (int64_t& row : state.managed->rows) row += s.first_row;
     }
     out.push_back(std::move(state));
   }
@@ -83,6 +88,12 @@ void ShardedEmbeddingBagCollection::import_shards(const std::vector<ShardState>&
       check_state_values(rule, spec.name, values.data_ptr<float>(), values.numel());
       indices[i].push_back(k);
     }
+    if (in.managed) {
+      if (!spec.managed)
+        fail(ErrorCode::Checkpoint, where, ": managed ids given for a table without managed_collision");
+      check_managed_layout(t, *in.managed, where);
+      local_plan_->managed(found)->check_state(managed_part(static_cast<size_t>(found), *in.managed));
+    }
   }
   if (!apply) return;
   // Everything is checked: from here on the store only allocates and copies.
@@ -95,6 +106,10 @@ void ShardedEmbeddingBagCollection::import_shards(const std::vector<ShardState>&
     for (size_t k = 0; k < in.states.size(); ++k) {
       const at::Tensor& values = in.states[k].second;
       store_->write_state(local_index[i], indices[i][k], values.data_ptr<float>(), values.numel());
+    }
+    if (in.managed) {
+      const auto j = static_cast<size_t>(local_index[i]);
+      local_plan_->managed(local_index[i])->import_state(managed_part(j, *in.managed));
     }
   }
   if (step) step_ = *step;

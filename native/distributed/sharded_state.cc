@@ -2,6 +2,7 @@
 // whole tensor: each rank's part gathered, then laid out in row order); writes are local (every rank
 // passes the whole tensor and keeps its part), so no write ever waits on a peer.
 #include "core/error.h"
+#include "core/managed_ids.h"
 #include "core/table_state_rules.h"
 #include "distributed/sharded_collection.h"
 
@@ -133,6 +134,15 @@ void ShardedEmbeddingBagCollection::import_state(const std::vector<TableImport>&
       states[i].push_back(state_index(t, name, "importState"));
       check_table_state(plan_.tables()[t], *optimizers_[t], states[i].back(), values.data_ptr<float>(), values.numel());
     }
+    if (in.managed) {
+      const std::string where = "importState(\"" + in.table + "\")";
+      if (!plan_.tables()[t].managed) {
+        fail(ErrorCode::Checkpoint, where, ": managed ids given for a table without managed_collision");
+      }
+      check_managed_layout(t, *in.managed, where);
+      const int64_t j = local_shard(t);
+      if (j >= 0) local_plan_->managed(j)->check_state(managed_part(static_cast<size_t>(j), *in.managed));
+    }
   }
   // Everything is checked: from here on the store only allocates and copies.
   for (size_t i = 0; i < tables.size(); ++i) {
@@ -146,6 +156,10 @@ void ShardedEmbeddingBagCollection::import_state(const std::vector<TableImport>&
     }
     for (size_t k = 0; k < tables[i].states.size(); ++k) {
       write_state_part(index[i], states[i][k], tables[i].states[k].second.data_ptr<float>());
+    }
+    const int64_t j = local_shard(index[i]);
+    if (tables[i].managed && j >= 0) {
+      local_plan_->managed(j)->import_state(managed_part(static_cast<size_t>(j), *tables[i].managed));
     }
   }
   if (step) step_ = *step;
