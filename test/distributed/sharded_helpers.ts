@@ -50,8 +50,9 @@ export async function run<T>(
   world: number,
   args: object,
   env: Record<string, string> | ((rank: number) => Record<string, string>) = {},
+  child: string = CHILD,
 ): Promise<T[]> {
-  const ranks = await startSharded(scenario, world, args, env);
+  const ranks = await startSharded(scenario, world, args, env, child);
   const results = await Promise.all(ranks.map((r) => r.done));
   return results.map((res) => {
     if (res.signal === 'SIGKILL' && (args as { victim?: number }).victim !== undefined) return null as T;

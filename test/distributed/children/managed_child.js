@@ -1,0 +1,223 @@
+/**
+ * One rank of a managed-ids sharding scenario: `node managed_child.js <scenario> <JSON args>`, rank
+ * and world from torchrun's variables. Every rank's batch of step k is a pure function of (rank, k),
+ * so each rank also knows the GLOBAL batch (the ranks' batches in rank order) and computes its own
+ * reference: an unsharded collection for table_wise tables (exactly the same map), the TypeScript
+ * reference model of the rules, one per shard, for row_wise tables. Prints one JSON line last.
+ */
+'use strict';
+require('../../helpers/ts_register.js');
+const { ProcessGroup } = require('../../../lib/distributed/process_group.ts');
+const { EmbeddingBagCollection } = require('../../../lib/ebc.ts');
+const { KeyedJaggedTensor } = require('../../../lib/kjt.ts');
+const { Mode } = require('../../../lib/enums.ts');
+const { rng } = require('../../helpers/random.ts');
+const { ManagedIdsRef } = require('../../managed_ids/reference.ts');
+
+const scenario = process.argv[2];
+const args = JSON.parse(process.argv[3] || '{}');
+const report = (x) => process.stdout.write(`${JSON.stringify(x)}\n`);
+const errorOf = (e) => ({ code: e.code, message: e.message });
+
+// Raw ids of any int64 value; a few are hot (Zipf-like through the squared uniform draw).
+const UNIVERSE = [0n, -5n, 2n ** 62n + 7n, -(2n ** 63n), 2n ** 63n - 1n];
+for (let i = 0; UNIVERSE.length < 40; i++) UNIVERSE.push(BigInt(i * 7919 + 13) * 1000003n - 77n);
+const pick = (rand) => UNIVERSE[Math.floor(rand() * rand() * UNIVERSE.length)];
+
+/** Rank r's batch of step k: B samples, 0..3 ids per bag for each feature of `features`. */
+function localBatch(features, r, k, B, width, seed) {
+  const rand = rng(seed * 1000003 + r * 7919 + k * 104729);
+  const bags = features.map(() => []);
+  features.forEach((f, i) => {
+    for (let b = 0; b < B; b++) {
+      const len = Math.floor(rand() * 4);
+      bags[i].push(Array.from({ length: len }, () => (f.plain ? BigInt(Math.floor(rand() * f.rows)) : pick(rand))));
+    }
+  });
+  const grad = Float32Array.from({ length: B * width }, () => rand() * 2 - 1);
+  return { bags, B, grad };
+}
+
+/** Key-major KJT over several ranks' batches (rank order inside each key). */
+function toKjt(features, parts) {
+  const lengths = [];
+  const values = [];
+  features.forEach((_, i) => {
+    for (const p of parts) {
+      for (const bag of p.bags[i]) {
+        lengths.push(bag.length);
+        values.push(...bag);
+      }
+    }
+  });
+  return KeyedJaggedTensor.fromLengths({
+    keys: features.map((f) => f.name),
+    values: BigInt64Array.from(values),
+    lengths: Int32Array.from(lengths),
+    stride: parts.reduce((s, p) => s + p.B, 0),
+  });
+}
+
+function maxDiff(a, b) {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+function globalGrad(parts, W) {
+  return Float32Array.from(parts.flatMap((p) => Array.from(p.grad, (x) => Math.fround(x / W))));
+}
+
+// The row_wise routing, written again from its contract: splitmix64's finaliser of the id, mod shards.
+function shardOf(id, shards) {
+  const mask = (1n << 64n) - 1n;
+  let x = BigInt.asUintN(64, id);
+  x ^= x >> 30n;
+  x = (x * 0xbf58476d1ce4e5b9n) & mask;
+  x ^= x >> 27n;
+  x = (x * 0x94d049bb133111ebn) & mask;
+  x ^= x >> 31n;
+  return Number(x % BigInt(shards));
+}
+
+const managed = (policy, interval) => ({ eviction_policy: policy, eviction_interval: interval, decay_exponent: 1 });
+
+const scenarios = {
+  // table_wise managed tables (one on each rank, one beside a plain table) against one process on the
+  // global batch: forwards, weights, optimizer state and stats identical, through eviction passes.
+  async tableWise(pg) {
+    const W = pg.worldSize;
+    const optimizer = { rowwise_adagrad: { lr: 0.3 } };
+    const tables = [
+      { name: 'm', num_embeddings: 12, embedding_dim: 4, feature_names: ['f'], managed_collision: managed('lfu', 2) },
+      { name: 'n', num_embeddings: 9, embedding_dim: 3, feature_names: ['h'], managed_collision: managed('lru', 3) },
+      { name: 'p', num_embeddings: 10, embedding_dim: 2, feature_names: ['g'] },
+    ].map((t) => ({ ...t, optimizer }));
+    const features = [{ name: 'f' }, { name: 'h' }, { name: 'g', plain: true, rows: 10 }];
+    const width = 9;
+    const options = { tables, seed: 5 };
+    const plan = { m: { sharding_type: 'table_wise', ranks: [1] }, n: { sharding_type: 'table_wise', ranks: [0] } };
+    const sharded = new EmbeddingBagCollection({ ...options, processGroup: pg, plan });
+    const ref = new EmbeddingBagCollection(options);
+    const out = { forward: 0, weights: 0, state: 0, stats: [], refStats: [], evicted: 0 };
+    for (let k = 0; k < args.steps; k++) {
+      const sizes = Array.from({ length: W }, (_, s) => [3, 0, 5, 2][(s + k) % 4]);
+      const parts = sizes.map((B, s) => localBatch(features, s, k, B, width, 21));
+      const before = sizes.slice(0, pg.rank).reduce((a, b) => a + b, 0);
+      const got = await sharded.forward(toKjt(features, [parts[pg.rank]]));
+      const want = await ref.forward(toKjt(features, parts));
+      const slice = want.values().slice(before * width, (before + sizes[pg.rank]) * width);
+      out.forward = Math.max(out.forward, maxDiff(got.values(), slice));
+      await sharded.backward(toKjt(features, [parts[pg.rank]]), parts[pg.rank].grad);
+      await ref.backward(toKjt(features, parts), globalGrad(parts, W));
+      out.stats.push(await sharded.managedIdStats());
+      out.refStats.push(ref.managedIdStats());
+    }
+    for (const t of tables) {
+      out.weights = Math.max(out.weights, maxDiff(await sharded.getWeights(t.name), ref.getWeights(t.name)));
+      const s = await sharded.optimizerState(t.name);
+      for (const [name, v] of Object.entries(ref.optimizerState(t.name))) {
+        out.state = Math.max(out.state, maxDiff(s[name], v));
+      }
+    }
+    // EVALUATE: nothing admitted or counted, the same rows read.
+    sharded.setMode(Mode.EVALUATE);
+    ref.setMode(Mode.EVALUATE);
+    const parts = [0, 1].map((s) => localBatch(features, s, 99, 4, width, 21));
+    const got = await sharded.forward(toKjt(features, [parts[pg.rank]]));
+    const want = await ref.forward(toKjt(features, parts));
+    out.evaluate = maxDiff(got.values(), want.values().slice(pg.rank * 4 * width, (pg.rank + 1) * 4 * width));
+    out.evalStats = [await sharded.managedIdStats(), ref.managedIdStats()];
+    return out;
+  },
+
+  // A row_wise managed table over ranks [1, 0] (shard 0 on rank 1): each shard is its own map over its
+  // rows, ids routed by shardOf. Checked against one reference model per shard fed the global batch's
+  // ids of that shard in order: forwards (from the weights read before each), stats, the rows each
+  // resident id reads, and the rows an eviction pass hands over re-initialised to their initial values.
+  async rowWise(pg) {
+    const W = pg.worldSize;
+    const N = 16;
+    const S = 2;
+    const block = N / S;
+    const dim = 4;
+    const policy = args.policy;
+    const tables = [
+      {
+        name: 'm',
+        num_embeddings: N,
+        embedding_dim: dim,
+        feature_names: ['f'],
+        managed_collision: managed(policy, 2),
+        optimizer: { sgd: { lr: 0.5 } },
+      },
+    ];
+    const features = [{ name: 'f' }];
+    const plan = { m: { sharding_type: 'row_wise', ranks: [1, 0] } };
+    const sharded = new EmbeddingBagCollection({ tables, seed: 9, processGroup: pg, plan });
+    const refs = Array.from({ length: S }, () => new ManagedIdsRef(block, policy, 2));
+    const initial = await sharded.getWeights('m');
+    const out = { forward: 0, reinitialised: 0, reinitDiff: 0, stats: [], refStats: [], rows: 0, rowMismatch: 0 };
+    for (let k = 0; k < args.steps; k++) {
+      const sizes = Array.from({ length: W }, (_, s) => [4, 1, 0, 3][(s + k) % 4]);
+      const parts = sizes.map((B, s) => localBatch(features, s, k, B, dim, 33));
+      const weights = await sharded.getWeights('m');
+      // The reference admits the global batch's ids in order; rows are read after the whole batch's admissions.
+      const globalBags = parts.flatMap((p) => p.bags[0]);
+      for (const bag of globalBags) for (const id of bag) refs[shardOf(id, S)].admit(id, k);
+      const want = globalBags.map((bag) => {
+        const sums = Array.from({ length: S }, () => new Float32Array(dim));
+        for (const id of bag) {
+          const s = shardOf(id, S);
+          const row = s * block + refs[s].find(id);
+          for (let c = 0; c < dim; c++) sums[s][c] = Math.fround(sums[s][c] + weights[row * dim + c]);
+        }
+        return Array.from({ length: dim }, (_, c) => sums.reduce((a, x) => a + x[c], 0));
+      });
+      const before = sizes.slice(0, pg.rank).reduce((a, b) => a + b, 0);
+      const got = await sharded.forward(toKjt(features, [parts[pg.rank]]));
+      const mine = Float32Array.from(want.slice(before, before + sizes[pg.rank]).flat());
+      out.forward = Math.max(out.forward, maxDiff(got.values(), mine));
+      await sharded.backward(toKjt(features, [parts[pg.rank]]), parts[pg.rank].grad);
+      const after = await sharded.getWeights('m');
+      refs.forEach((ref, s) => {
+        for (const r of ref.afterStep(k + 1)) {
+          const row = s * block + r;
+          out.reinitialised++;
+          const a = after.subarray(row * dim, (row + 1) * dim);
+          out.reinitDiff = Math.max(out.reinitDiff, maxDiff(a, initial.subarray(row * dim, (row + 1) * dim)));
+        }
+      });
+      out.stats.push(await sharded.managedIdStats());
+      const sum = (f) => refs.reduce((a, r) => a + r.stats()[f], 0);
+      const names = ['residents', 'waiting', 'admitted', 'evicted', 'defaultRowHits', 'waitingDropped'];
+      out.refStats.push({ m: Object.fromEntries(names.map((f) => [f, sum(f)])) });
+    }
+    // The row each resident reads: one id per bag in EVALUATE, matched against the table's rows.
+    sharded.setMode(Mode.EVALUATE);
+    const weights = await sharded.getWeights('m');
+    const residents = refs.flatMap((ref, s) => [...ref.residents()].map(([id, r]) => [id, s * block + r]));
+    const probe = { bags: [residents.map(([id]) => [id])], B: residents.length };
+    const got = (await sharded.forward(toKjt(features, [probe]))).values();
+    residents.forEach(([, row], b) => {
+      out.rows++;
+      const g = got.subarray(b * dim, (b + 1) * dim);
+      if (maxDiff(g, weights.subarray(row * dim, (row + 1) * dim)) !== 0) out.rowMismatch++;
+    });
+    return out;
+  },
+};
+
+(async () => {
+  let pg;
+  try {
+    pg = await ProcessGroup.init({ timeoutMs: args.timeoutMs ?? 10000 });
+    const result = await scenarios[scenario](pg);
+    report({ rank: pg.rank, ...result });
+  } catch (e) {
+    report({ fatal: errorOf(e), stack: e.stack });
+  } finally {
+    pg?.destroy();
+  }
+})();

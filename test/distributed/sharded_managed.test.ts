@@ -1,0 +1,142 @@
+/**
+ * Managed ids on sharded collections, on 2 real ranks (children/managed_child.js): table_wise tables
+ * behave exactly as one process does on the global batch; a row_wise table is one map per shard, ids
+ * routed by hash, checked against the TypeScript reference model per shard. Plus the plan rules and
+ * the types, on one rank in this process.
+ */
+import * as path from 'path';
+import { EmbeddingBagCollection } from '../../lib/ebc';
+import { ProcessGroup } from '../../lib/distributed/process_group';
+import { planSharding } from '../../lib/distributed/planner';
+import { expectThrows } from '../helpers/errors';
+import { freePort } from './helpers';
+import { run as runWith } from './sharded_helpers';
+
+const MANAGED_CHILD = path.join(__dirname, 'children', 'managed_child.js');
+
+interface Stats {
+  [table: string]: Record<string, number>;
+}
+
+function run<T>(scenario: string, args: object): Promise<T[]> {
+  return runWith<T>(scenario, 2, args, {}, MANAGED_CHILD);
+}
+
+const managed = { eviction_policy: 'lfu', eviction_interval: 2 };
+
+describe('managed ids on a sharded collection', () => {
+  test('table_wise: forwards, weights, optimizer state and stats equal one process on the global batch, through eviction passes', async () => {
+    type R = {
+      forward: number;
+      weights: number;
+      state: number;
+      stats: Stats[];
+      refStats: Stats[];
+      evaluate: number;
+      evalStats: Stats[];
+    };
+    const ranks = await run<R>('tableWise', { steps: 6 });
+    for (const r of ranks) {
+      expect(r.forward).toBe(0);
+      expect(r.weights).toBe(0);
+      expect(r.state).toBe(0);
+      expect(r.evaluate).toBe(0);
+      expect(r.stats).toEqual(r.refStats);
+      expect(r.evalStats[0]).toEqual(r.evalStats[1]);
+      // The run exercised what it claims: admissions, default-row hits and evictions on both tables.
+      const last = r.stats[r.stats.length - 1];
+      for (const t of ['m', 'n']) {
+        expect(last[t].admitted).toBeGreaterThan(last[t].residents);
+        expect(last[t].evicted).toBeGreaterThan(0);
+      }
+    }
+    expect(ranks[0].stats).toEqual(ranks[1].stats);
+  }, 120000);
+
+  test.each(['lfu', 'lru', 'distance_lfu'])(
+    'row_wise (%s): one map per shard, ids routed by hash; forwards, rows, stats and re-initialised rows match the reference per shard',
+    async (policy) => {
+      type R = {
+        forward: number;
+        reinitialised: number;
+        reinitDiff: number;
+        stats: Stats[];
+        refStats: Stats[];
+        rows: number;
+        rowMismatch: number;
+      };
+      const ranks = await run<R>('rowWise', { steps: 8, policy });
+      for (const r of ranks) {
+        expect(r.forward).toBeLessThanOrEqual(1e-6);
+        expect(r.stats).toEqual(r.refStats);
+        expect(r.reinitialised).toBeGreaterThan(0);
+        expect(r.reinitDiff).toBe(0);
+        expect(r.rows).toBeGreaterThan(4);
+        expect(r.rowMismatch).toBe(0);
+      }
+    },
+    120000,
+  );
+});
+
+describe('managed ids in sharding plans', () => {
+  const t = (extra: object = {}) => ({
+    name: 'm',
+    num_embeddings: 10,
+    embedding_dim: 4,
+    managed_collision: managed,
+    ...extra,
+  });
+
+  test('column_wise and data_parallel are refused for a managed table, naming it', () => {
+    for (const type of ['column_wise', 'data_parallel']) {
+      const plan = { m: type as 'column_wise' };
+      expectThrows(
+        () => planSharding([t()], { worldSize: 2, plan }),
+        'ERR_INVALID_CONFIG',
+        'table "m" has managed ids',
+        type,
+      );
+    }
+  });
+
+  test('row_wise that leaves a shard one row is refused; the planner never replicates a small managed table', () => {
+    const plan = { m: 'row_wise' as const };
+    const three = t({ num_embeddings: 3 }); // shards of 2 and 1 rows
+    expectThrows(
+      () => planSharding([three], { worldSize: 2, plan }),
+      'ERR_INVALID_CONFIG',
+      'shard 1 of managed table "m" one row',
+    );
+    expect(planSharding([t()], { worldSize: 2 }).plan.m.sharding_type).toBe('table_wise');
+    expect(planSharding([t({ managed_collision: undefined })], { worldSize: 2 }).plan.m.sharding_type).toBe(
+      'data_parallel',
+    );
+  });
+
+  test('managedIdStats is typed as a Promise on a sharded collection and as the record otherwise', async () => {
+    const pg = await ProcessGroup.init({
+      rank: 0,
+      worldSize: 1,
+      masterAddr: '127.0.0.1',
+      masterPort: await freePort(),
+      timeoutMs: 10000,
+    });
+    try {
+      const tables = [t({ optimizer: { sgd: { lr: 0.1 } } })];
+      const sharded = new EmbeddingBagCollection({ tables, seed: 3, processGroup: pg });
+      const local = new EmbeddingBagCollection({ tables, seed: 3 });
+      const stats: Promise<Record<string, { residents: number }>> = sharded.managedIdStats();
+      // @ts-expect-error a sharded collection's managedIdStats is a Promise
+      const notRecord: Record<string, { residents: number }> = sharded.managedIdStats();
+      const localStats: Record<string, { residents: number }> = local.managedIdStats();
+      expect(notRecord).toBeInstanceOf(Promise);
+      await notRecord;
+      expect(await stats).toEqual(localStats);
+      sharded.dispose();
+      local.dispose();
+    } finally {
+      pg.destroy();
+    }
+  });
+});
