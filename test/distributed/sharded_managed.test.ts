@@ -9,6 +9,7 @@ import { EmbeddingBagCollection } from '../../lib/ebc';
 import { ProcessGroup } from '../../lib/distributed/process_group';
 import { planSharding } from '../../lib/distributed/planner';
 import { expectThrows } from '../helpers/errors';
+import { tmpDir } from '../helpers/tmp';
 import { freePort } from './helpers';
 import { run as runWith } from './sharded_helpers';
 
@@ -77,6 +78,38 @@ describe('managed ids on a sharded collection', () => {
     },
     120000,
   );
+
+  test('checkpoints: sharded snapshots and state dicts carry the maps; snapshots cross between one process and ranks', async () => {
+    type R = {
+      snapshotRepeats: boolean;
+      stateDictRepeats: boolean;
+      runALength: number;
+      unshardedMatches: boolean;
+      oneStats?: Stats;
+      twStats: Stats;
+      rowWiseRefused: { code: string; message: string } | null;
+      rowWiseUnchanged: boolean;
+      hostileRefused: { code: string; message: string } | null;
+      hostileUnchanged: boolean;
+    };
+    const dir = tmpDir('sharded-managed');
+    const ranks = await run<R>('checkpoint', { dir });
+    for (const r of ranks) {
+      expect(r.runALength).toBe(6);
+      expect(r.snapshotRepeats).toBe(true);
+      expect(r.stateDictRepeats).toBe(true);
+      expect(r.unshardedMatches).toBe(true);
+      expect(r.twStats).toEqual(ranks[0].oneStats);
+      expect(r.rowWiseRefused?.code).toBe('ERR_CHECKPOINT');
+      expect(r.rowWiseUnchanged).toBe(true);
+      expect(r.hostileRefused?.code).toBe('ERR_CHECKPOINT');
+      expect(r.hostileRefused?.message).toContain('is given to two ids');
+      expect(r.hostileUnchanged).toBe(true);
+    }
+    expect(ranks[0].oneStats!.r.residents).toBeGreaterThan(2);
+    // The rank holding the shard names the layout problem; the other names the rank that refused.
+    expect(ranks.map((r) => r.rowWiseRefused!.message).join('\n')).toContain('as many shards as it was saved from');
+  }, 120000);
 });
 
 describe('managed ids in sharding plans', () => {

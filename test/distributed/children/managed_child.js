@@ -6,6 +6,7 @@
  * reference model of the rules, one per shard, for row_wise tables. Prints one JSON line last.
  */
 'use strict';
+const fs = require('fs');
 require('../../helpers/ts_register.js');
 const { ProcessGroup } = require('../../../lib/distributed/process_group.ts');
 const { EmbeddingBagCollection } = require('../../../lib/ebc.ts');
@@ -205,6 +206,133 @@ const scenarios = {
       const g = got.subarray(b * dim, (b + 1) * dim);
       if (maxDiff(g, weights.subarray(row * dim, (row + 1) * dim)) !== 0) out.rowMismatch++;
     });
+    return out;
+  },
+
+  // Checkpoints of a table_wise ('m', on rank 1) and a row_wise ('r') managed table: a sharded
+  // snapshot and per-rank state dicts restore the maps exactly (the next steps repeat bit for bit);
+  // the snapshot restores into one process, whose table_wise table then goes on exactly as the
+  // sharded one; one process's snapshot restores into a table_wise plan, and is refused, with no
+  // rank changed, by a row_wise one (its rows are not where the ids hash).
+  async checkpoint(pg) {
+    const W = pg.worldSize;
+    const sgd = { sgd: { lr: 0.5 } };
+    const tables = [
+      { name: 'm', num_embeddings: 10, embedding_dim: 4, feature_names: ['f'], managed_collision: managed('lfu', 2) },
+      { name: 'r', num_embeddings: 16, embedding_dim: 2, feature_names: ['h'], managed_collision: managed('lru', 2) },
+    ].map((t) => ({ ...t, optimizer: sgd }));
+    const features = [{ name: 'f' }, { name: 'h' }];
+    const width = 6;
+    const plan = { m: { sharding_type: 'table_wise', ranks: [1] }, r: 'row_wise' };
+    const batches = (k) =>
+      Array.from({ length: W }, (_, s) => localBatch(features, s, k, 2 + ((s + k) % 3), width, 41));
+    const mine = (k) => toKjt(features, [batches(k)[pg.rank]]);
+    const before = (k) =>
+      batches(k)
+        .slice(0, pg.rank)
+        .reduce((a, p) => a + p.B, 0);
+    const steps = async (ebc, from, to) => {
+      const outs = [];
+      for (let k = from; k < to; k++) {
+        outs.push(Array.from((await ebc.forward(mine(k))).values()));
+        await ebc.backward(mine(k), batches(k)[pg.rank].grad);
+        outs.push(await ebc.managedIdStats());
+      }
+      return outs;
+    };
+    const globalSteps = async (ebc, from, to) => {
+      const outs = [];
+      for (let k = from; k < to; k++) {
+        const parts = batches(k);
+        const all = (await ebc.forward(toKjt(features, parts))).values();
+        const B = parts[pg.rank].B;
+        // Only table m's columns (0..3) of this rank's samples: r is sharded differently in one process.
+        outs.push(
+          Array.from({ length: B }, (_, b) =>
+            Array.from(all.subarray((before(k) + b) * width, (before(k) + b) * width + 4)),
+          ),
+        );
+        await ebc.backward(toKjt(features, parts), globalGrad(parts, W));
+      }
+      outs.push(ebc.managedIdStats().m);
+      return outs;
+    };
+    const mColumns = (outs) =>
+      outs
+        .filter((_, i) => i % 2 === 0)
+        .map((v) => Array.from({ length: v.length / width }, (_, b) => v.slice(b * width, b * width + 4)));
+    const out = {};
+    const snap = `${args.dir}/sharded`;
+    const s1 = new EmbeddingBagCollection({ tables, seed: 3, processGroup: pg, plan });
+    await steps(s1, 0, 3);
+    await s1.saveSnapshot(snap);
+    await s1.saveStateDict(`${args.dir}/state_${pg.rank}.pt`);
+    const runA = await steps(s1, 3, 6);
+    await s1.restoreSnapshot(snap);
+    out.snapshotRepeats = JSON.stringify(await steps(s1, 3, 6)) === JSON.stringify(runA);
+    const s2 = new EmbeddingBagCollection({ tables, seed: 3, processGroup: pg, plan });
+    await s2.loadStateDict(`${args.dir}/state_${pg.rank}.pt`);
+    s2.setStep(3);
+    out.stateDictRepeats = JSON.stringify(await steps(s2, 3, 6)) === JSON.stringify(runA);
+    out.runALength = runA.length;
+
+    // The sharded snapshot in one process: table m goes on exactly as on the ranks.
+    const one = new EmbeddingBagCollection({ tables, seed: 3 });
+    await one.restoreSnapshot(snap);
+    const g = await globalSteps(one, 3, 6);
+    out.unshardedMatches =
+      JSON.stringify(g.slice(0, 3)) === JSON.stringify(mColumns(runA)) &&
+      JSON.stringify(g[3]) === JSON.stringify(runA[runA.length - 1].m);
+
+    // One process's snapshot (rank 0 writes it) into sharded plans.
+    const oneSnap = `${args.dir}/one`;
+    if (pg.rank === 0) {
+      const u = new EmbeddingBagCollection({ tables, seed: 3 });
+      for (let k = 0; k < 3; k++) {
+        const parts = batches(k);
+        await u.forward(toKjt(features, parts));
+        await u.backward(toKjt(features, parts), globalGrad(parts, W));
+      }
+      await u.saveSnapshot(oneSnap);
+      out.oneStats = u.managedIdStats();
+    }
+    await pg.barrier();
+    const tw = new EmbeddingBagCollection({
+      tables,
+      seed: 3,
+      processGroup: pg,
+      plan: { m: 'table_wise', r: { sharding_type: 'table_wise', ranks: [0] } },
+    });
+    await tw.restoreSnapshot(oneSnap);
+    out.twStats = await tw.managedIdStats();
+    const rw = new EmbeddingBagCollection({ tables, seed: 3, processGroup: pg, plan });
+    const fresh = await rw.managedIdStats();
+    try {
+      await rw.restoreSnapshot(oneSnap);
+      out.rowWiseRefused = null;
+    } catch (e) {
+      out.rowWiseRefused = errorOf(e);
+    }
+    out.rowWiseUnchanged = JSON.stringify(await rw.managedIdStats()) === JSON.stringify(fresh);
+
+    // A hostile copy of the sharded snapshot: table m's second resident takes the first one's row.
+    const bad = `${args.dir}/bad`;
+    if (pg.rank === 0) {
+      fs.cpSync(snap, bad, { recursive: true });
+      const file = `${bad}/replicated/model/embedding_bags.m.managed_residents`;
+      const residents = new BigInt64Array(new Uint8Array(fs.readFileSync(file)).buffer);
+      residents[5] = residents[1]; // [id, row, count, last] rows
+      fs.writeFileSync(file, residents);
+    }
+    await pg.barrier();
+    const statsBefore = JSON.stringify(await s1.managedIdStats());
+    try {
+      await s1.restoreSnapshot(bad);
+      out.hostileRefused = null;
+    } catch (e) {
+      out.hostileRefused = errorOf(e);
+    }
+    out.hostileUnchanged = JSON.stringify(await s1.managedIdStats()) === statsBefore;
     return out;
   },
 };
