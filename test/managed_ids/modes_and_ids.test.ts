@@ -122,19 +122,22 @@ describe('managed_collision config', () => {
   });
 });
 
-test('a managed table in a sharded collection is ERR_INVALID_CONFIG until sharding supports it', async () => {
+test('a sharded collection takes a managed table table_wise or row_wise; column_wise is ERR_INVALID_CONFIG', async () => {
   const pg = await ProcessGroup.init({ worldSize: 1, rank: 0, masterPort: 0, timeoutMs: 5000 });
+  const tables = [{ name: 't', num_embeddings: 10, embedding_dim: 4, managed_collision: {} }];
   try {
     expectThrows(
-      () =>
-        new EmbeddingBagCollection({
-          tables: [{ name: 't', num_embeddings: 10, embedding_dim: 4, managed_collision: {} }],
-          processGroup: pg,
-        }),
+      () => new EmbeddingBagCollection({ tables, processGroup: pg, plan: { t: 'column_wise' } }),
       'ERR_INVALID_CONFIG',
-      'tables[0].managed_collision',
-      'not supported on a sharded collection',
+      'plan.t',
+      'table "t" has managed ids',
+      'not column_wise',
     );
+    for (const plan of [{ t: 'table_wise' as const }, { t: 'row_wise' as const }]) {
+      const ebc = new EmbeddingBagCollection({ tables, processGroup: pg, plan });
+      expect((await ebc.managedIdStats()).t.residents).toBe(0);
+      ebc.dispose();
+    }
   } finally {
     pg.destroy();
   }
