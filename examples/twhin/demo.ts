@@ -16,7 +16,7 @@ import * as path from 'path';
 import { parseArgs } from 'util';
 import { stringify } from 'yaml';
 import { loadConfig, setNumThreads, TorchrecError } from '../../lib';
-import type { TrainResult } from '../../lib';
+import type { ManagedIdStats, TrainResult } from '../../lib';
 import { TwhinConfig } from './config';
 import { demoConfig } from './demo_config';
 import { generateGraph } from './generate';
@@ -38,8 +38,10 @@ async function trainHere(configFile: string): Promise<TrainResult> {
 }
 
 /** Trains on `nproc` ranks of this machine through the launcher; rank 0 writes the result. */
-function trainSharded(configFile: string, nproc: number, work: string): TrainResult {
-  const resultFile = path.join(work, 'result.json');
+type ShardedRun = TrainResult & { managedIdStats: Record<string, ManagedIdStats> };
+
+function trainSharded(configFile: string, nproc: number, work: string, name = 'result.json'): ShardedRun {
+  const resultFile = path.join(work, name);
   const launcher = path.join(__dirname, '..', '..', 'bin', 'torchrec-node-run.js');
   const script = path.join(__dirname, 'sharded.ts');
   const args = ['--nproc-per-node', String(nproc), script, configFile, '--plan', PLAN, '--result', resultFile];
@@ -49,7 +51,7 @@ function trainSharded(configFile: string, nproc: number, work: string): TrainRes
     env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} -r ts-node/register/transpile-only` },
   });
   if (child.status !== 0) throw new Error(`sharded training failed (launcher status ${child.status})`);
-  return JSON.parse(readFileSync(resultFile, 'utf8')) as TrainResult;
+  return JSON.parse(readFileSync(resultFile, 'utf8')) as ShardedRun;
 }
 
 const PLAN = 'user=row_wise,tweet=table_wise';
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
       `held-out AUC ${Number(ev.auc).toFixed(3)} (chance 0.5), MRR ${Number(ev.mrr).toFixed(3)} ` +
       `(chance ${chanceMrr(SIZES.negatives).toFixed(3)} with ${SIZES.negatives} in-batch negatives)`,
   );
-  if (values['managed-ids']) await managedVariant(work, data, Number(ev.auc));
+  if (values['managed-ids']) await managedVariant(work, data, Number(ev.auc), nproc);
 
   const child = spawnSync(
     process.execPath,
@@ -108,18 +110,36 @@ async function main(): Promise<void> {
   console.log(`demo done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-/** The same job with managed ids: raw hashed ids, fewer rows than entities; its AUC beside the plain run's. */
+/**
+ * The same job with managed ids: raw hashed ids, fewer rows than entities; its AUC beside the plain
+ * run's. On N ranks with the same plan: the user table's map is one per row-wise shard.
+ */
 async function managedVariant(
   work: string,
   data: { train: string; validation: string },
   plainAuc: number,
+  nproc: number,
 ): Promise<void> {
   const variant = { rowFraction: 0.75, evictionInterval: 50 };
   const file = path.join(work, 'twhin-managed.yaml');
-  writeFileSync(file, stringify(demoConfig(data, path.join(work, 'model-managed'), SIZES, variant)));
-  const { result, model } = await runTwhin(new TwhinConfig(loadConfig(file)));
+  const config = demoConfig(
+    data,
+    path.join(work, 'model-managed'),
+    { ...SIZES, batchSize: SIZES.batchSize / nproc },
+    variant,
+  );
+  (config.validation_data as { per_replica_batch_size: number }).per_replica_batch_size = SIZES.batchSize;
+  writeFileSync(file, stringify(config));
+  let result: TrainResult;
+  let stats: Record<string, ManagedIdStats>;
+  if (nproc > 1) {
+    const run = trainSharded(file, nproc, work, 'result-managed.json');
+    [result, stats] = [run, run.managedIdStats];
+  } else {
+    const { result: r, model } = await runTwhin(new TwhinConfig(loadConfig(file)));
+    [result, stats] = [r, model.embeddings.ebc.managedIdStats()];
+  }
   const ev = result.lastEval ?? {};
-  const stats = model.embeddings.ebc.managedIdStats();
   console.log(
     `managed ids (${variant.rowFraction * 100}% of the entities' rows, lfu, a pass every ${variant.evictionInterval} ` +
       `steps): held-out AUC ${Number(ev.auc).toFixed(3)} beside ${plainAuc.toFixed(3)} plain, MRR ` +

@@ -59,9 +59,11 @@ async function main(): Promise<void> {
   try {
     const reporter = processGroup.rank === 0 ? new JsonLinesReporter() : new QuietReporter();
     const { model, result } = await runTwhin(config, { sharding: { processGroup, plan }, reporter });
+    // A collective (every rank asks): the managed tables' counts summed over their shards ({} without any).
+    const managedIdStats = await model.embeddings.ebc.managedIdStats();
     model.embeddings.ebc.dispose();
     if (processGroup.rank === 0 && values.result !== undefined) {
-      writeFileSync(values.result, JSON.stringify({ ...result, worldSize: processGroup.worldSize }));
+      writeFileSync(values.result, JSON.stringify({ ...result, worldSize: processGroup.worldSize, managedIdStats }));
     }
   } finally {
     processGroup.destroy();
