@@ -66,7 +66,7 @@ function native(
 ): { runs_ms: number[]; ceiling_runs_ms: number[]; isa?: string } {
   const args = ['--impl', impl, '--tables', `${c.tables}`, '--rows', `${c.rows}`, '--dim', `${c.dim}`];
   args.push('--dtype', dtype, '--batch', `${c.batch}`, '--pooling', `${c.pooling}`);
-  args.push('--warmup', '5', '--runs', `${runs}`, '--variant', `uniform=${ids.join(',')}`);
+  args.push('--warmup', '10', '--runs', `${runs}`, '--variant', `uniform=${ids.join(',')}`);
   const r = spawnSync(BENCH_BIN, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`torchrec_bench ${impl} ${c.name} ${dtype}: ${r.stderr}`);
   const out = JSON.parse(r.stdout.trim().split('\n').pop() as string);

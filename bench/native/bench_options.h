@@ -15,7 +15,8 @@ struct Options {
   bool half = false;
   int bits = 0;  // 8, 4 or 2: a row-wise quantized table; 0: float (fp32 or fp16)
   std::vector<std::pair<std::string, std::vector<std::string>>> variants;  // name, id files
-  int warmup = 3, runs = 20, calls = 1, threads = 0;
+  // warmup 10: freshly allocated tables are slow for their first ~8 full passes on this VM (bench/run.ts WARM_M).
+  int warmup = 10, runs = 20, calls = 1, threads = 0;
   bool thp = true;
   // "wall" (steady clock) or "thread": the calling thread's CPU time, which leaves out the time the OS
   // gave other processes, so a loaded machine still gives comparable figures (only with --threads 1).

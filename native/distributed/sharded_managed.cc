@@ -172,6 +172,9 @@ void ShardedEmbeddingBagCollection::check_managed_layout(int64_t t, const Manage
     const int64_t id = whole.ids[i], row = whole.rows[i];
     if (row < 0 || row >= N) bad("entry ", i, " (id ", id, ") maps to row ", row, ", outside [0, ", N, ")");
     const Shard& s = *shard_of[managed_shard(t, id)];
+    if (shard_of.size() == 1 && row == N - 1) {
+      bad("entry ", i, " (id ", id, ") maps to row ", row, ", the default row (ids take rows [0, ", N - 1, "))");
+    }
     if (row < s.first_row || row >= s.first_row + s.rows - 1) {
       bad("entry ", i, " (id ", id, ") maps to row ", row, ", but the id belongs to shard ", s.index, " (rows ",
           s.first_row, " to ", s.first_row + s.rows - 2, "; row ", s.first_row + s.rows - 1,
