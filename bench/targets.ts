@@ -72,7 +72,7 @@ export function targets(rows: Row[]): Target[] {
         ids,
         what: `C++ core / kernel${how}`,
         measured: both
-          ? `+${((core / kernel - 1) * 100).toFixed(1)}% (${core.toFixed(2)} ms / ${kernel.toFixed(2)} ms)`
+          ? `${core >= kernel ? '+' : ''}${((core / kernel - 1) * 100).toFixed(1)}% (${core.toFixed(2)} ms / ${kernel.toFixed(2)} ms)`
           : '—',
         target: '≤ +5%',
         met: both ? core <= kernel * 1.05 : null,
