@@ -9,6 +9,7 @@ import { EmbeddingBagCollection } from '../../lib/ebc';
 import { ProcessGroup } from '../../lib/distributed/process_group';
 import { planSharding } from '../../lib/distributed/planner';
 import { expectThrows } from '../helpers/errors';
+import { python } from '../checkpoint/helpers';
 import { tmpDir } from '../helpers/tmp';
 import { freePort } from './helpers';
 import { run as runWith } from './sharded_helpers';
@@ -109,6 +110,20 @@ describe('managed ids on a sharded collection', () => {
     expect(ranks[0].oneStats!.r.residents).toBeGreaterThan(2);
     // The rank holding the shard names the layout problem; the other names the rank that refused.
     expect(ranks.map((r) => r.rowWiseRefused!.message).join('\n')).toContain('as many shards as it was saved from');
+    if (process.env.TORCHREC_SKIP_PYTHON_TESTS === '1') return;
+    // Python's torchsnapshot rules read the maps as whole int64 tensors, written once (replicated).
+    const py = await python<{ world_size: number; tensors: Record<string, { dtype: string; shape: number[] }> }>(
+      'snapshots.py',
+      ['check', path.join(dir, 'sharded'), 'ebc'],
+    );
+    expect(py.world_size).toBe(2);
+    for (const t of ['m', 'r']) {
+      const part = (p: string) => py.tensors[`model/embedding_bags.${t}.managed_${p}`];
+      expect([part('residents').dtype, part('residents').shape[1]]).toEqual(['torch.int64', 4]);
+      expect(part('residents').shape[0]).toBeGreaterThan(0);
+      expect([part('waiting').dtype, part('waiting').shape[1]]).toEqual(['torch.int64', 3]);
+      expect(part('counters').shape).toEqual([4]);
+    }
   }, 120000);
 });
 

@@ -165,14 +165,16 @@ def check(root, layout):
     apps = sorted({p.split("/")[1] for p in manifest if p.startswith("0/")})
     out["app_state"] = apps
     model = inflate(root, manifest, "model")
-    tables = [(k.split(".")[-2], v.shape[0], v.shape[1], v.dtype) for k, v in model.items()]
+    # Managed-id maps (int64 tensors beside a table's weight) are torchrec-node's extension, not parameters.
+    params = {k: v for k, v in model.items() if k.endswith(".weight")}
+    tables = [(k.split(".")[-2], v.shape[0], v.shape[1], v.dtype) for k, v in params.items()]
     module = nn.Module()
     module.embedding_bags = nn.ModuleDict({n: nn.EmbeddingBag(a, b).to(d) for n, a, b, d in tables})
     if layout == "large":
         outer = nn.Module()
         outer.ebc = module
         module = outer
-    module.load_state_dict(model, strict=True)
+    module.load_state_dict(params, strict=True)
     out["model_keys"] = list(model.keys())
     if "optimizer" in apps:
         opt = inflate(root, manifest, "optimizer")
