@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/mix64.h"
+
 namespace torchrec {
 
 class ManagedIdMap {
@@ -54,15 +56,7 @@ class ManagedIdMap {
 
  private:
   static constexpr int64_t kEmpty = INT64_MIN;
-  static uint64_t hash(int64_t id) {
-    uint64_t x = static_cast<uint64_t>(id);  // splitmix64's finaliser: consecutive ids spread out
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-  }
+  static uint64_t hash(int64_t id) { return kernels::mix64(static_cast<uint64_t>(id)); }
   void grow();
 
   struct Slot {

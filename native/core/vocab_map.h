@@ -7,6 +7,8 @@
 #include <optional>
 #include <vector>
 
+#include "kernels/mix64.h"
+
 namespace torchrec {
 
 class VocabMap {
@@ -37,15 +39,7 @@ class VocabMap {
 
  private:
   static constexpr int64_t kEmpty = INT64_MIN;  // marks a free slot; the id INT64_MIN itself is kept aside
-  static uint64_t hash(int64_t id) {
-    uint64_t x = static_cast<uint64_t>(id);  // splitmix64's finaliser
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-  }
+  static uint64_t hash(int64_t id) { return kernels::mix64(static_cast<uint64_t>(id)); }
 
   std::vector<int64_t> keys_{kEmpty};
   std::vector<int64_t> rows_{-1};

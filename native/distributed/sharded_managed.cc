@@ -9,19 +9,10 @@
 #include "core/managed_ids.h"
 #include "core/managed_rows.h"
 #include "distributed/sharded_collection.h"
+#include "kernels/mix64.h"
 
 namespace torchrec::distributed {
 namespace {
-
-// splitmix64's finaliser: sequential ids, or ids that share their low bits, still spread evenly.
-uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
 
 // One shard's map as int64s for allgather_variable: its shard index, the resident and waiting counts,
 // then the vectors, then the four counters.
@@ -80,7 +71,7 @@ void append(ManagedIdsState& whole, const ManagedIdsState& part) {
 int64_t ShardedEmbeddingBagCollection::managed_shard(int64_t table, int64_t id) const {
   const int64_t shards = table_shard_count_[table];
   if (shards <= 1) return 0;
-  return static_cast<int64_t>(mix(static_cast<uint64_t>(id)) % static_cast<uint64_t>(shards));
+  return static_cast<int64_t>(kernels::mix64(static_cast<uint64_t>(id)) % static_cast<uint64_t>(shards));
 }
 
 void ShardedEmbeddingBagCollection::run_eviction_passes(int64_t step) {

@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/mix64.h"
+
 namespace torchrec::kernels {
 
 // Where a table's fp16 rows draw their rounding bits: the collection's seed, the step being applied,
@@ -27,24 +29,17 @@ struct StochasticRounding {
   int64_t first_col = 0;
 };
 
-inline uint64_t sr_mix(uint64_t z) {  // splitmix64's finaliser: a bijection that scatters every input bit
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 // The key of one row's bits: folds (seed, step, table, global row) into 64 bits.
 inline uint64_t sr_row_key(const StochasticRounding& sr, int64_t row) {
-  uint64_t h = sr_mix(sr.seed);
-  h = sr_mix(h ^ static_cast<uint64_t>(sr.step));
-  h = sr_mix(h ^ static_cast<uint64_t>(sr.table));
-  return sr_mix(h ^ static_cast<uint64_t>(sr.first_row + row));
+  uint64_t h = splitmix64(sr.seed);
+  h = splitmix64(h ^ static_cast<uint64_t>(sr.step));
+  h = splitmix64(h ^ static_cast<uint64_t>(sr.table));
+  return splitmix64(h ^ static_cast<uint64_t>(sr.first_row + row));
 }
 
 // 32 random bits for column `column` of the row whose key is `row_key`.
 inline uint32_t sr_bits(uint64_t row_key, int64_t column) {
-  return static_cast<uint32_t>(sr_mix(row_key ^ (static_cast<uint64_t>(column) * 0xd6e8feb86659fd93ull)) >> 32);
+  return static_cast<uint32_t>(splitmix64(row_key ^ (static_cast<uint64_t>(column) * 0xd6e8feb86659fd93ull)) >> 32);
 }
 
 // fp32 -> fp16 rounding toward zero (CUDA's __float2half_rz): round to nearest, then step back toward

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "core/error.h"
+#include "kernels/mix64.h"
 
 namespace torchrec::kernels {
 namespace {
@@ -90,12 +91,6 @@ void fill_uniform(const at::Tensor& table, double lo, double hi, at::Generator& 
 }
 
 namespace {
-inline uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 inline uint64_t row_key(uint64_t seed, int64_t table_index, int64_t row) {
   return splitmix64(splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(table_index)) ^ static_cast<uint64_t>(row));
 }
