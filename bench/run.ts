@@ -54,6 +54,8 @@ interface Plan {
 // core, the same with older binaries), until every page had been read once. So every M and H row
 // warms up over more calls than that before its runs count.
 const WARM_M = 10;
+/** M and H rows: one call per run. */
+const ONE_CALL = { warmup: WARM_M, runs: 20, calls: 1 };
 
 const PLANS: Record<string, Plan> = {
   // S is latency: a run is many back-to-back calls, the time per call is reported.
@@ -71,28 +73,28 @@ const PLANS: Record<string, Plan> = {
   M: {
     batches: 4,
     rounds: 2, // the targets are ratios at M: two interleaved rounds, so one burst moves no row alone
-    lib: { warmup: WARM_M, runs: 20, calls: 1 },
-    libAsync: { warmup: WARM_M, runs: 20, calls: 1 },
-    python: { warmup: WARM_M, runs: 20, calls: 1 },
-    naive: { warmup: WARM_M, runs: 20, calls: 1 },
-    ceiling: { warmup: WARM_M, runs: 20, calls: 1 },
-    js: { warmup: WARM_M, runs: 20, calls: 1 },
-    cppCore: { warmup: WARM_M, runs: 20, calls: 1 },
-    train: { warmup: WARM_M, runs: 20, calls: 1 },
-    cppTrain: { warmup: WARM_M, runs: 20, calls: 1 },
-    cppBackward: { warmup: WARM_M, runs: 20, calls: 1 },
-    pythonTrain: { warmup: WARM_M, runs: 20, calls: 1 },
+    lib: ONE_CALL,
+    libAsync: ONE_CALL,
+    python: ONE_CALL,
+    naive: ONE_CALL,
+    ceiling: ONE_CALL,
+    js: ONE_CALL,
+    cppCore: ONE_CALL,
+    train: ONE_CALL,
+    cppTrain: ONE_CALL,
+    cppBackward: ONE_CALL,
+    pythonTrain: ONE_CALL,
   },
   H: {
     batches: 4,
     rounds: 1,
-    lib: { warmup: WARM_M, runs: 20, calls: 1 },
-    libAsync: { warmup: WARM_M, runs: 20, calls: 1 },
-    python: { warmup: WARM_M, runs: 20, calls: 1 },
-    naive: { warmup: WARM_M, runs: 20, calls: 1 },
-    ceiling: { warmup: WARM_M, runs: 20, calls: 1 },
-    js: { warmup: WARM_M, runs: 20, calls: 1 },
-    cppCore: { warmup: WARM_M, runs: 20, calls: 1 },
+    lib: ONE_CALL,
+    libAsync: ONE_CALL,
+    python: ONE_CALL,
+    naive: ONE_CALL,
+    ceiling: ONE_CALL,
+    js: ONE_CALL,
+    cppCore: ONE_CALL,
   },
 };
 

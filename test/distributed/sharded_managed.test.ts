@@ -2,16 +2,13 @@
  * Managed ids on sharded collections, on 2 real ranks (children/managed_child.js): table_wise tables
  * behave exactly as one process does on the global batch; a row_wise table is one map per shard, ids
  * routed by hash, checked against the TypeScript reference model per shard. Plus the plan rules and
- * the types, on one rank in this process.
+ * the typed stats are in sharded_types.test.ts.
  */
 import * as path from 'path';
-import { EmbeddingBagCollection } from '../../lib/ebc';
-import { ProcessGroup } from '../../lib/distributed/process_group';
 import { planSharding } from '../../lib/distributed/planner';
 import { expectThrows } from '../helpers/errors';
 import { python } from '../checkpoint/helpers';
 import { tmpDir } from '../helpers/tmp';
-import { freePort } from './helpers';
 import { run as runWith } from './sharded_helpers';
 
 const MANAGED_CHILD = path.join(__dirname, 'children', 'managed_child.js');
@@ -160,31 +157,5 @@ describe('managed ids in sharding plans', () => {
     expect(planSharding([t({ managed_collision: undefined })], { worldSize: 2 }).plan.m.sharding_type).toBe(
       'data_parallel',
     );
-  });
-
-  test('managedIdStats is typed as a Promise on a sharded collection and as the record otherwise', async () => {
-    const pg = await ProcessGroup.init({
-      rank: 0,
-      worldSize: 1,
-      masterAddr: '127.0.0.1',
-      masterPort: await freePort(),
-      timeoutMs: 10000,
-    });
-    try {
-      const tables = [t({ optimizer: { sgd: { lr: 0.1 } } })];
-      const sharded = new EmbeddingBagCollection({ tables, seed: 3, processGroup: pg });
-      const local = new EmbeddingBagCollection({ tables, seed: 3 });
-      const stats: Promise<Record<string, { residents: number }>> = sharded.managedIdStats();
-      // @ts-expect-error a sharded collection's managedIdStats is a Promise
-      const notRecord: Record<string, { residents: number }> = sharded.managedIdStats();
-      const localStats: Record<string, { residents: number }> = local.managedIdStats();
-      expect(notRecord).toBeInstanceOf(Promise);
-      await notRecord;
-      expect(await stats).toEqual(localStats);
-      sharded.dispose();
-      local.dispose();
-    } finally {
-      pg.destroy();
-    }
   });
 });

@@ -1,6 +1,6 @@
 /**
- * The TypeScript types say what a sharded collection returns: built with a ProcessGroup, getWeights
- * and optimizerState are Promises (collective reads); built without one they stay synchronous. The
+ * The TypeScript types say what a sharded collection returns: built with a ProcessGroup, getWeights,
+ * optimizerState and managedIdStats are Promises (collective reads); built without one they stay synchronous. The
  * @ts-expect-error lines are checked by ts-jest's type check: if the types lied, this file would not
  * compile. One rank (worldSize 1) in this process, on a free port.
  */
@@ -10,7 +10,8 @@ import { freePort } from './helpers';
 
 const tables = [{ name: 't', num_embeddings: 5, embedding_dim: 4, optimizer: { adam: { lr: 0.1 } } }];
 
-test('getWeights and optimizerState are typed as Promises on a sharded collection, as arrays otherwise', async () => {
+/** A one-rank group in this process on a free port, destroyed after `fn`. */
+async function oneRank(fn: (pg: ProcessGroup) => Promise<void>): Promise<void> {
   const pg = await ProcessGroup.init({
     rank: 0,
     worldSize: 1,
@@ -19,6 +20,14 @@ test('getWeights and optimizerState are typed as Promises on a sharded collectio
     timeoutMs: 10000,
   });
   try {
+    await fn(pg);
+  } finally {
+    pg.destroy();
+  }
+}
+
+test('getWeights and optimizerState are typed as Promises on a sharded collection, as arrays otherwise', () =>
+  oneRank(async (pg) => {
     const sharded = new EmbeddingBagCollection({ tables, seed: 3, processGroup: pg, plan: { t: 'column_wise' } });
     const local = new EmbeddingBagCollection({ tables, seed: 3 });
     const weights: Promise<Float32Array> = sharded.getWeights('t');
@@ -39,7 +48,22 @@ test('getWeights and optimizerState are typed as Promises on a sharded collectio
     expect(await state).toEqual(localState);
     sharded.dispose();
     local.dispose();
-  } finally {
-    pg.destroy();
-  }
-});
+  }));
+
+test('managedIdStats is typed as a Promise on a sharded collection and as the record otherwise', () =>
+  oneRank(async (pg) => {
+    const managed = [
+      { name: 'm', num_embeddings: 10, embedding_dim: 4, managed_collision: {}, optimizer: { sgd: { lr: 0.1 } } },
+    ];
+    const sharded = new EmbeddingBagCollection({ tables: managed, seed: 3, processGroup: pg });
+    const local = new EmbeddingBagCollection({ tables: managed, seed: 3 });
+    const stats: Promise<Record<string, { residents: number }>> = sharded.managedIdStats();
+    // @ts-expect-error a sharded collection's managedIdStats is a Promise
+    const notRecord: Record<string, { residents: number }> = sharded.managedIdStats();
+    const localStats: Record<string, { residents: number }> = local.managedIdStats();
+    expect(notRecord).toBeInstanceOf(Promise);
+    await notRecord;
+    expect(await stats).toEqual(localStats);
+    sharded.dispose();
+    local.dispose();
+  }));

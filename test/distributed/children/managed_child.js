@@ -6,19 +6,13 @@
  * reference model of the rules, one per shard, for row_wise tables. Prints one JSON line last.
  */
 'use strict';
+const { args, errorOf, runScenario } = require('./rank_kit.js');
 const fs = require('fs');
-require('../../helpers/ts_register.js');
-const { ProcessGroup } = require('../../../lib/distributed/process_group.ts');
 const { EmbeddingBagCollection } = require('../../../lib/ebc.ts');
 const { KeyedJaggedTensor } = require('../../../lib/kjt.ts');
 const { Mode } = require('../../../lib/enums.ts');
 const { rng } = require('../../helpers/random.ts');
 const { ManagedIdsRef } = require('../../managed_ids/reference.ts');
-
-const scenario = process.argv[2];
-const args = JSON.parse(process.argv[3] || '{}');
-const report = (x) => process.stdout.write(`${JSON.stringify(x)}\n`);
-const errorOf = (e) => ({ code: e.code, message: e.message });
 
 // Raw ids of any int64 value; a few are hot (Zipf-like through the squared uniform draw).
 const UNIVERSE = [0n, -5n, 2n ** 62n + 7n, -(2n ** 63n), 2n ** 63n - 1n];
@@ -337,15 +331,4 @@ const scenarios = {
   },
 };
 
-(async () => {
-  let pg;
-  try {
-    pg = await ProcessGroup.init({ timeoutMs: args.timeoutMs ?? 10000 });
-    const result = await scenarios[scenario](pg);
-    report({ rank: pg.rank, ...result });
-  } catch (e) {
-    report({ fatal: errorOf(e), stack: e.stack });
-  } finally {
-    pg?.destroy();
-  }
-})();
+runScenario(scenarios);

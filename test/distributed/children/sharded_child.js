@@ -6,17 +6,11 @@
  * the sharded results are from it; the test asserts on those numbers. Prints one JSON line last.
  */
 'use strict';
-require('../../helpers/ts_register.js');
-const { ProcessGroup } = require('../../../lib/distributed/process_group.ts');
+const { args, errorOf, runScenario } = require('./rank_kit.js');
 const { EmbeddingBagCollection } = require('../../../lib/ebc.ts');
 const { KeyedJaggedTensor } = require('../../../lib/kjt.ts');
 // The tests' one seeded generator, the same stream on every rank.
 const { rng } = require('../../helpers/random.ts');
-
-const scenario = process.argv[2];
-const args = JSON.parse(process.argv[3] || '{}');
-const report = (x) => process.stdout.write(`${JSON.stringify(x)}\n`);
-const errorOf = (e) => ({ code: e.code, message: e.message });
 
 /** Rank r's batch of step k: B samples; each feature of `tables` gets 0..3 ids per bag. */
 function localBatch(c, r, k, B) {
@@ -330,15 +324,4 @@ const scenarios = {
   },
 };
 
-(async () => {
-  let pg;
-  try {
-    pg = await ProcessGroup.init({ timeoutMs: args.timeoutMs ?? 10000 });
-    const result = await scenarios[scenario](pg);
-    report({ rank: pg.rank, ...result });
-  } catch (e) {
-    report({ fatal: errorOf(e), stack: e.stack });
-  } finally {
-    pg?.destroy();
-  }
-})();
+runScenario(scenarios);

@@ -13,21 +13,16 @@
  * Prints one JSON line last.
  */
 'use strict';
-require('../../helpers/ts_register.js');
+const { args, errorOf, runScenario } = require('./rank_kit.js');
 const { Buffer } = require('buffer');
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 const { setTimeout } = require('timers');
-const { ProcessGroup } = require('../../../lib/distributed/process_group.ts');
 const { EmbeddingBagCollection } = require('../../../lib/ebc.ts');
 const { KeyedJaggedTensor } = require('../../../lib/kjt.ts');
 const { rng } = require('../../helpers/random.ts');
 
-const scenario = process.argv[2];
-const args = JSON.parse(process.argv[3] || '{}');
-const report = (x) => process.stdout.write(`${JSON.stringify(x)}\n`);
-const errorOf = (e) => ({ code: e.code, message: e.message });
 const sha = (a) =>
   crypto
     .createHash('sha256')
@@ -142,15 +137,4 @@ const scenarios = {
   },
 };
 
-(async () => {
-  let pg;
-  try {
-    if (!args.unsharded) pg = await ProcessGroup.init({ timeoutMs: args.timeoutMs ?? 10000 });
-    const result = await scenarios[scenario](pg);
-    report({ rank: pg ? pg.rank : 0, ...result });
-  } catch (e) {
-    report({ fatal: errorOf(e), stack: e.stack });
-  } finally {
-    pg?.destroy();
-  }
-})();
+runScenario(scenarios);
