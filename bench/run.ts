@@ -56,6 +56,15 @@ interface Plan {
 const WARM_M = 10;
 /** M and H rows: one call per run. */
 const ONE_CALL = { warmup: WARM_M, runs: 20, calls: 1 };
+const FORWARD_ROWS = {
+  lib: ONE_CALL,
+  libAsync: ONE_CALL,
+  python: ONE_CALL,
+  naive: ONE_CALL,
+  ceiling: ONE_CALL,
+  js: ONE_CALL,
+  cppCore: ONE_CALL,
+};
 
 const PLANS: Record<string, Plan> = {
   // S is latency: a run is many back-to-back calls, the time per call is reported.
@@ -73,13 +82,7 @@ const PLANS: Record<string, Plan> = {
   M: {
     batches: 4,
     rounds: 2, // the targets are ratios at M: two interleaved rounds, so one burst moves no row alone
-    lib: ONE_CALL,
-    libAsync: ONE_CALL,
-    python: ONE_CALL,
-    naive: ONE_CALL,
-    ceiling: ONE_CALL,
-    js: ONE_CALL,
-    cppCore: ONE_CALL,
+    ...FORWARD_ROWS,
     train: ONE_CALL,
     cppTrain: ONE_CALL,
     cppBackward: ONE_CALL,
@@ -88,13 +91,7 @@ const PLANS: Record<string, Plan> = {
   H: {
     batches: 4,
     rounds: 1,
-    lib: ONE_CALL,
-    libAsync: ONE_CALL,
-    python: ONE_CALL,
-    naive: ONE_CALL,
-    ceiling: ONE_CALL,
-    js: ONE_CALL,
-    cppCore: ONE_CALL,
+    ...FORWARD_ROWS,
   },
 };
 
