@@ -102,7 +102,7 @@ async function runLayout(shape: Shape, layout: Layout): Promise<RankResult[]> {
   const job: ShardedJob = {
     ...shape,
     plan: layout.plan?.(shape),
-    warmup: 3,
+    warmup: 10, // fresh tables are slow for their first passes (bench/run.ts WARM_M)
     threads: Math.max(1, Math.floor(os.cpus().length / W)),
   };
   if (W === 1) return [await runRank(job, { ...process.env, WORLD_SIZE: '' })];

@@ -112,7 +112,7 @@ Napi::Value EbcBinding::forward_sync(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     auto m = local_module("forwardSync");
     KeyedJaggedTensor kjt = build_kjt(view_kjt_inputs(info, 0));  // no copy: done before JS runs again
-    const bool train = admits_ids(*m, info[6]);
+    const bool train = trains_forward(*m, info[6]);
     auto turn = m->sequencer().enter(train ? CallSequencer::Kind::Write : CallSequencer::Kind::Read);
     return forward_into_float32_array(info.Env(), *m, kjt, train);  // pools straight into the result's memory
   });
@@ -125,7 +125,7 @@ Napi::Value EbcBinding::forward_sync(const Napi::CallbackInfo& info) {
 Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     auto m = module("forward");
-    const bool train = admits_ids(*m, info[6]);
+    const bool train = trains_forward(*m, info[6]);
     const CallSequencer::Kind kind = train ? CallSequencer::Kind::Write : reader_kind(*m);
     // inlineSmallForwards (info[7]): small batches skip the pool hop.
     if (info[7].IsBoolean() && info[7].As<Napi::Boolean>().Value()) {

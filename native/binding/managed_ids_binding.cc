@@ -40,8 +40,8 @@ ManagedIdsSpec read_managed_ids(const Napi::Value& value, const std::string& whe
   return spec;
 }
 
-bool admits_ids(const EmbeddingModule& module, const Napi::Value& train) {
-  return !train.IsUndefined() && train.ToBoolean().Value() && module.has_managed_ids();
+bool trains_forward(const EmbeddingModule& module, const Napi::Value& train) {
+  return !train.IsUndefined() && train.ToBoolean().Value() && (module.has_managed_ids() || module.collective());
 }
 
 Napi::Object managed_state_to_js(Napi::Env env, const ManagedIdsState& s) {

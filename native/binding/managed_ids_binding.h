@@ -15,8 +15,10 @@ namespace torchrec::binding {
 // {policy: 'lfu' | 'lru' | 'distance_lfu', interval, decayExponent, maxWaiting} (lib/native.ts).
 ManagedIdsSpec read_managed_ids(const Napi::Value& value, const std::string& where);
 
-// Whether a forward admits ids: the caller passed train = true and the module has managed tables.
-bool admits_ids(const EmbeddingModule& module, const Napi::Value& train);
+// Whether a forward runs as forward_train: the caller passed train = true (TRAIN mode) and the module
+// does something with it (managed tables admit ids; a sharded collection keeps what it received for
+// the backward of the same batch).
+bool trains_forward(const EmbeddingModule& module, const Napi::Value& train);
 
 // {ids, rows, counts, lastSeen, waitingIds, waitingCounts, waitingLastSeen: BigInt64Array,
 //  admitted, evicted, defaultRowHits, waitingDropped: number}

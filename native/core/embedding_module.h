@@ -98,9 +98,11 @@ class EmbeddingModule {
   virtual std::vector<LookupPlan::VocabStats> vocab_stats() const = 0;
 
   // --- managed ids (core/managed_ids.h) ---
-  // True when some table takes managed ids: a TRAIN forward then admits and counts ids, so the
-  // binding runs it through forward_train as a writer, alone and in call order.
+  // True when some table takes managed ids: a TRAIN forward then admits and counts ids.
   virtual bool has_managed_ids() const { return false; }
+  // A TRAIN-mode forward, which may change state for the backward that follows. The binding runs
+  // TRAIN forwards through it, as writers (alone, in call order), on modules with managed ids and
+  // on collective ones (binding/managed_ids_binding.h trains_forward).
   virtual void forward_train(const KeyedJaggedTensor& kjt, float* out) { forward(kjt, out); }
   // Per managed table, in table order.
   virtual std::vector<std::pair<std::string, ManagedIdStats>> managed_id_stats() const { return {}; }

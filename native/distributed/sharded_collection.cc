@@ -90,6 +90,7 @@ ShardedEmbeddingBagCollection::ShardedEmbeddingBagCollection(std::vector<TableSp
            "which shard table_wise or row_wise only, not ", kind_name(p.kind));
     }
     has_managed_ = has_managed_ || managed;
+    keeps_forward_ = keeps_forward_ && p.kind != ShardingKind::DataParallel;
     const int64_t block = p.kind == ShardingKind::RowWise ? (n + shards - 1) / shards : n;
     table_shard_count_.push_back(0);
     for (int64_t i = 0; i < shards; ++i) {
@@ -148,22 +149,34 @@ bool ShardedEmbeddingBagCollection::sends(int source, const Shard& s, bool backw
 }
 
 std::vector<int64_t> ShardedEmbeddingBagCollection::agree(int64_t batch_size, const std::exception_ptr& error,
-                                                          const char* method) const {
-  at::Tensor mine = at::empty({2}, at::kLong);
+                                                          const char* method, bool* reuse) const {
+  at::Tensor mine = at::empty({3}, at::kLong);
   mine[0] = error ? int64_t{0} : batch_size;
   mine[1] = error ? int64_t{0} : int64_t{1};
+  mine[2] = reuse != nullptr && *reuse ? 1 : 0;
   const at::Tensor all = group_->allgather(mine).contiguous();
   const int64_t* v = all.data_ptr<int64_t>();
   if (error) std::rethrow_exception(error);
   std::vector<int64_t> sizes(world_);
   for (int r = 0; r < world_; ++r) {
-    if (v[2 * r + 1] == 0) {
+    if (v[3 * r + 1] == 0) {
       fail(ErrorCode::InvalidArgument, method, ": rank ", r,
            " rejected its input (its own call failed with the reason), so this collective call was not run");
     }
-    sizes[r] = v[2 * r];
+    sizes[r] = v[3 * r];
+    if (reuse != nullptr && v[3 * r + 2] == 0) *reuse = false;
   }
   return sizes;
+}
+
+bool ShardedEmbeddingBagCollection::is_kept_forward(const KeyedJaggedTensor& kjt) const {
+  if (!kept_ || kept_->keys != kjt.keys() || kept_->stride != kjt.stride()) return false;
+  const auto same = [](const at::Tensor& a, const at::Tensor& b) {
+    if (a.defined() != b.defined()) return false;
+    return !a.defined() || (a.scalar_type() == b.scalar_type() && a.sizes() == b.sizes() && at::equal(a, b));
+  };
+  return same(kept_->values, kjt.values()) && same(kept_->offsets, kjt.offsets()) &&
+         same(kept_->weights, kjt.weights());
 }
 
 // train: a TRAIN-mode forward of a collection with managed ids; the owners admit and count the ids
@@ -173,8 +186,9 @@ void ShardedEmbeddingBagCollection::forward_impl(const KeyedJaggedTensor& kjt, f
   try {
     const PlannedBatch batch = plan_.plan(kjt, "forward", /*count=*/true);
     entered = true;
+    kept_.reset();
     std::vector<int64_t> sizes = agree(batch.batch_size(), nullptr, "forward");
-    const Received in = distribute_ids(batch, std::move(sizes), /*backward=*/false);
+    Received in = distribute_ids(batch, std::move(sizes), /*backward=*/false);
     const int64_t width = local_plan_ ? local_plan_->output_width() : 0;
     at::Tensor local_out = at::zeros({in.total, width}, at::kFloat);
     if (local_plan_ && in.total > 0) {
@@ -243,6 +257,11 @@ void ShardedEmbeddingBagCollection::forward_impl(const KeyedJaggedTensor& kjt, f
         }
       }
     }
+    if (train && keeps_forward_) {
+      const auto copy = [](const at::Tensor& t) { return t.defined() ? t.clone() : at::Tensor(); };
+      kept_.emplace(KeptForward{kjt.keys(), kjt.stride(), copy(kjt.values()), copy(kjt.offsets()), copy(kjt.weights()),
+                                std::move(in)});
+    }
   } catch (...) {
     if (entered) throw;
     agree(kjt.stride(), std::current_exception(), "forward");
@@ -271,7 +290,8 @@ int64_t ShardedEmbeddingBagCollection::backward(const KeyedJaggedTensor& kjt, co
            ") is not finite (", grad[*bad], "); no weight was changed");
     }
     entered = true;
-    std::vector<int64_t> sizes = agree(B, nullptr, "backward");
+    bool reuse = is_kept_forward(kjt);
+    std::vector<int64_t> sizes = agree(B, nullptr, "backward", &reuse);
     // TorchRec's gradient division, then MEAN row-wise bags scaled as the unsharded kernel scales
     // them (its shards pool with SUM): c * g with c = 1 / length, the same product.
     std::vector<float> g(grad, grad + grad_numel);
@@ -291,7 +311,9 @@ int64_t ShardedEmbeddingBagCollection::backward(const KeyedJaggedTensor& kjt, co
         for (int64_t c = 0; c < block.dim; ++c) g[b * width + block.column + c] *= scale;
       }
     }
-    const Received in = distribute_ids(batch, std::move(sizes), /*backward=*/true);
+    // Every rank's backward is its kept TRAIN forward's batch: the owners already hold the ids.
+    const Received in = reuse ? std::move(kept_->received) : distribute_ids(batch, std::move(sizes), /*backward=*/true);
+    kept_.reset();
     // Gradient rows to the shards' owners, in the order the ids went.
     std::vector<float> send;
     std::vector<int64_t> send_splits(world_, 0), recv_splits(world_, 0);
@@ -356,6 +378,7 @@ void ShardedEmbeddingBagCollection::set_step(int64_t step) {
 // orders it as a writer against the collective calls).
 void ShardedEmbeddingBagCollection::set_vocab(const std::string& table, const int64_t* ids, const int64_t* rows,
                                               int64_t n, int64_t oov_row) {
+  kept_.reset();  // the kept forward's ids were mapped with the old vocabulary
   plan_.set_vocab(plan_.table_index(table), ids, rows, n, oov_row);
 }
 

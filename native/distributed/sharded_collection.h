@@ -109,7 +109,8 @@ class ShardedEmbeddingBagCollection final : public EmbeddingModule {
   // This rank's counts (the ids its own batches looked up).
   std::vector<LookupPlan::VocabStats> vocab_stats() const override { return plan_.vocab_stats(); }
 
-  // Managed ids (sharded_managed.cc). A TRAIN forward admits on the owners, in global-batch order.
+  // A TRAIN forward admits managed ids on the owners, in global-batch order, and keeps what this rank
+  // received, so that the backward of the same batch need not send its ids again.
   bool has_managed_ids() const override { return has_managed_; }
   void forward_train(const KeyedJaggedTensor& kjt, float* out) override { forward_impl(kjt, out, true); }
   // Collective: every rank gets the sums over the tables' shards.
@@ -143,6 +144,8 @@ class ShardedEmbeddingBagCollection final : public EmbeddingModule {
   // replicas get only their own rank's bags in forward, everyone's in backward.)
   bool sends(int source, const Shard& s, bool backward) const;
   void forward_impl(const KeyedJaggedTensor& kjt, float* out, bool train) const;
+  // Whether `kjt` is the batch the kept TRAIN forward ran (same keys, stride, ids and weights).
+  bool is_kept_forward(const KeyedJaggedTensor& kjt) const;
   // Managed tables (sharded_managed.cc). Checks the whole map of table t against this layout on
   // every rank alike (so all reach one verdict): ERR_CHECKPOINT naming `where` for an entry whose
   // row is not in its id's shard (a row_wise map saved with another shard count), duplicates,
@@ -154,7 +157,9 @@ class ShardedEmbeddingBagCollection final : public EmbeddingModule {
   void run_eviction_passes(int64_t step);
   // Validates on every rank, then exchanges batch sizes and verdicts: a rank whose input is bad
   // throws its own error, the others ERR_INVALID_ARGUMENT naming it, so no rank is left waiting.
-  std::vector<int64_t> agree(int64_t batch_size, const std::exception_ptr& error, const char* method) const;
+  // reuse (when given): in, whether this rank can reuse the kept forward; out, whether every rank can.
+  std::vector<int64_t> agree(int64_t batch_size, const std::exception_ptr& error, const char* method,
+                             bool* reuse = nullptr) const;
   // Sends the global-batch `batch`'s ids of every block to the shards' owners (lengths, ids, weights).
   Received distribute_ids(const PlannedBatch& batch, std::vector<int64_t> batch_sizes, bool backward) const;
   // Table t whole on every rank: `mine` is this rank's part ([rows][width] or [rows * width], none: 0
@@ -188,6 +193,18 @@ class ShardedEmbeddingBagCollection final : public EmbeddingModule {
   std::vector<size_t> local_block_shard_;  // index into shards_ of local output block i
   std::unique_ptr<TableStore> store_;
   int64_t step_ = 0;
+  // The last TRAIN forward's batch (copies: the caller may refill its arrays) and what this rank
+  // received for it, which its backward reuses instead of a second exchange of the ids (TorchRec keeps
+  // the forward's context likewise). Not with data_parallel tables, whose backward gathers every
+  // rank's ids. Any other call drops it; calls run one at a time (collective()).
+  struct KeptForward {
+    std::vector<std::string> keys;
+    int64_t stride = 0;
+    at::Tensor values, offsets, weights;
+    Received received;
+  };
+  bool keeps_forward_ = true;  // false with a data_parallel table
+  mutable std::optional<KeptForward> kept_;
 };
 
 }  // namespace torchrec::distributed

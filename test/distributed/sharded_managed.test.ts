@@ -77,6 +77,18 @@ describe('managed ids on a sharded collection', () => {
     120000,
   );
 
+  test("a backward of the TRAIN forward's batch reuses the ids it sent; another batch on any rank sends them again, exactly", async () => {
+    type R = { collectives: Record<string, number>; weights: number; stats: Stats[] };
+    const ranks = await run<R>('backwardBatch', {});
+    for (const r of ranks) {
+      expect(r.weights).toBe(0);
+      expect(r.stats[0]).toEqual(r.stats[1]);
+      // Sending the ids again is two more all-to-alls (lengths and ids; the collection is unweighted).
+      expect(r.collectives.otherBatchOnRank1).toBe(r.collectives.sameBatch + 2);
+      expect(r.collectives.sameBatchAgain).toBe(r.collectives.sameBatch);
+    }
+  }, 120000);
+
   test('checkpoints: sharded snapshots and state dicts carry the maps; snapshots cross between one process and ranks', async () => {
     type R = {
       snapshotRepeats: boolean;

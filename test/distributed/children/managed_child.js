@@ -203,6 +203,50 @@ const scenarios = {
     return out;
   },
 
+  // The backward of a TRAIN forward's batch reuses the ids the forward sent (fewer collectives); a
+  // backward of another batch (here on rank 1 only: every rank must then send again) still trains
+  // exactly as one process on the backward's global batch.
+  async backwardBatch(pg) {
+    const W = pg.worldSize;
+    const optimizer = { sgd: { lr: 0.5 } };
+    const tables = [
+      { name: 'm', num_embeddings: 12, embedding_dim: 4, feature_names: ['f'], managed_collision: managed('lfu', 1) },
+      { name: 'p', num_embeddings: 10, embedding_dim: 2, feature_names: ['g'] },
+    ].map((t) => ({ ...t, optimizer }));
+    const features = [{ name: 'f' }, { name: 'g', plain: true, rows: 10 }];
+    const width = 6;
+    const plan = { m: { sharding_type: 'table_wise', ranks: [1] }, p: 'row_wise' };
+    const sharded = new EmbeddingBagCollection({ tables, seed: 8, processGroup: pg, plan });
+    const ref = new EmbeddingBagCollection({ tables, seed: 8 });
+    const batchOf = (k) => Array.from({ length: W }, (_, s) => localBatch(features, s, k, 3, width, 51));
+    const collectives = async (body) => {
+      const before = pg.traffic().collectives;
+      await body();
+      return pg.traffic().collectives - before;
+    };
+    const out = { collectives: {} };
+    for (const [k, name, backK] of [
+      [0, 'sameBatch', [0, 0]],
+      [1, 'otherBatchOnRank1', [1, 7]],
+      [2, 'sameBatchAgain', [2, 2]],
+    ]) {
+      const forward = batchOf(k);
+      const backward = backK.map((b, s) => batchOf(b)[s]);
+      await sharded.forward(toKjt(features, [forward[pg.rank]]));
+      await ref.forward(toKjt(features, forward));
+      out.collectives[name] = await collectives(() =>
+        sharded.backward(toKjt(features, [backward[pg.rank]]), backward[pg.rank].grad),
+      );
+      await ref.backward(toKjt(features, backward), globalGrad(backward, W));
+    }
+    out.weights = 0;
+    for (const t of tables) {
+      out.weights = Math.max(out.weights, maxDiff(await sharded.getWeights(t.name), ref.getWeights(t.name)));
+    }
+    out.stats = [await sharded.managedIdStats(), ref.managedIdStats()];
+    return out;
+  },
+
   // Checkpoints of a table_wise ('m', on rank 1) and a row_wise ('r') managed table: a sharded
   // snapshot and per-rank state dicts restore the maps exactly (the next steps repeat bit for bit);
   // the snapshot restores into one process, whose table_wise table then goes on exactly as the
