@@ -179,8 +179,9 @@ bool ShardedEmbeddingBagCollection::is_kept_forward(const KeyedJaggedTensor& kjt
          same(kept_->weights, kjt.weights());
 }
 
-// train: a TRAIN-mode forward of a collection with managed ids; the owners admit and count the ids
-// as they receive them, source rank by source rank, so in the global batch's order.
+// train: a TRAIN-mode forward. The owners of managed tables admit and count the ids as they receive
+// them, source rank by source rank, so in the global batch's order; this rank keeps what it received
+// for the backward of the same batch (kept_).
 void ShardedEmbeddingBagCollection::forward_impl(const KeyedJaggedTensor& kjt, float* out, bool train) const {
   bool entered = false;
   try {
