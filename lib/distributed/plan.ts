@@ -184,7 +184,11 @@ function readEntry(
       v.add(path, `table_row_wise keeps a table inside one node (${localWorldSize} ranks each), got ranks [${ranks}]`);
     }
   }
-  if (t.managed_collision !== undefined) readManagedEntry(v, t, st, ranks?.length ?? worldSize, path);
+  if (t.managed_collision !== undefined) {
+    // Without ranks, table_row_wise spans one node's ranks and the other types every rank.
+    const shards = ranks?.length ?? (st === 'table_row_wise' ? localWorldSize : worldSize);
+    readManagedEntry(v, t, st, shards, path);
+  }
   if (st === 'column_wise') {
     const shards = ranks?.length ?? worldSize;
     if (t.embedding_dim % shards !== 0) {

@@ -165,6 +165,11 @@ describe('managed ids in sharding plans', () => {
       'ERR_INVALID_CONFIG',
       'shard 1 of managed table "m" one row',
     );
+    // table_row_wise without ranks spans one node: 5 rows over 2 ranks are shards of 3 and 2 (over all 4 ranks
+    // one shard would get 1 row).
+    const five = t({ num_embeddings: 5 });
+    const node = planSharding([five], { worldSize: 4, localWorldSize: 2, plan: { m: 'table_row_wise' } });
+    expect(node.plan.m.ranks).toHaveLength(2);
     expect(planSharding([t()], { worldSize: 2 }).plan.m.sharding_type).toBe('table_wise');
     expect(planSharding([t({ managed_collision: undefined })], { worldSize: 2 }).plan.m.sharding_type).toBe(
       'data_parallel',
