@@ -75,6 +75,9 @@ async function main(): Promise<void> {
       ? new EmbeddingBagCollection({ tables, seed: 1, inlineSmallForwards: true })
       : undefined;
   const variants: ChildResult['variants'] = {};
+  // One result array reused by every forwardSync of the `out` row (each call returns before the next).
+  const reused = new Float32Array(c.batch * c.tables * c.dim);
+  let fresh: Float32Array | undefined;
   if (job.mode !== 'memory') {
     const batches = Object.entries(job.variants).map(([name, files]) => ({
       name,
@@ -85,6 +88,7 @@ async function main(): Promise<void> {
     if (job.mode === 'forward') {
       for (const { kjts } of batches) {
         timeSync({ ...job.sync, runs: 1 }, (i) => ebc.forwardSync(kjts[i % kjts.length]));
+        timeSync({ ...job.sync, runs: 1 }, (i) => ebc.forwardSync(kjts[i % kjts.length], { out: reused }));
         await timeAsync({ ...job.async, runs: 1 }, (i) => ebc.forward(kjts[i % kjts.length]));
         const twin = inlineTwin;
         if (twin) await timeAsync({ ...job.async, runs: 1 }, (i) => twin.forward(kjts[i % kjts.length]));
@@ -100,10 +104,17 @@ async function main(): Promise<void> {
         variants[name] = measured(runs);
       } else {
         const sync = measured(timeSync(job.sync, (i) => ebc.forwardSync(pick(i))));
+        const syncOut: Measured = measured(timeSync(job.sync, (i) => ebc.forwardSync(pick(i), { out: reused })));
+        // What a new result array alone costs here: the part of forwardSync that `out` saves.
+        const alloc: Measured = measured(
+          timeSync(job.sync, () => {
+            fresh = new Float32Array(reused.length);
+          }),
+        );
         const async: Measured = measured(await timeAsync(job.async, (i) => ebc.forward(pick(i))));
         const twin = inlineTwin;
         const asyncInline = twin ? measured(await timeAsync(job.async, (i) => twin.forward(pick(i)))) : undefined;
-        variants[name] = { ...sync, async, ...(asyncInline ? { asyncInline } : {}) };
+        variants[name] = { ...sync, syncOut, alloc, async, ...(asyncInline ? { asyncInline } : {}) };
       }
     }
   }
@@ -121,6 +132,7 @@ async function main(): Promise<void> {
     addon,
   };
   ebc.dispose();
+  if (fresh && fresh.length !== reused.length) throw new Error('unreachable: keeps the allocations observable');
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 

@@ -20,7 +20,10 @@ import * as path from 'path';
 import { findAddon } from '../lib/loader';
 import { BenchConfig, CONFIGS, ChildResult, Timing, Variants, forwardBytes, measured } from './common';
 import { renderMarkdown, renderText, Row } from './report';
-import { ASYNC_INLINE_ROW, PAIRED_CORE_ROW, PAIRED_KERNEL_ROW } from './targets';
+import { ALLOC_ROW, ASYNC_INLINE_ROW, PAIRED_CORE_ROW, PAIRED_KERNEL_ROW, SYNC_OUT_ROW, SYNC_ROW } from './targets';
+
+// The lib child's timings besides forwardSync's own (lib_child.ts), pooled over rounds alike.
+const LIB_KEYS = ['async', 'asyncInline', 'syncOut', 'alloc'] as const;
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_BIN = process.env.TORCHREC_BENCH_BIN ?? path.join(ROOT, 'build-bench', 'bench', 'torchrec_bench');
@@ -220,7 +223,7 @@ function pool(rounds: Result[]): Result {
   for (const name of Object.keys(ok[0].variants)) {
     const runs = ok.flatMap((r) => r.variants[name]?.runs_ms ?? []);
     const v: ChildResult['variants'][string] = { ...ok[0].variants[name], ...measured(runs) };
-    for (const key of ['async', 'asyncInline'] as const) {
+    for (const key of LIB_KEYS) {
       const runs = ok.flatMap((r) => (r.variants[name]?.[key] as { runs_ms?: number[] } | undefined)?.runs_ms ?? []);
       if (runs.length > 0) v[key] = measured(runs);
     }
@@ -287,7 +290,7 @@ function benchConfig(c: BenchConfig, dir: string): Outcome {
 function medianOf(
   r: ChildResult | { error: string } | undefined,
   variant: string,
-  key?: 'async' | 'asyncInline',
+  key?: (typeof LIB_KEYS)[number],
 ): number | null {
   if (!r || 'error' in r) return null;
   const v = r.variants[variant] as Record<string, unknown> | undefined;
@@ -317,7 +320,9 @@ function rowsOf(o: Outcome): Row[] {
         note,
       });
     };
-    add('torchrec-node forwardSync', medianOf(results.lib, variant), peak(results.lib));
+    add(SYNC_ROW, medianOf(results.lib, variant), peak(results.lib));
+    add(SYNC_OUT_ROW, medianOf(results.lib, variant, 'syncOut'), peak(results.lib));
+    add(ALLOC_ROW, medianOf(results.lib, variant, 'alloc'), peak(results.lib));
     add('torchrec-node forward (async)', medianOf(results.lib, variant, 'async'), peak(results.lib));
     const inline = medianOf(results.lib, variant, 'asyncInline');
     if (inline !== null) add(ASYNC_INLINE_ROW, inline, peak(results.lib));

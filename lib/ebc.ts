@@ -15,6 +15,7 @@ import { DataType, Mode } from './enums';
 import { isQuantized } from './config/quantized';
 import { quantizedTableConfigs, quantizeTargets } from './quantize';
 import { TableNormsOptions, validateTableNormsOptions } from './options/table_norms';
+import { ForwardOptions, forwardOut, holdOut } from './options/forward';
 import { TorchrecError } from './errors';
 import { CallOrderGate } from './call_order_gate';
 import { checkGradient, checkKjt, checkOutputSize, checkTableName } from './ebc_inputs';
@@ -41,6 +42,7 @@ import { resolveSharding, ShardedResult } from './distributed/sharded';
 import type { ProcessGroup } from './distributed/process_group';
 
 export type { EmbeddingBagCollectionOptions } from './ebc_options';
+export type { ForwardOptions } from './options/forward';
 export type { ManagedIdStats };
 
 const MODES: string[] = Object.values(Mode);
@@ -213,30 +215,37 @@ export class EmbeddingBagCollection<G extends ProcessGroup | undefined = undefin
     return this.tables.filter((t) => isQuantized(t.data_type)).map((t) => t.name);
   }
 
-  forward(kjt: KeyedJaggedTensor): Promise<KeyedTensor> {
+  /** The pooled lookup off the JS thread; `options.out` is pooled into instead of a new array. */
+  forward(kjt: KeyedJaggedTensor, options?: ForwardOptions): Promise<KeyedTensor> {
     let pending: Promise<Float32Array>;
+    let out: Float32Array | undefined;
     try {
       const handle = this.live('forward');
       this.loads.check('forward');
       const args = checkOutputSize(checkKjt(kjt, 'forward'), this.width, 'forward').nativeArgs();
+      out = forwardOut(options, args, this.width, 'forward');
       const train = this.currentMode === Mode.TRAIN;
-      pending = this.calls.submitKjt(args, (a) => handle.forward(...a, train, this.inlineSmallForwards));
+      const into = out;
+      pending = holdOut(
+        out,
+        ownPromise(this.calls.submitKjt(args, (a) => handle.forward(...a, train, this.inlineSmallForwards, into))),
+      );
     } catch (e) {
       return Promise.reject(e);
     }
     const stride = kjt.stride();
-    return ownPromise(pending).then((values) => new KeyedTensor(this.keys, this.dims, ownRealm(values), stride));
+    return pending.then((values) => new KeyedTensor(this.keys, this.dims, out ?? ownRealm(values), stride));
   }
 
-  forwardSync(kjt: KeyedJaggedTensor): KeyedTensor {
+  /** The pooled lookup on the JS thread; `options.out` is pooled into instead of a new array. */
+  forwardSync(kjt: KeyedJaggedTensor, options?: ForwardOptions): KeyedTensor {
     const handle = this.live('forwardSync');
     this.loads.check('forwardSync');
     this.calls.refuseSync('forwardSync');
-    const values = handle.forwardSync(
-      ...checkOutputSize(checkKjt(kjt, 'forwardSync'), this.width, 'forwardSync').nativeArgs(),
-      this.currentMode === Mode.TRAIN,
-    );
-    return new KeyedTensor(this.keys, this.dims, ownRealm(values), kjt.stride());
+    const args = checkOutputSize(checkKjt(kjt, 'forwardSync'), this.width, 'forwardSync').nativeArgs();
+    const out = forwardOut(options, args, this.width, 'forwardSync');
+    const values = handle.forwardSync(...args, this.currentMode === Mode.TRAIN, out);
+    return new KeyedTensor(this.keys, this.dims, out ?? ownRealm(values), kjt.stride());
   }
 
   /**

@@ -7,7 +7,7 @@ export { KeyedJaggedTensor } from './kjt';
 export type { KjtFromLengths, KjtFromOffsets, IdInput, WeightInput } from './kjt';
 export { KeyedTensor } from './keyed_tensor';
 export { EmbeddingBagCollection, TABLE_NORM_SAMPLE_ROWS } from './ebc';
-export type { EmbeddingBagCollectionOptions, ManagedIdStats, TableNormsOptions } from './ebc';
+export type { EmbeddingBagCollectionOptions, ForwardOptions, ManagedIdStats, TableNormsOptions } from './ebc';
 export { LargeEmbeddings } from './large_embeddings';
 export type { LargeEmbeddingsOptions } from './large_embeddings';
 export { SmallEmbeddings } from './small_embeddings';

@@ -167,10 +167,13 @@ export interface NativeEmbeddingBagCollection {
   outputDims(): number[];
   /** Where the rows live: "cpu" or "cuda:N". */
   device(): string;
-  /** train: a TRAIN-mode forward (managed-id tables admit and count its ids; then it runs as a writer). */
-  forwardSync(...kjt: [...NativeKjtArgs, boolean?]): Float32Array;
-  /** kjt, then train (admit managed ids), then whether a small batch may run on the calling thread. */
-  forward(...kjt: [...NativeKjtArgs, boolean?, boolean?]): Promise<Float32Array>;
+  /**
+   * train: a TRAIN-mode forward (managed-id tables admit and count its ids; then it runs as a writer);
+   * out: the array to pool into and return (checked by lib/options/forward.ts), else a new one.
+   */
+  forwardSync(...kjt: [...NativeKjtArgs, boolean?, Float32Array?]): Float32Array;
+  /** kjt, then train (admit managed ids), whether a small batch may run on the calling thread, and out. */
+  forward(...kjt: [...NativeKjtArgs, boolean?, boolean?, Float32Array?]): Promise<Float32Array>;
   getWeights(table: string): Float32Array;
   /** The same off the JS thread; a collective on a sharded collection. */
   getWeightsAsync(table: string): Promise<Float32Array>;

@@ -137,6 +137,14 @@ const float* float_array_data(const Napi::Value& value, const char* name, int64_
 // Up to this size a result's zero-fill costs less than a Node Buffer's own overhead.
 constexpr size_t kZeroFillOutputBytes = size_t{64} << 10;
 
+std::optional<Napi::Float32Array> optional_float32_array(const Napi::Value& value, const char* what) {
+  if (value.IsUndefined() || value.IsNull()) return std::nullopt;
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    fail(ErrorCode::InvalidArgument, what, " must be a Float32Array");
+  }
+  return value.As<Napi::Float32Array>();
+}
+
 Napi::Float32Array new_float32_array(Napi::Env env, size_t length, float** data) {
   const size_t bytes = length * sizeof(float);
   // Either way the memory is V8's, freed when the array is collected (unlike external memory).

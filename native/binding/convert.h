@@ -7,6 +7,7 @@
 #include <napi.h>
 
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +52,10 @@ Napi::Float32Array to_float32_array(Napi::Env env, at::Tensor tensor);
 // The same for a float32 tensor (a Float32Array), a half tensor (a Uint16Array of its fp16 bits) or a
 // uint8 tensor (a Uint8Array).
 Napi::TypedArray to_float_or_half_array(Napi::Env env, at::Tensor tensor);
+
+// A caller's array to write into (forward's `out`): nullopt for undefined or null, ERR_INVALID_ARGUMENT
+// naming `what` for anything but a Float32Array.
+std::optional<Napi::Float32Array> optional_float32_array(const Napi::Value& value, const char* what);
 
 // A new Float32Array of `length` floats in memory V8 owns; *data points at it. NOT zero-filled: the
 // caller must write every element (e.g. pass *data as a kernel's output and skip the copy of

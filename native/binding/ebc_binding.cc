@@ -1,5 +1,7 @@
 #include "binding/ebc_binding.h"
 
+#include <algorithm>
+
 #include "binding/convert.h"
 #include "binding/errors.h"
 #include "binding/forward_inline.h"
@@ -113,8 +115,9 @@ Napi::Value EbcBinding::forward_sync(const Napi::CallbackInfo& info) {
     auto m = local_module("forwardSync");
     KeyedJaggedTensor kjt = build_kjt(view_kjt_inputs(info, 0));  // no copy: done before JS runs again
     const bool train = trains_forward(*m, info[6]);
+    const std::optional<Napi::Float32Array> out = optional_float32_array(info[7], "forwardSync: out");
     auto turn = m->sequencer().enter(train ? CallSequencer::Kind::Write : CallSequencer::Kind::Read);
-    return forward_into_float32_array(info.Env(), *m, kjt, train);  // pools straight into the result's memory
+    return forward_into_float32_array(info.Env(), *m, kjt, train, out);  // pools straight into the result's memory
   });
 }
 
@@ -127,14 +130,34 @@ Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
     auto m = module("forward");
     const bool train = trains_forward(*m, info[6]);
     const CallSequencer::Kind kind = train ? CallSequencer::Kind::Write : reader_kind(*m);
+    // The caller's array to pool into (info[8]), else a new one.
+    const std::optional<Napi::Float32Array> given = optional_float32_array(info[8], "forward: out");
     // inlineSmallForwards (info[7]): small batches skip the pool hop.
     if (info[7].IsBoolean() && info[7].As<Napi::Boolean>().Value()) {
-      if (auto done = try_forward_inline(info, *m, kind)) return *done;
+      if (auto done = try_forward_inline(info, *m, kind, given)) return *done;
     }
     auto inputs = std::make_shared<KjtInputs>(read_kjt_inputs(info, 0));
     const int64_t width = m->plan().output_width();
     const int64_t batch = batch_size_hint(*inputs);
     const int64_t length = batch * width;
+    if (given) check_out_length(*given, static_cast<size_t>(std::max<int64_t>(length, 0)));
+    if ((batch <= 0 || length <= 0) && given) {
+      // An empty result (or a batch that will fail validation): forward still validates it.
+      return ModuleWorker<bool>::start(
+          info.Env(), "torchrec.forward", m, kind,
+          [inputs, train](EmbeddingModule& e) {
+            const KeyedJaggedTensor kjt = build_kjt(*inputs);
+            if (kjt.stride() * e.plan().output_width() != 0) {
+              fail(ErrorCode::Internal, "forward: out was sized for an empty result, but the batch has ", kjt.stride(),
+                   " samples");
+            }
+            float none = 0.0f;
+            train ? e.forward_train(kjt, &none) : e.forward(kjt, &none);
+            return true;
+          },
+          [out = std::make_shared<Napi::Reference<Napi::Float32Array>>(Napi::Persistent(*given))](
+              Napi::Env, bool&) -> Napi::Value { return out->Value(); });
+    }
     if (batch <= 0 || length <= 0) {
       return ModuleWorker<at::Tensor>::start(
           info.Env(), "torchrec.forward", m, kind,
@@ -147,7 +170,8 @@ Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
           [](Napi::Env env, at::Tensor& out) -> Napi::Value { return to_float32_array(env, std::move(out)); });
     }
     float* data = nullptr;
-    Napi::Float32Array out = new_float32_array(info.Env(), static_cast<size_t>(length), &data);
+    Napi::Float32Array out = given ? *given : new_float32_array(info.Env(), static_cast<size_t>(length), &data);
+    if (given) data = out.Data();
     if (auto lane = try_forward_on_lane(info.Env(), m, kind, inputs, out, data)) return *lane;  // small: no pool hop
     auto result = std::make_shared<Napi::Reference<Napi::Float32Array>>(Napi::Persistent(out));
     return ModuleWorker<bool>::start(

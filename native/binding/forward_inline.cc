@@ -27,7 +27,7 @@ bool is_small_forward(const EmbeddingModule& module, const KjtInputs& inputs) {
 }
 
 std::optional<Napi::Value> try_forward_inline(const Napi::CallbackInfo& info, EmbeddingModule& module,
-                                              CallSequencer::Kind kind) {
+                                              CallSequencer::Kind kind, const std::optional<Napi::Float32Array>& out) {
   if (kind != CallSequencer::Kind::Read) return std::nullopt;
   // Views of the caller's arrays: the work ends before this returns to JS, so nothing is copied.
   KjtInputs inputs = view_kjt_inputs(info, 0);
@@ -39,9 +39,9 @@ std::optional<Napi::Value> try_forward_inline(const Napi::CallbackInfo& info, Em
   CapturedError error;
   try {
     const KeyedJaggedTensor kjt = build_kjt(inputs);
-    Napi::Float32Array out = forward_into_float32_array(env, module, kjt, /*train=*/false);
+    Napi::Float32Array result = forward_into_float32_array(env, module, kjt, /*train=*/false, out);
     turn->release();
-    deferred.Resolve(out);
+    deferred.Resolve(result);
     return deferred.Promise();
   } catch (const Napi::Error&) {
     throw;  // a JS exception is pending: it propagates as a synchronous throw, as before

@@ -21,8 +21,8 @@ namespace torchrec::binding {
 bool is_small_forward(const EmbeddingModule& module, const KjtInputs& inputs);
 
 // The promise of forward(info[0..5]) on `module` if it was run inline; nullopt: queue it as usual.
-// kind: the call's sequencer kind (only readers run inline).
+// kind: the call's sequencer kind (only readers run inline); out: the caller's array to pool into.
 std::optional<Napi::Value> try_forward_inline(const Napi::CallbackInfo& info, EmbeddingModule& module,
-                                              CallSequencer::Kind kind);
+                                              CallSequencer::Kind kind, const std::optional<Napi::Float32Array>& out);
 
 }  // namespace torchrec::binding

@@ -258,9 +258,23 @@ int64_t batch_size_hint(const KjtInputs& in) {
   return entries > 0 && entries % keys == 0 ? entries / keys : 0;
 }
 
+void check_out_length(const Napi::Float32Array& out, size_t length) {
+  if (out.ElementLength() != length) {
+    fail(ErrorCode::Shape, "forward: out has ", out.ElementLength(), " float32 values but the result has ", length);
+  }
+}
+
 Napi::Float32Array forward_into_float32_array(Napi::Env env, EmbeddingModule& module, const KeyedJaggedTensor& kjt,
-                                              bool train) {
+                                              bool train, const std::optional<Napi::Float32Array>& out) {
   const size_t length = static_cast<size_t>(kjt.stride()) * static_cast<size_t>(module.plan().output_width());
+  if (out) {
+    Napi::Float32Array into = *out;
+    check_out_length(into, length);
+    float none = 0.0f;
+    float* data = length == 0 ? &none : into.Data();
+    train ? module.forward_train(kjt, data) : module.forward(kjt, data);
+    return into;
+  }
   if (length == 0) {
     float none = 0.0f;
     train ? module.forward_train(kjt, &none)
@@ -268,9 +282,9 @@ Napi::Float32Array forward_into_float32_array(Napi::Env env, EmbeddingModule& mo
     return Napi::Float32Array::New(env, 0);
   }
   float* data = nullptr;
-  Napi::Float32Array out = new_float32_array(env, length, &data);
+  Napi::Float32Array result = new_float32_array(env, length, &data);
   train ? module.forward_train(kjt, data) : module.forward(kjt, data);
-  return out;
+  return result;
 }
 
 }  // namespace torchrec::binding

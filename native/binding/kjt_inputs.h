@@ -6,6 +6,8 @@
 
 #include <napi.h>
 
+#include <optional>
+
 #include "core/embedding_module.h"
 #include "core/keyed_jagged_tensor.h"
 
@@ -31,10 +33,14 @@ KjtInputs view_kjt_inputs(const Napi::CallbackInfo& info, size_t first);
 KeyedJaggedTensor build_kjt(const KjtInputs& inputs);
 
 // forwardSync's result: the collection pools `kjt` straight into the memory of a new Float32Array
-// (memory V8 owns and frees when the array is collected), with no intermediate tensor and no copy.
+// (memory V8 owns and frees when the array is collected), with no intermediate tensor and no copy;
+// or into the caller's `out` (ERR_SHAPE unless it has exactly the result's length), returned.
 // train: a TRAIN-mode forward of a module with managed ids (forward_train).
 Napi::Float32Array forward_into_float32_array(Napi::Env env, EmbeddingModule& module, const KeyedJaggedTensor& kjt,
-                                              bool train);
+                                              bool train, const std::optional<Napi::Float32Array>& out = std::nullopt);
+
+// ERR_SHAPE unless the caller's `out` holds exactly `length` values (the result of a forward).
+void check_out_length(const Napi::Float32Array& out, size_t length);
 
 // The batch size the inputs will have once built, when it can be told without building them (the
 // stride given, or the lengths/offsets divided by the keys); 0 when it cannot. Only a hint for sizing
