@@ -86,8 +86,11 @@ function batches(count: number, seed: number): { plain: KeyedJaggedTensor; raw: 
  * The paired C++ rows on the same entities (key-major int64 id files of `plain` batches): per impl, the
  * managed forward's median ms, the plain one's, and the median of the runs' managed/plain ratios.
  */
-function pairedRows(data: { plain: KeyedJaggedTensor }[]): string[] {
-  if (!fs.existsSync(BENCH_BIN)) return [`(C++ rows skipped: ${BENCH_BIN} is missing; run npm run bench:build)`];
+function pairedRows(data: { plain: KeyedJaggedTensor }[]): { lines: string[]; lookupMs?: number } {
+  if (!fs.existsSync(BENCH_BIN)) {
+    return { lines: [`(C++ rows skipped: ${BENCH_BIN} is missing; run npm run bench:build)`] };
+  }
+  let lookupMs: number | undefined;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torchrec-managed-bench-'));
   const files = data.map((d, k) => {
     const file = path.join(dir, `ids_${k}.bin`);
@@ -120,6 +123,7 @@ function pairedRows(data: { plain: KeyedJaggedTensor }[]): string[] {
       }
       const v = JSON.parse(r.stdout.trim().split('\n').pop() as string).variants.uniform;
       if (impl === 'lookup') {
+        lookupMs = v.median_ms;
         out.push(
           `| ${what} | ${v.median_ms.toFixed(2)} | | ${((T * B * L) / (v.median_ms / 1e3) / 1e6).toFixed(1)}M ids/s |`,
         );
@@ -133,7 +137,42 @@ function pairedRows(data: { plain: KeyedJaggedTensor }[]): string[] {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  return out;
+  return { lines: out, lookupMs };
+}
+
+/**
+ * TorchRec's remap of the same batches (bench/python_mch_remap.py: searchsorted over the sorted
+ * residents, on this machine's PyTorch), beside torchrec-node's lookups alone; its rows must be the
+ * plain batches' row ids (entity k holds row k), checked by sum.
+ */
+function torchrecRemapRow(data: { plain: KeyedJaggedTensor; raw: KeyedJaggedTensor }[], lookupMs?: number): string {
+  const python = process.env.TORCHREC_BENCH_PYTHON ?? '/usr/bin/python3';
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torchrec-mch-bench-'));
+  try {
+    const residents = new BigInt64Array(N - 1);
+    for (let k = 0; k < N - 1; k++) residents[k] = rawId(BigInt(k));
+    const residentsFile = path.join(dir, 'residents.bin');
+    fs.writeFileSync(residentsFile, new Uint8Array(residents.buffer));
+    const batches = data.map((d, k) => {
+      const file = path.join(dir, `raw_${k}.bin`);
+      fs.writeFileSync(file, new Uint8Array((d.raw.values() as BigInt64Array).buffer));
+      return file;
+    });
+    const job = { residents: residentsFile, batches, tables: T, reps: REPS, threads: os.cpus().length };
+    const r = spawnSync(python, [path.join(__dirname, 'python_mch_remap.py'), JSON.stringify(job)], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+    if (r.status !== 0) return `| TorchRec's remap (searchsorted) | failed: ${(r.stderr ?? '').trim().slice(-200)} | |`;
+    const v = JSON.parse(r.stdout.trim().split('\n').pop() as string);
+    let want = 0n;
+    for (let k = 0; k < REPS; k++) for (const x of data[k % data.length].plain.values() as BigInt64Array) want += x;
+    const checked = BigInt(v.rows_checksum) === want ? '' : ' (rows differ from the plain ids: not comparable)';
+    const vs = lookupMs ? `${(v.median_ms / lookupMs).toFixed(1)}x` : '';
+    return `| TorchRec's remap: searchsorted over sorted residents (PyTorch ${v.torch}, ${v.threads} threads)${checked} | ${v.median_ms.toFixed(2)} | ${vs} |`;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -204,6 +243,7 @@ async function main(): Promise<void> {
       ids / ((managedTrain - plainEval) / 1e3),
     ],
   ] as const;
+  const paired = pairedRows(data);
   const fmt = (x: number | string) => (typeof x === 'number' ? x.toFixed(1) : x);
   const lines = [
     '# Managed ids: remap cost at M',
@@ -227,7 +267,14 @@ async function main(): Promise<void> {
     '',
     '| C++, one process | managed ms | plain ms | remap / plain (lookups: ids/s) |',
     '|---|---|---|---|',
-    ...pairedRows(data),
+    ...paired.lines,
+    '',
+    "The remap alone, TorchRec's way and ours, on the same batches (one batch, every table):",
+    '',
+    "| remap | median ms | vs torchrec-node's lookups alone |",
+    '|---|---|---|',
+    `| torchrec-node: the lookups alone (above) | ${paired.lookupMs?.toFixed(2) ?? '—'} | 1.0x |`,
+    torchrecRemapRow(data, paired.lookupMs),
     '',
   ];
   const text = lines.join('\n');
