@@ -1,6 +1,7 @@
 #include "binding/ebc_binding.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "binding/convert.h"
 #include "binding/errors.h"
@@ -169,12 +170,13 @@ Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
           },
           [](Napi::Env env, at::Tensor& out) -> Napi::Value { return to_float32_array(env, std::move(out)); });
     }
+    // data stays null for the caller's `out`, which JS may detach while the call is in flight: the
+    // pooling then writes memory of its own, copied into `out` on completion (copy_into_out).
     float* data = nullptr;
     Napi::Float32Array out = given ? *given : new_float32_array(info.Env(), static_cast<size_t>(length), &data);
-    if (given) data = out.Data();
     if (auto lane = try_forward_on_lane(info.Env(), m, kind, inputs, out, data)) return *lane;  // small: no pool hop
     auto result = std::make_shared<Napi::Reference<Napi::Float32Array>>(Napi::Persistent(out));
-    return ModuleWorker<bool>::start(
+    return ModuleWorker<std::vector<float>>::start(
         info.Env(), "torchrec.forward", m, kind,
         [inputs, data, length, width, train](EmbeddingModule& e) {
           const KeyedJaggedTensor kjt = build_kjt(*inputs);
@@ -182,10 +184,15 @@ Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
             fail(ErrorCode::Internal, "forward: the batch size was taken as ", length / width,
                  " before the KJT was built, which has ", kjt.stride());
           }
-          train ? e.forward_train(kjt, data) : e.forward(kjt, data);
-          return true;
+          std::vector<float> own(data == nullptr ? static_cast<size_t>(length) : 0);
+          float* into = data == nullptr ? own.data() : data;
+          train ? e.forward_train(kjt, into) : e.forward(kjt, into);
+          return own;
         },
-        [result](Napi::Env, bool&) -> Napi::Value { return result->Value(); });
+        [result, data, length](Napi::Env, std::vector<float>& own) -> Napi::Value {
+          if (data != nullptr) return result->Value();
+          return copy_into_out(result->Value(), own.data(), static_cast<size_t>(length));
+        });
   });
 }
 

@@ -1,6 +1,7 @@
 #include "binding/forward_lane.h"
 
 #include <utility>
+#include <vector>
 
 #include "binding/forward_inline.h"
 #include "binding/small_call_lane.h"
@@ -20,7 +21,10 @@ class ForwardCall : public LaneCall {
         data_(data),
         length_(static_cast<int64_t>(out.ElementLength())) {}
 
-  Napi::Value result(Napi::Env) override { return out_.Value(); }
+  Napi::Value result(Napi::Env) override {
+    if (data_ != nullptr) return out_.Value();
+    return copy_into_out(out_.Value(), own_.data(), static_cast<size_t>(length_));
+  }
 
  protected:
   void run() override {
@@ -30,7 +34,8 @@ class ForwardCall : public LaneCall {
       fail(ErrorCode::Internal, "forward: the batch size was taken as ", length_ / width,
            " before the KJT was built, which has ", kjt.stride());
     }
-    module_->forward(kjt, data_);
+    if (data_ == nullptr) own_.resize(static_cast<size_t>(length_));
+    module_->forward(kjt, data_ != nullptr ? data_ : own_.data());
   }
   void finish() noexcept override { ticket_.release(); }
 
@@ -41,7 +46,8 @@ class ForwardCall : public LaneCall {
   CallSequencer::Ticket ticket_;
   std::shared_ptr<KjtInputs> inputs_;        // copied off the JS heap: JS may change its arrays meanwhile
   Napi::Reference<Napi::Float32Array> out_;  // released on the JS thread, when the call is destroyed
-  float* data_;
+  float* data_;             // null: out_ is the caller's, filled from own_ by result()
+  std::vector<float> own_;
   int64_t length_;
 };
 

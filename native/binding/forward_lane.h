@@ -16,6 +16,8 @@ namespace torchrec::binding {
 
 // The promise of forward(inputs) into `out` (its memory: `data`, batch x the plan's width) if the lane
 // took it; nullopt: queue it on the pool as usual. kind: the call's sequencer kind (only readers).
+// data null: `out` is the caller's; the lane pools into memory of its own, copied into `out` on
+// the JS thread (copy_into_out).
 std::optional<Napi::Promise> try_forward_on_lane(Napi::Env env, const std::shared_ptr<EmbeddingModule>& module,
                                                  CallSequencer::Kind kind, const std::shared_ptr<KjtInputs>& inputs,
                                                  Napi::Float32Array out, float* data);

@@ -264,6 +264,15 @@ void check_out_length(const Napi::Float32Array& out, size_t length) {
   }
 }
 
+Napi::Float32Array copy_into_out(Napi::Float32Array out, const float* data, size_t length) {
+  if (out.ArrayBuffer().IsDetached() || out.ElementLength() != length) {
+    fail(ErrorCode::InvalidArgument, "forward: out was detached or resized while the call was in flight (it has ",
+         out.ElementLength(), " float32 values, the result ", length, "); the result is dropped");
+  }
+  if (length > 0) std::memcpy(out.Data(), data, length * sizeof(float));
+  return out;
+}
+
 Napi::Float32Array forward_into_float32_array(Napi::Env env, EmbeddingModule& module, const KeyedJaggedTensor& kjt,
                                               bool train, const std::optional<Napi::Float32Array>& out) {
   const size_t length = static_cast<size_t>(kjt.stride()) * static_cast<size_t>(module.plan().output_width());

@@ -42,6 +42,12 @@ Napi::Float32Array forward_into_float32_array(Napi::Env env, EmbeddingModule& mo
 // ERR_SHAPE unless the caller's `out` holds exactly `length` values (the result of a forward).
 void check_out_length(const Napi::Float32Array& out, size_t length);
 
+// An async forward's result copied into the caller's `out`, on the JS thread, once it is pooled. JS
+// may detach `out`'s buffer (transfer it to a worker) or shrink it while the call is in flight, so
+// the pooling never writes there itself: it pools into memory of its own, and the copy checks that
+// `out` still holds `length` values (else ERR_INVALID_ARGUMENT, the result dropped). Returns `out`.
+Napi::Float32Array copy_into_out(Napi::Float32Array out, const float* data, size_t length);
+
 // The batch size the inputs will have once built, when it can be told without building them (the
 // stride given, or the lengths/offsets divided by the keys); 0 when it cannot. Only a hint for sizing
 // an output ahead of the work: build_kjt stays the judge of what is valid.

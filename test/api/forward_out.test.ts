@@ -138,6 +138,39 @@ describe('a wrong out', () => {
     expect((await ebc.forward(BIG, { out })).values()).toBe(out);
   });
 
+  // The pooling never writes the caller's memory off the JS thread: it is copied in on completion,
+  // after a check, so a buffer transferred or shrunk meanwhile costs the result, never the process.
+  test.each([
+    ['small', SMALL],
+    ['big', BIG],
+  ])('an out whose buffer is detached or shrunk while a %s forward is in flight rejects it', async (_s, kjt) => {
+    const n = kjt.stride() * WIDTH;
+    const out = new Float32Array(n);
+    const pending = ebc.forward(kjt, { out });
+    const channel = new MessageChannel();
+    channel.port1.postMessage(null, [out.buffer]); // transfers (detaches) the buffer
+    channel.port1.close();
+    channel.port2.close();
+    expect(out.length).toBe(0);
+    await expectRejects(pending, 'ERR_INVALID_ARGUMENT', 'out was detached or resized', `the result ${n}`);
+
+    // Resizable buffers (ES2024) are newer than this project's TypeScript lib.
+    const Resizable = ArrayBuffer as unknown as new (
+      n: number,
+      o: { maxByteLength: number },
+    ) => ArrayBuffer & {
+      resize(n: number): void;
+    };
+    const resizable = new Resizable(n * 4, { maxByteLength: n * 4 });
+    const shrunk = new Float32Array(resizable, 0, n);
+    const second = ebc.forward(kjt, { out: shrunk });
+    resizable.resize(4);
+    await expectRejects(second, 'ERR_INVALID_ARGUMENT', 'out was detached or resized');
+
+    const again = new Float32Array(n);
+    expect(sameBits((await ebc.forward(kjt, { out: again })).values(), ebc.forwardSync(kjt).values())).toBe(true);
+  });
+
   test('a forward that fails leaves out free for the next call', async () => {
     const bad = KeyedJaggedTensor.fromLengths({
       keys: KEYS,
