@@ -46,7 +46,7 @@ class ForwardCall : public LaneCall {
   CallSequencer::Ticket ticket_;
   std::shared_ptr<KjtInputs> inputs_;        // copied off the JS heap: JS may change its arrays meanwhile
   Napi::Reference<Napi::Float32Array> out_;  // released on the JS thread, when the call is destroyed
-  float* data_;             // null: out_ is the caller's, filled from own_ by result()
+  float* data_;                              // null: out_ is the caller's, filled from own_ by result()
   std::vector<float> own_;
   int64_t length_;
 };
