@@ -90,6 +90,7 @@ async function main(): Promise<void> {
         timeSync({ ...job.sync, runs: 1 }, (i) => ebc.forwardSync(kjts[i % kjts.length]));
         timeSync({ ...job.sync, runs: 1 }, (i) => ebc.forwardSync(kjts[i % kjts.length], { out: reused }));
         await timeAsync({ ...job.async, runs: 1 }, (i) => ebc.forward(kjts[i % kjts.length]));
+        await timeAsync({ ...job.async, runs: 1 }, (i) => ebc.forward(kjts[i % kjts.length], { out: reused }));
         const twin = inlineTwin;
         if (twin) await timeAsync({ ...job.async, runs: 1 }, (i) => twin.forward(kjts[i % kjts.length]));
       }
@@ -112,9 +113,11 @@ async function main(): Promise<void> {
           }),
         );
         const async: Measured = measured(await timeAsync(job.async, (i) => ebc.forward(pick(i))));
+        // Each forward is awaited before the next, so one array serves them all.
+        const asyncOut: Measured = measured(await timeAsync(job.async, (i) => ebc.forward(pick(i), { out: reused })));
         const twin = inlineTwin;
         const asyncInline = twin ? measured(await timeAsync(job.async, (i) => twin.forward(pick(i)))) : undefined;
-        variants[name] = { ...sync, syncOut, alloc, async, ...(asyncInline ? { asyncInline } : {}) };
+        variants[name] = { ...sync, syncOut, alloc, async, asyncOut, ...(asyncInline ? { asyncInline } : {}) };
       }
     }
   }

@@ -20,10 +20,18 @@ import * as path from 'path';
 import { findAddon } from '../lib/loader';
 import { BenchConfig, CONFIGS, ChildResult, Timing, Variants, forwardBytes, measured } from './common';
 import { renderMarkdown, renderText, Row } from './report';
-import { ALLOC_ROW, ASYNC_INLINE_ROW, PAIRED_CORE_ROW, PAIRED_KERNEL_ROW, SYNC_OUT_ROW, SYNC_ROW } from './targets';
+import {
+  ALLOC_ROW,
+  ASYNC_INLINE_ROW,
+  ASYNC_OUT_ROW,
+  PAIRED_CORE_ROW,
+  PAIRED_KERNEL_ROW,
+  SYNC_OUT_ROW,
+  SYNC_ROW,
+} from './targets';
 
 // The lib child's timings besides forwardSync's own (lib_child.ts), pooled over rounds alike.
-const LIB_KEYS = ['async', 'asyncInline', 'syncOut', 'alloc'] as const;
+const LIB_KEYS = ['async', 'asyncInline', 'asyncOut', 'syncOut', 'alloc'] as const;
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_BIN = process.env.TORCHREC_BENCH_BIN ?? path.join(ROOT, 'build-bench', 'bench', 'torchrec_bench');
@@ -324,6 +332,7 @@ function rowsOf(o: Outcome): Row[] {
     add(SYNC_OUT_ROW, medianOf(results.lib, variant, 'syncOut'), peak(results.lib));
     add(ALLOC_ROW, medianOf(results.lib, variant, 'alloc'), peak(results.lib));
     add('torchrec-node forward (async)', medianOf(results.lib, variant, 'async'), peak(results.lib));
+    add(ASYNC_OUT_ROW, medianOf(results.lib, variant, 'asyncOut'), peak(results.lib));
     const inline = medianOf(results.lib, variant, 'asyncInline');
     if (inline !== null) add(ASYNC_INLINE_ROW, inline, peak(results.lib));
     add('Python peer (TorchRec way, torch 1.13)', python, peak(results.python));

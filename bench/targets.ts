@@ -15,6 +15,7 @@ export const PAIRED_KERNEL_ROW = 'C++ fused kernel, paired with the core';
 export const SYNC_ROW = 'torchrec-node forwardSync';
 export const ASYNC_ROW = 'torchrec-node forward (async)';
 export const SYNC_OUT_ROW = 'torchrec-node forwardSync into a reused out';
+export const ASYNC_OUT_ROW = 'torchrec-node forward (async) into a reused out';
 // Plain JS: `new Float32Array` of the result's size, alone (what forwardSync's result costs to allocate).
 export const ALLOC_ROW = 'new Float32Array of the result size alone (plain JS)';
 export const ASYNC_INLINE_ROW = 'torchrec-node forward (async, inlineSmallForwards)';
@@ -58,6 +59,7 @@ export function targets(rows: Row[]): Target[] {
         ['forwardSync from JS', SYNC_ROW, 0.003],
         ['forwardSync from JS into a reused out', SYNC_OUT_ROW, 0.003],
         ['async forward from JS (default: off the JS thread)', ASYNC_ROW, 0.015],
+        ['async forward from JS into a reused out', ASYNC_OUT_ROW, 0.015],
         ['async forward from JS (inlineSmallForwards: true)', ASYNC_INLINE_ROW, 0.015],
       ] as const) {
         const ms = median(rows, config, ids, impl);
