@@ -25,6 +25,10 @@
 //            kernel+ceiling): partner_over_impl_median is kernel/core
 //   train    core forward + fused backward with rowwise Adagrad (the train step without Node)
 //   backward the train step's fused backward + rowwise Adagrad alone (no forward: its gradient is fixed)
+//   backward+fbgemm  backward (rowwise Adagrad) paired with FBGEMM's exact CPU path on the same batches
+//            and gradient, from the same initial weights (fbgemm_backward.h; partner_*, as kernel+ceiling:
+//            partner_over_impl_median is fbgemm/ours); fbgemm_max_weight_diff: the largest difference
+//            between the two sets of tables after the runs. Only in a build given TORCHREC_FBGEMM_INCLUDE.
 //            (train, backward: --optimizer sgd|adagrad|rowwise_adagrad|adam|partial_rowwise_adam|lamb
 //            picks another rule, default rowwise_adagrad, lr 0.01)
 //   managed  the kernel with managed ids (EVALUATE: map lookups fused into the pooling), lookup: the
@@ -59,6 +63,9 @@
 #include "bench_tables.h"
 #include "bench_timing.h"
 #include "ceiling.h"
+#ifdef TORCHREC_BENCH_FBGEMM
+#include "fbgemm_backward.h"
+#endif
 #include "core/embedding_bag_collection.h"
 #include "core/keyed_jagged_tensor.h"
 #include "core/malloc_tuning.h"
@@ -329,6 +336,52 @@ int main(int argc, char** argv) {
       };
       impl.checksum = last_sum;
       extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
+    } else if (o.impl == "backward+fbgemm") {
+#ifdef TORCHREC_BENCH_FBGEMM
+      torchrec::OptimizerSpec adagrad;
+      adagrad.kind = torchrec::OptimizerKind::RowwiseAdagrad;
+      adagrad.lr = 0.01;
+      ebc = std::make_unique<torchrec::EmbeddingBagCollection>(
+          core_specs(o), false, 1, std::vector<std::optional<torchrec::OptimizerSpec>>(T, adagrad));
+      grad.resize(static_cast<size_t>(B * T * D));
+      for (size_t i = 0; i < grad.size(); ++i) grad[i] = static_cast<float>(std::fmod(i * 0.6180339887, 1.0) - 0.5);
+      std::vector<std::vector<float>> initial;
+      for (int64_t t = 0; t < T; ++t) {
+        const at::Tensor w = ebc->get_weights("t" + std::to_string(t)).contiguous();
+        initial.emplace_back(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+      }
+      auto fbgemm = std::make_shared<bench::FbgemmRowwiseAdagrad>(initial, o.rows, D, static_cast<float>(adagrad.lr),
+                                                                  static_cast<float>(adagrad.eps), threads);
+      auto first_table = std::make_shared<std::vector<float>>(std::move(initial[0]));  // to show the steps moved it
+      initial.clear();
+      impl.call = [&](const Batches& batches, size_t k) {
+        ebc->backward(
+            torchrec::KeyedJaggedTensor::from_lengths(key_list, as_tensor(batches, k), lengths, at::Tensor(), 0),
+            grad.data(), static_cast<int64_t>(grad.size()));
+      };
+      impl.partner = [&, fbgemm](const Batches& batches, size_t k) {
+        fbgemm->step(batches[k].data(), B, L, grad.data());
+      };
+      // Both sides ran the same steps from the same weights: they must agree (to rounding).
+      impl.checksum = [&, fbgemm, first_table] {
+        double worst = 0, moved = 0;
+        for (int64_t t = 0; t < T; ++t) {
+          const at::Tensor ours = ebc->get_weights("t" + std::to_string(t)).contiguous();
+          const float* a = ours.data_ptr<float>();
+          const std::vector<float>& b = fbgemm->weights(t);
+          for (size_t i = 0; i < b.size(); ++i) worst = std::max(worst, static_cast<double>(std::fabs(a[i] - b[i])));
+        }
+        const std::vector<float>& b0 = fbgemm->weights(0);
+        for (size_t i = 0; i < b0.size(); ++i)
+          moved = std::max(moved, static_cast<double>(std::fabs(b0[i] - (*first_table)[i])));
+        extra << ",\"fbgemm_table0_moved\":" << moved;
+        return worst;
+      };
+      extra << ",\"backward_isa\":\"" << torchrec::kernels::sparse_backward_isa() << "\"";
+#else
+      throw std::runtime_error(
+          "--impl backward+fbgemm needs a build with -DTORCHREC_FBGEMM_INCLUDE=... (bench/README.md)");
+#endif
     } else if (o.impl == "train" || o.impl == "backward") {
       torchrec::OptimizerSpec adagrad;
       const std::map<std::string, torchrec::OptimizerKind> kinds = {
