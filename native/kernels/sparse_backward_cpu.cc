@@ -286,7 +286,7 @@ void prepare(const std::vector<BackwardTable>& tables, const BackwardBatch& batc
     s.grad_offset.reserve(largest);
     s.scale.reserve(largest);
   }
-  w.rows.reserve(static_cast<int64_t>(team) * 3 * max_dim);
+  w.rows.reserve(static_cast<int64_t>(team) * (detail::kRowBlock + 2) * max_dim);
 }
 
 // Cuts the tables' segments into chunks of about kChunkCost work, in table order.
@@ -334,7 +334,7 @@ void sparse_backward(const std::vector<BackwardTable>& tables, const BackwardBat
   for (const auto& table : tables) max_dim = std::max(max_dim, table.dim);
   std::atomic<int64_t> next_chunk{0};
   fork_join(static_cast<int>(std::min<int64_t>(team, chunks)), [&](int thread, int) {
-    float* buffers = w.rows.data.get() + static_cast<int64_t>(thread) * 3 * max_dim;
+    float* buffers = w.rows.data.get() + static_cast<int64_t>(thread) * (detail::kRowBlock + 2) * max_dim;
     for (int64_t c = next_chunk.fetch_add(1, std::memory_order_relaxed); c < chunks;
          c = next_chunk.fetch_add(1, std::memory_order_relaxed)) {
       const Buffers::Chunk& chunk = w.chunks.data[c];

@@ -25,8 +25,11 @@ struct RowJob {
   RowRule rule;
 };
 
+// Rows a thread's row loop sums the gradients of before it updates them (sparse_backward_rows.h).
+constexpr int64_t kRowBlock = 64;
+
 // Sums the gradient of segments [first, last) of `job` and updates their rows; `buffers` holds the
-// calling thread's 3 * dim floats. Every variant gives the same bits.
+// calling thread's (kRowBlock + 2) * dim floats. Every variant gives the same bits.
 using UpdateRows = void (*)(const RowJob& job, int64_t first, int64_t last, float* buffers);
 void update_rows_portable(const RowJob& job, int64_t first, int64_t last, float* buffers);
 void update_rows_avx2(const RowJob& job, int64_t first, int64_t last, float* buffers);

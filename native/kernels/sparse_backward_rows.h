@@ -139,9 +139,11 @@ struct Rule<RuleKind::Lamb> {
 };
 
 // Rows are updated in increasing order, but the gaps between touched rows defeat the hardware
-// prefetcher; asking for the row (and its state) a few segments ahead, and the gradient a few
-// occurrences ahead, hides most of the memory latency.
-constexpr int64_t kPrefetchSegments = 8;
+// prefetcher; asking for the row (and its state) some segments ahead, and the gradient a few
+// occurrences ahead, hides most of the memory latency. The two kinds of loads run in separate
+// passes over a block of kRowBlock rows (gradients summed first, then the rows updated, as FBGEMM's
+// CPU path does): interleaved, the gradient prefetches took the miss buffers the rows' needed.
+constexpr int64_t kPrefetchSegments = 16;
 constexpr int64_t kPrefetchOccurrences = 12;
 
 TORCHREC_BWD_INLINE void prefetch_bytes(const void* p, int64_t bytes, bool write) {
@@ -189,40 +191,45 @@ template <RuleKind K, typename Row>
 TORCHREC_BWD_TARGET void update_range(const RowJob& job, int64_t first, int64_t last, float* buffers) {
   const int64_t dim = job.dim;
   const int64_t row_bytes = dim * static_cast<int64_t>(sizeof(Row));
-  float* __restrict acc = buffers;
-  float* __restrict scratch = buffers + dim;
-  float* __restrict wide = buffers + 2 * dim;
+  float* __restrict sums = buffers;  // kRowBlock rows of summed gradient
+  float* __restrict scratch = buffers + detail::kRowBlock * dim;
+  float* __restrict wide = scratch + dim;
   Row* rows = static_cast<Row*>(job.rows);
   const int64_t occ_end = job.seg_start[last];
   for (int64_t k = job.seg_start[first]; k < std::min(occ_end, job.seg_start[first] + kPrefetchOccurrences); ++k) {
     prefetch_bytes(job.grad + job.grad_offset[k], dim * static_cast<int64_t>(sizeof(float)), false);
   }
-  for (int64_t s = first; s < std::min(last, first + kPrefetchSegments); ++s) {
-    prefetch_bytes(rows + job.unique_row[s] * dim, row_bytes, true);
-    prefetch_state(job.rule, job.unique_row[s], dim);
-  }
-  for (int64_t s = first; s < last; ++s) {
-    if (s + kPrefetchSegments < last) {
-      const int64_t ahead = job.unique_row[s + kPrefetchSegments];
-      prefetch_bytes(rows + ahead * dim, row_bytes, true);
-      prefetch_state(job.rule, ahead, dim);
+  for (int64_t b0 = first; b0 < last; b0 += detail::kRowBlock) {
+    const int64_t b1 = std::min(last, b0 + detail::kRowBlock);
+    for (int64_t s = b0; s < b1; ++s)
+      sum_segment(job, job.seg_start[s], job.seg_start[s + 1], occ_end, sums + (s - b0) * dim);
+    for (int64_t s = b0; s < std::min(b1, b0 + kPrefetchSegments); ++s) {
+      prefetch_bytes(rows + job.unique_row[s] * dim, row_bytes, true);
+      prefetch_state(job.rule, job.unique_row[s], dim);
     }
-    sum_segment(job, job.seg_start[s], job.seg_start[s + 1], occ_end, acc);
-    const int64_t row = job.unique_row[s];
-    Row* target = rows + row * dim;
-    if constexpr (std::is_same_v<Row, float>) {
-      Rule<K>::apply(job.rule, row, target, acc, scratch, dim);
-    } else {
-      // fp16 tables: update in fp32 from the widened row, round the new row to fp16 once (stochastically
-      // by default, as FBGEMM).
-      for (int64_t d = 0; d < dim; ++d) wide[d] = static_cast<float>(target[d]);
-      Rule<K>::apply(job.rule, row, wide, acc, scratch, dim);
-      if (job.rounding != nullptr) {
-        const uint64_t key = sr_row_key(*job.rounding, row);
-        for (int64_t d = 0; d < dim; ++d)
-          target[d] = stochastic_round_half(wide[d], sr_bits(key, job.rounding->first_col + d));
+    for (int64_t s = b0; s < b1; ++s) {
+      if (s + kPrefetchSegments < b1) {
+        const int64_t ahead = job.unique_row[s + kPrefetchSegments];
+        prefetch_bytes(rows + ahead * dim, row_bytes, true);
+        prefetch_state(job.rule, ahead, dim);
+      }
+      const float* __restrict acc = sums + (s - b0) * dim;
+      const int64_t row = job.unique_row[s];
+      Row* target = rows + row * dim;
+      if constexpr (std::is_same_v<Row, float>) {
+        Rule<K>::apply(job.rule, row, target, acc, scratch, dim);
       } else {
-        for (int64_t d = 0; d < dim; ++d) target[d] = c10::Half(wide[d]);
+        // fp16 tables: update in fp32 from the widened row, round the new row to fp16 once (stochastically
+        // by default, as FBGEMM).
+        for (int64_t d = 0; d < dim; ++d) wide[d] = static_cast<float>(target[d]);
+        Rule<K>::apply(job.rule, row, wide, acc, scratch, dim);
+        if (job.rounding != nullptr) {
+          const uint64_t key = sr_row_key(*job.rounding, row);
+          for (int64_t d = 0; d < dim; ++d)
+            target[d] = stochastic_round_half(wide[d], sr_bits(key, job.rounding->first_col + d));
+        } else {
+          for (int64_t d = 0; d < dim; ++d) target[d] = c10::Half(wide[d]);
+        }
       }
     }
   }
