@@ -4,8 +4,8 @@
  * reads are ignored, key order does not matter, an unweighted collection ignores KJT weights.
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
-import { native } from '../../lib/native';
 import { expectForwardFails, expectThrows } from '../helpers/errors';
+import { oneTableHandle } from '../helpers/native_handle';
 import { patternEbc, SMALL_TABLES, sameBits, TableDef } from '../helpers/reliability';
 
 // Keys u1, u2 (table user, 10 rows) and item (table item, 7 rows); batch of 2.
@@ -198,24 +198,7 @@ describe('the native side re-validates what a KJT holds by reference', () => {
   });
 
   test('int64 lengths whose sum wraps around are refused by the native core itself', () => {
-    const handle = new (native().NativeEmbeddingBagCollection)({
-      tables: [
-        {
-          name: 't',
-          numEmbeddings: 4,
-          embeddingDim: 2,
-          dataType: 'fp32',
-          pooling: 'SUM',
-          featureNames: ['t'],
-          initMin: 0,
-          initMax: 1,
-          optimizer: null,
-        },
-      ],
-      isWeighted: false,
-      seed: 1,
-      device: 'cpu',
-    });
+    const handle = oneTableHandle();
     // 4 * 2^62 = 2^64 wraps to 0 = values.length in int64 arithmetic.
     const lengths = BigInt64Array.from([2n ** 62n, 2n ** 62n, 2n ** 62n, 2n ** 62n]);
     expectThrows(

@@ -4,8 +4,9 @@
  * can be wrong is a TorchrecError naming it, and a failed call leaves the array free to reuse.
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
-import { native, NativeKjtArgs } from '../../lib/native';
+import type { NativeKjtArgs } from '../../lib/native';
 import { expectRejects, expectThrows } from '../helpers/errors';
+import { oneTableHandle } from '../helpers/native_handle';
 import { patternEbc, SMALL_TABLES, sameBits } from '../helpers/reliability';
 
 const KEYS = ['u1', 'u2', 'item'];
@@ -193,24 +194,7 @@ describe('a wrong out', () => {
 
 // The JS layer checks out before the call; the native core does not trust it and checks again.
 describe('the native binding on its own', () => {
-  const handle = new (native().NativeEmbeddingBagCollection)({
-    tables: [
-      {
-        name: 't',
-        numEmbeddings: 4,
-        embeddingDim: 2,
-        dataType: 'fp32',
-        pooling: 'SUM',
-        featureNames: ['t'],
-        initMin: 0,
-        initMax: 1,
-        optimizer: null,
-      },
-    ],
-    isWeighted: false,
-    seed: 1,
-    device: 'cpu',
-  });
+  const handle = oneTableHandle();
   afterAll(() => handle.dispose());
   const args = (): NativeKjtArgs => [['t'], Int32Array.from([1, 2, 3]), Int32Array.from([1, 2]), null, null, 2];
 
