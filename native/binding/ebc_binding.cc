@@ -142,23 +142,6 @@ Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
     const int64_t batch = batch_size_hint(*inputs);
     const int64_t length = batch * width;
     if (given) check_out_length(*given, static_cast<size_t>(std::max<int64_t>(length, 0)));
-    if ((batch <= 0 || length <= 0) && given) {
-      // An empty result (or a batch that will fail validation): forward still validates it.
-      return ModuleWorker<bool>::start(
-          info.Env(), "torchrec.forward", m, kind,
-          [inputs, train](EmbeddingModule& e) {
-            const KeyedJaggedTensor kjt = build_kjt(*inputs);
-            if (kjt.stride() * e.plan().output_width() != 0) {
-              fail(ErrorCode::Internal, "forward: out was sized for an empty result, but the batch has ", kjt.stride(),
-                   " samples");
-            }
-            float none = 0.0f;
-            train ? e.forward_train(kjt, &none) : e.forward(kjt, &none);
-            return true;
-          },
-          [out = std::make_shared<Napi::Reference<Napi::Float32Array>>(Napi::Persistent(*given))](
-              Napi::Env, bool&) -> Napi::Value { return out->Value(); });
-    }
     if (batch <= 0 || length <= 0) {
       return ModuleWorker<at::Tensor>::start(
           info.Env(), "torchrec.forward", m, kind,
@@ -168,7 +151,11 @@ Napi::Value EbcBinding::forward(const Napi::CallbackInfo& info) {
             train ? e.forward_train(kjt, out.data_ptr<float>()) : e.forward(kjt, out.data_ptr<float>());
             return out;
           },
-          [](Napi::Env env, at::Tensor& out) -> Napi::Value { return to_float32_array(env, std::move(out)); });
+          [into = given ? std::make_shared<Napi::Reference<Napi::Float32Array>>(Napi::Persistent(*given)) : nullptr](
+              Napi::Env env, at::Tensor& out) -> Napi::Value {
+            if (!into) return to_float32_array(env, std::move(out));
+            return copy_into_out(into->Value(), out.data_ptr<float>(), static_cast<size_t>(out.numel()));
+          });
     }
     // data stays null for the caller's `out`, which JS may detach while the call is in flight: the
     // pooling then writes memory of its own, copied into `out` on completion (copy_into_out).

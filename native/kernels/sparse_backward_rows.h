@@ -142,7 +142,7 @@ struct Rule<RuleKind::Lamb> {
 // prefetcher; asking for the row (and its state) some segments ahead, and the gradient a few
 // occurrences ahead, hides most of the memory latency. The two kinds of loads run in separate
 // passes over a block of kRowBlock rows (gradients summed first, then the rows updated, as FBGEMM's
-// CPU path does): interleaved, the gradient prefetches took the miss buffers the rows' needed. Half a
+// CPU path does): interleaved, the gradient prefetches took the miss buffers the rows needed. Half a
 // block ahead measured 8-12% faster than 16 rows (bench/results/backward.md).
 constexpr int64_t kPrefetchSegments = 32;
 constexpr int64_t kPrefetchOccurrences = 12;

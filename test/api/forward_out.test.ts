@@ -184,6 +184,13 @@ describe('a wrong out', () => {
     expect(sameBits((await ebc.forward(SMALL, { out })).values(), ebc.forwardSync(SMALL).values())).toBe(true);
   });
 
+  test('an empty batch takes an empty out, sync and async', async () => {
+    const empty = KeyedJaggedTensor.fromLengths({ keys: KEYS, values: new Int32Array(0), lengths: new Int32Array(0) });
+    const out = new Float32Array(0);
+    expect(ebc.forwardSync(empty, { out }).values()).toBe(out);
+    expect((await ebc.forward(empty, { out })).values()).toBe(out);
+  });
+
   test('undefined or null out allocates as without options', async () => {
     const want = ebc.forwardSync(SMALL).values();
     expect(sameBits(ebc.forwardSync(SMALL, {}).values(), want)).toBe(true);
