@@ -2,6 +2,9 @@
 
 #ifndef TORCHREC_NO_SMALL_CALL_LANE
 #include <uv.h>
+#ifdef __linux__
+#include <sched.h>
+#endif
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -48,21 +51,36 @@ constexpr uint64_t kPollNs = 100'000;
 // A small call takes a few microseconds; polling longer than this without a result, the JS thread
 // yields on every turn of the loop.
 constexpr uint64_t kYieldAfterNs = 10'000;
+// A call the lane has started, on another core, usually finishes within a couple of microseconds: the
+// JS thread waits up to this long (from the call's submission) in one turn of the loop instead of
+// turning it again, since each turn makes a zero-timeout epoll_pwait (~1 us under this hypervisor).
+constexpr uint64_t kAwaitStartedNs = 3'000;
 
 // Spinning must not starve the thread it waits for: on a loaded machine (the bench machine's other
-// core busy) the lane and the JS thread share one core, and a pure pause loop on either side holds
-// it for a whole spin or poll window (measured: ~120 us per call, 2-3x the pool's). So every few
-// pauses the spinner yields; with the core to itself a yield returns at once.
-inline void pause_or_yield(unsigned n) {
-  if ((n & 7) != 0) {
+// core busy) the lane and the JS thread may share one core, and a pure pause loop on either side then
+// holds it for a whole spin or poll window (measured: ~120 us per call, 2-3x the pool's). But a yield
+// is a syscall (1.3 us here), and a lane that yields every few pauses is inside one when a call
+// arrives. So a spinner yields only when it runs on the core where the other thread was last seen.
+inline void spin_pause() {
 #if defined(__x86_64__) || defined(__i386__)
-    _mm_pause();
+  _mm_pause();
 #elif defined(__aarch64__)
-    asm volatile("yield");
+  asm volatile("yield");
 #endif
-  } else {
-    std::this_thread::yield();
-  }
+}
+
+// The core this thread runs on, or -1 where that cannot be told (then spinners treat it as shared).
+inline int current_cpu() {
+#ifdef __linux__
+  return sched_getcpu();
+#else
+  return -1;
+#endif
+}
+
+inline bool may_share_core(int other_cpu) {
+  const int here = current_cpu();
+  return here < 0 || here == other_cpu;
 }
 
 }  // namespace
@@ -109,7 +127,10 @@ class SmallCallLane {
   // Lane -> JS thread.
   std::mutex done_mutex_;
   std::vector<LaneCall*> done_;
-  std::atomic<bool> polling_{false};  // the JS thread will find finished calls without a wake-up
+  std::atomic<bool> polling_{false};   // the JS thread will find finished calls without a wake-up
+  std::atomic<uint64_t> finished_{0};  // calls the lane has put in done_: what a waiting JS thread watches
+  std::atomic<int> js_cpu_{-1};        // the core the JS thread last submitted from (current_cpu)
+  std::atomic<int> lane_cpu_{-1};      // the core the lane last started a call on
 
   // JS thread only.
   std::vector<LaneCall*> settling_;  // swapped with done_, so neither allocates per call
@@ -200,8 +221,12 @@ void SmallCallLane::lane_main() {
     if (queued_.load(std::memory_order_acquire) == taken) {
       const uint64_t until = uv_hrtime() + kLaneSpinNs;
       for (unsigned n = 1; queued_.load(std::memory_order_acquire) == taken; ++n) {
-        pause_or_yield(n);
-        if ((n & 7) == 0 && (stop_flag_.load(std::memory_order_relaxed) || uv_hrtime() > until)) break;
+        if ((n & 7) != 0) {
+          spin_pause();
+          continue;
+        }
+        if (stop_flag_.load(std::memory_order_relaxed) || uv_hrtime() > until) break;
+        if (may_share_core(js_cpu_.load(std::memory_order_relaxed))) std::this_thread::yield();
       }
     }
     LaneCall* call;
@@ -216,12 +241,14 @@ void SmallCallLane::lane_main() {
       call = queue_.front();
       queue_.pop_front();
     }
+    lane_cpu_.store(current_cpu(), std::memory_order_relaxed);
     taken_.store(++taken, std::memory_order_relaxed);
     call->execute();
     {
       std::lock_guard<std::mutex> lock(done_mutex_);
       done_.push_back(call);
     }
+    finished_.fetch_add(1, std::memory_order_release);
     // Pairs with stop_polling's fence: either the JS thread sees this call when it looks again after
     // stopping, or this sees that it stopped and wakes it.
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -234,6 +261,7 @@ Napi::Promise SmallCallLane::submit(Napi::Env env, std::unique_ptr<LaneCall> cal
   if (napi_create_promise(env, &call->deferred_, &promise) != napi_ok) throw Napi::Error::New(env);
   if (in_flight_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
   last_progress_ = uv_hrtime();
+  js_cpu_.store(current_cpu(), std::memory_order_relaxed);
   if (!polling_.load(std::memory_order_relaxed)) {  // before queueing: then the lane need not send
     polling_.store(true, std::memory_order_seq_cst);
     uv_idle_start(&idle_, on_idle);
@@ -251,6 +279,17 @@ Napi::Promise SmallCallLane::submit(Napi::Env env, std::unique_ptr<LaneCall> cal
 
 void SmallCallLane::on_idle(uv_idle_t* handle) {
   auto* self = static_cast<SmallCallLane*>(handle->data);
+  // The lane runs the last call on another core: wait for it here, briefly (kAwaitStartedNs).
+  const uint64_t started = self->taken_.load(std::memory_order_acquire);
+  if (started == self->queued_.load(std::memory_order_relaxed) &&
+      self->finished_.load(std::memory_order_acquire) != started &&
+      !may_share_core(self->lane_cpu_.load(std::memory_order_relaxed))) {
+    const uint64_t until = self->last_progress_ + kAwaitStartedNs;
+    for (unsigned n = 1; self->finished_.load(std::memory_order_acquire) != started; ++n) {
+      spin_pause();
+      if ((n & 7) == 0 && uv_hrtime() > until) break;
+    }
+  }
   // Nothing finished: yield the core if the lane may need it (a loaded machine puts both on one
   // core): it has not started the last call, or a call runs longer than a small one should. Else
   // the lane runs on another core and the loop just turns again.
