@@ -36,7 +36,10 @@
 //            kernel on the same tables (partner_*, as kernel+ceiling)
 // With --dtype int8|int4|int2 (row-wise quantized tables, kernels/rowwise_quant.h) only `ceiling`, `kernel`
 // and `kernel+ceiling` run: the kernel is kernels::quantized_pool_forward, the ceiling a gather of rows of the
-// quantized row size (quantized_ceiling.cc).
+// quantized row size (quantized_ceiling.cc). In a build given TORCHREC_FBGEMM_INCLUDE, int8 and int4 also
+// run FBGEMM's own quantized forward (fbgemm_quantized.h) on the same tables: kernel+fbgemm (partner_*:
+// FBGEMM; the checksum is the largest difference between the two outputs on the last batch) and
+// fbgemm+ceiling (partner_*: the ceiling).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Half.h>
@@ -65,6 +68,7 @@
 #include "ceiling.h"
 #ifdef TORCHREC_BENCH_FBGEMM
 #include "fbgemm_backward.h"
+#include "fbgemm_quantized.h"
 #endif
 #include "core/embedding_bag_collection.h"
 #include "core/keyed_jagged_tensor.h"
@@ -150,12 +154,17 @@ int main(int argc, char** argv) {
     // same memory, so the ratio between them does not depend on where each process's tables landed.
     const bool paired = o.impl == "kernel+ceiling";
     const bool core_paired = o.impl == "core+kernel";
-    const bool wants_kernel = o.impl == "kernel" || paired || core_paired;
-    const bool wants_ceiling = o.impl == "ceiling" || paired;
-    std::function<void(const Batches&, size_t)> kernel_call, ceiling_call;
+    // FBGEMM's quantized forward (fbgemm_quantized.h) beside our kernel or the ceiling, same tables.
+    const bool fbgemm_kernel = o.impl == "kernel+fbgemm", fbgemm_ceiling = o.impl == "fbgemm+ceiling";
+    const bool wants_kernel = o.impl == "kernel" || paired || core_paired || fbgemm_kernel;
+    const bool wants_ceiling = o.impl == "ceiling" || paired || fbgemm_ceiling;
+    std::function<void(const Batches&, size_t)> kernel_call, ceiling_call, fbgemm_call;
     if (o.bits > 0 && !wants_kernel && !wants_ceiling) {
       throw std::runtime_error("--dtype int" + std::to_string(o.bits) +
-                               " runs only with --impl kernel|ceiling|kernel+ceiling");
+                               " runs only with --impl kernel|ceiling|kernel+ceiling|kernel+fbgemm|fbgemm+ceiling");
+    }
+    if ((fbgemm_kernel || fbgemm_ceiling) && o.bits != 8 && o.bits != 4) {
+      throw std::runtime_error("--impl " + o.impl + " runs with --dtype int8 or int4");
     }
     if (wants_ceiling) {
       const bool supported = o.bits > 0
@@ -223,7 +232,45 @@ int main(int argc, char** argv) {
       extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
     }
 
-    if (core_paired) {
+    if (fbgemm_kernel || fbgemm_ceiling) {
+#ifdef TORCHREC_BENCH_FBGEMM
+      std::vector<const uint8_t*> rows;
+      for (const at::Tensor& w : weights) rows.push_back(w.data_ptr<uint8_t>());
+      auto fbgemm = std::make_shared<bench::FbgemmQuantizedForward>(o.bits, D, rows, o.rows, threads);
+      fbgemm_call = [&, fbgemm](const Batches& batches, size_t k) {
+        fbgemm->forward(batches[k].data(), B, L, out.data());
+      };
+      impl.call = fbgemm_kernel ? kernel_call : fbgemm_call;
+      impl.partner = fbgemm_kernel ? fbgemm_call : ceiling_call;
+      // The checksum: the largest difference between our kernel's output and FBGEMM's on the last batch
+      // (fbgemm+ceiling: FBGEMM's output sum).
+      impl.checksum = [&] {
+        if (last_batches == nullptr) return 0.0;
+        fbgemm_call(*last_batches, last_k);
+        if (!fbgemm_kernel) return out_sum();
+        const std::vector<float> theirs = out;
+        kernel_call(*last_batches, last_k);
+        double worst = 0;
+        for (size_t i = 0; i < out.size(); ++i)
+          worst = std::max(worst, static_cast<double>(std::fabs(out[i] - theirs[i])));
+        return worst;
+      };
+      if (fbgemm_ceiling) {
+        impl.tune = [&](const Batches& batches, std::ostringstream& info) {
+          choice = bench::tune_choice(threads, info, [&](const bench::CeilingChoice& c) {
+            choice = c;
+            Options trial = o;
+            trial.warmup = 1;
+            trial.runs = std::max(3, std::min(7, o.runs / 4));
+            return median(time_runs(trial, batches.size(), [&](size_t k) { ceiling_call(batches, k); }));
+          });
+        };
+      }
+#else
+      throw std::runtime_error("--impl " + o.impl +
+                               " needs a build with -DTORCHREC_FBGEMM_INCLUDE=... (bench/README.md)");
+#endif
+    } else if (core_paired) {
       if (o.bits > 0) throw std::runtime_error("--impl core+kernel runs with float tables only");
       ebc = std::make_unique<torchrec::EmbeddingBagCollection>(core_specs(o), false, 1);
       impl.call = [&](const Batches& batches, size_t k) {
