@@ -4,7 +4,7 @@
  * identity hook that serving code replaces to post-process the pooled embeddings.
  */
 import { LargeEmbeddingsConfig } from './config/embedding';
-import { EmbeddingBagCollection, TableNormsOptions } from './ebc';
+import { EmbeddingBagCollection, ForwardOptions, TableNormsOptions } from './ebc';
 import type { ProcessGroup } from './distributed/process_group';
 import * as checkpoint from './checkpoint';
 import type { LoadStateDictOptions, RestoredState, SnapshotExtra } from './checkpoint';
@@ -41,12 +41,13 @@ export class LargeEmbeddings {
     return this.ebc.ready;
   }
 
-  async forward(kjt: KeyedJaggedTensor): Promise<KeyedTensor> {
-    return this.surgeryCutPoint(await this.ebc.forward(kjt));
+  /** The EBC's forward (options as EmbeddingBagCollection.forward: `{ out }`), then surgeryCutPoint. */
+  async forward(kjt: KeyedJaggedTensor, options?: ForwardOptions): Promise<KeyedTensor> {
+    return this.surgeryCutPoint(await this.ebc.forward(kjt, options));
   }
 
-  forwardSync(kjt: KeyedJaggedTensor): KeyedTensor {
-    return this.surgeryCutPoint(this.ebc.forwardSync(kjt));
+  forwardSync(kjt: KeyedJaggedTensor, options?: ForwardOptions): KeyedTensor {
+    return this.surgeryCutPoint(this.ebc.forwardSync(kjt, options));
   }
 
   /**

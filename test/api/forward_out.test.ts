@@ -3,7 +3,7 @@
  * it as the result's values, with exactly the bits of a forward that allocates; every way the array
  * can be wrong is a TorchrecError naming it, and a failed call leaves the array free to reuse.
  */
-import { EmbeddingBagCollection, KeyedJaggedTensor } from '../../lib';
+import { EmbeddingBagCollection, KeyedJaggedTensor, LargeEmbeddings } from '../../lib';
 import type { NativeKjtArgs } from '../../lib/native';
 import { expectRejects, expectThrows } from '../helpers/errors';
 import { oneTableHandle } from '../helpers/native_handle';
@@ -224,5 +224,29 @@ describe('the native binding on its own', () => {
     const async = new Float32Array(4);
     expect(await handle.forward(...args(), false, false, async)).toBe(async);
     expect(Array.from(async)).toEqual(Array.from(fresh));
+  });
+});
+
+// LargeEmbeddings passes the options through to its collection; surgeryCutPoint then sees that result.
+describe('LargeEmbeddings', () => {
+  const le = new LargeEmbeddings({ tables: SMALL_TABLES }, { seed: 7 });
+  afterAll(() => le.ebc.dispose());
+
+  test('forward and forwardSync pool into out, with the bits of a fresh result', async () => {
+    const fresh = le.forwardSync(SMALL).values();
+    const out = new Float32Array(fresh.length);
+    let seen: Float32Array | undefined;
+    le.surgeryCutPoint = (kt) => ((seen = kt.values()), kt);
+    expect(le.forwardSync(SMALL, { out }).values()).toBe(out);
+    expect(seen).toBe(out);
+    expect(sameBits(out, fresh)).toBe(true);
+    const later = new Float32Array(fresh.length);
+    expect((await le.forward(SMALL, { out: later })).values()).toBe(later);
+    expect(sameBits(later, fresh)).toBe(true);
+  });
+
+  test("a wrong out is the collection's error", async () => {
+    expectThrows(() => le.forwardSync(SMALL, { out: new Float32Array(3) }), 'ERR_SHAPE', 'out');
+    await expectRejects(le.forward(SMALL, { out: new Float32Array(3) }), 'ERR_SHAPE', 'out');
   });
 });
