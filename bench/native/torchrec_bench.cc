@@ -232,6 +232,17 @@ int main(int argc, char** argv) {
       extra << ",\"isa\":\"" << torchrec::kernels::pooled_lookup_isa() << "\"";
     }
 
+    // Impls with the ceiling as a partner first pick its best threads x prefetch on the variant's batches.
+    auto tune_ceiling = [&](const Batches& batches, std::ostringstream& info) {
+      last_batches = &batches;
+      choice = bench::tune_choice(threads, info, [&](const bench::CeilingChoice& c) {
+        choice = c;
+        Options trial = o;
+        trial.warmup = 1;
+        trial.runs = std::max(3, std::min(7, o.runs / 4));
+        return median(time_runs(trial, batches.size(), [&](size_t k) { ceiling_call(batches, k); }));
+      });
+    };
     if (fbgemm_kernel || fbgemm_ceiling) {
 #ifdef TORCHREC_BENCH_FBGEMM
       std::vector<const uint8_t*> rows;
@@ -255,17 +266,7 @@ int main(int argc, char** argv) {
           worst = std::max(worst, static_cast<double>(std::fabs(out[i] - theirs[i])));
         return worst;
       };
-      if (fbgemm_ceiling) {
-        impl.tune = [&](const Batches& batches, std::ostringstream& info) {
-          choice = bench::tune_choice(threads, info, [&](const bench::CeilingChoice& c) {
-            choice = c;
-            Options trial = o;
-            trial.warmup = 1;
-            trial.runs = std::max(3, std::min(7, o.runs / 4));
-            return median(time_runs(trial, batches.size(), [&](size_t k) { ceiling_call(batches, k); }));
-          });
-        };
-      }
+      if (fbgemm_ceiling) impl.tune = tune_ceiling;
 #else
       throw std::runtime_error("--impl " + o.impl +
                                " needs a build with -DTORCHREC_FBGEMM_INCLUDE=... (bench/README.md)");
@@ -287,18 +288,7 @@ int main(int argc, char** argv) {
         if (paired && last_batches != nullptr) kernel_call(*last_batches, last_k);
         return out_sum();
       };
-      if (wants_ceiling) {
-        impl.tune = [&](const Batches& batches, std::ostringstream& info) {
-          last_batches = &batches;
-          choice = bench::tune_choice(threads, info, [&](const bench::CeilingChoice& c) {
-            choice = c;
-            Options trial = o;
-            trial.warmup = 1;
-            trial.runs = std::max(3, std::min(7, o.runs / 4));
-            return median(time_runs(trial, batches.size(), [&](size_t k) { ceiling_call(batches, k); }));
-          });
-        };
-      }
+      if (wants_ceiling) impl.tune = tune_ceiling;
     } else if (o.impl == "naive") {
       for (int64_t t = 0; t < T; ++t) weights.push_back(make_table(o, t, /*huge_pages=*/false));
       impl.call = [&](const Batches& batches, size_t k) {
