@@ -52,8 +52,8 @@ constexpr uint64_t kPollNs = 100'000;
 // yields on every turn of the loop.
 constexpr uint64_t kYieldAfterNs = 10'000;
 // A call the lane has started, on another core, usually finishes within a couple of microseconds: the
-// JS thread waits up to this long (from the call's submission) in one turn of the loop instead of
-// turning it again, since each turn makes a zero-timeout epoll_pwait (~1 us under this hypervisor).
+// JS thread waits up to this long (counted from the last submission or settlement) in one turn of the
+// loop instead of turning it again: each turn makes a zero-timeout epoll_pwait (~1 us on this VM).
 constexpr uint64_t kAwaitStartedNs = 3'000;
 
 // Spinning must not starve the thread it waits for: on a loaded machine (the bench machine's other
