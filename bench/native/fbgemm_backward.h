@@ -7,7 +7,8 @@
 //  2. blocks of 64 unique ids over the threads: each id's gradient rows (its bags' rows of grad_output)
 //     summed by fbgemm's SpMDM kernel, then one fused row-wise Adagrad update per id
 //     (fbgemm::GenerateSparseAdaGrad, rowwise).
-// Built only when CMake is given TORCHREC_FBGEMM_DIR (an FBGEMM install or build tree): bench/README.md.
+// Built only when CMake is given TORCHREC_FBGEMM_INCLUDE / TORCHREC_FBGEMM_LIBS (an FBGEMM built from source):
+// bench/README.md.
 #pragma once
 
 #include <cstdint>
