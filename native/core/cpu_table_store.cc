@@ -77,7 +77,7 @@ void CpuTableStore::backward(const LookupPlan& plan, const PlannedBatch& planned
                              const std::vector<OptimizerStep>& steps) {
   const KeyedJaggedTensor& kjt = planned.kjt();
   kernels::BackwardBatch batch;
-  batch.offsets = kjt.offsets().data_ptr<int64_t>();
+  batch.offsets = kjt.offsets().data();
   batch.ids = kjt.values().data_ptr();
   batch.ids_int64 = kjt.values().scalar_type() == at::kLong;
   batch.per_value_weights = planned.per_value_weights();

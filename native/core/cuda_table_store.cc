@@ -142,11 +142,11 @@ void CudaTableStore::forward(const LookupPlan& lookup, const PlannedBatch& plann
   c10::cuda::CUDAStreamGuard stream_guard(stream);
 
   const at::Tensor values = kjt.values().contiguous();
-  const at::Tensor& offsets = kjt.offsets();
+  const c10::ArrayRef<int64_t> offsets = kjt.offsets();
   const int64_t n = values.numel();
   Staging staging;
   const size_t at_descs = staging.add(descs.data(), descs.size() * sizeof(ck::ForwardFeature));
-  const size_t at_offsets = staging.add(offsets.data_ptr<int64_t>(), offsets.numel() * sizeof(int64_t));
+  const size_t at_offsets = staging.add(offsets.data(), offsets.size() * sizeof(int64_t));
   const size_t at_ids = staging.add(values.data_ptr(), n * values.element_size());
   at::Tensor weights;
   size_t at_weights = 0;
@@ -188,7 +188,7 @@ void CudaTableStore::backward(const LookupPlan& lookup, const PlannedBatch& plan
   const int64_t out_width = lookup.output_width();
   const int64_t batch = kjt.stride();
   if (batch == 0) return;
-  const int64_t* offsets = kjt.offsets().data_ptr<int64_t>();
+  const int64_t* offsets = kjt.offsets().data();
   std::vector<ck::UpdateFeature> feats;
   int64_t entries = 0;
   int64_t max_dim = 0;
@@ -250,7 +250,7 @@ void CudaTableStore::backward(const LookupPlan& lookup, const PlannedBatch& plan
   Staging staging;
   const size_t at_feats = staging.add(feats.data(), feats.size() * sizeof(ck::UpdateFeature));
   const size_t at_tabs = staging.add(tabs.data(), tabs.size() * sizeof(ck::UpdateTable));
-  const size_t at_offsets = staging.add(offsets, kjt.offsets().numel() * sizeof(int64_t));
+  const size_t at_offsets = staging.add(offsets, kjt.offsets().size() * sizeof(int64_t));
   const size_t at_ids = staging.add(values.data_ptr(), n * values.element_size());
   at::Tensor weights;
   size_t at_weights = 0;

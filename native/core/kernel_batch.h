@@ -10,7 +10,7 @@ template <typename KernelBatch>
 KernelBatch kernel_batch(const LookupPlan& plan, const PlannedBatch& planned, float* out) {
   const KeyedJaggedTensor& kjt = planned.kjt();
   KernelBatch batch;
-  batch.offsets = kjt.offsets().data_ptr<int64_t>();
+  batch.offsets = kjt.offsets().data();
   batch.ids = kjt.values().data_ptr();
   batch.ids_int64 = kjt.values().scalar_type() == at::kLong;
   batch.per_value_weights = planned.per_value_weights();

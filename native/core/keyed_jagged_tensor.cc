@@ -6,7 +6,6 @@
 #include <unordered_set>
 
 #include "core/error.h"
-#include "core/host_tensor.h"
 
 namespace torchrec {
 namespace {
@@ -40,6 +39,15 @@ void check_keys(const std::vector<std::string>& keys) {
   }
 }
 
+// A shared key list is checked once per thread, not per batch: the list is immutable, and holding it
+// keeps its address from being reused by another list.
+void check_key_list(const KeyedJaggedTensor::KeyList& keys) {
+  thread_local KeyedJaggedTensor::KeyList last_checked;
+  if (keys == last_checked) return;
+  check_keys(*keys);
+  last_checked = keys;
+}
+
 void check_weights(const at::Tensor& weights, int64_t num_values) {
   if (!weights.defined()) return;
   if (weights.scalar_type() != at::kFloat) {
@@ -52,46 +60,6 @@ void check_weights(const at::Tensor& weights, int64_t num_values) {
   const float* w = weights.data_ptr<float>();
   for (int64_t i = 0; i < num_values; ++i) {
     if (!std::isfinite(w[i])) fail(ErrorCode::NonFinite, "weights[", i, "] is not finite (", w[i], ")");
-  }
-}
-
-template <typename T>
-at::Tensor offsets_from_lengths(const at::Tensor& lengths) {
-  const int64_t n = lengths.numel();
-  at::Tensor offsets = empty_host({n + 1}, at::kLong);
-  const T* len = lengths.data_ptr<T>();
-  int64_t* off = offsets.data_ptr<int64_t>();
-  off[0] = 0;
-  // The common case first, in two branch-free passes (the first vectorises): every length in
-  // [0, 2^31), so no running sum of fewer than 2^32 of them can pass int64.
-  uint64_t high = 0;
-  for (int64_t i = 0; i < n; ++i) high |= static_cast<uint64_t>(static_cast<int64_t>(len[i]));
-  if (high <= static_cast<uint64_t>(std::numeric_limits<int32_t>::max()) && n < (int64_t{1} << 32)) {
-    int64_t sum = 0;
-    for (int64_t i = 0; i < n; ++i) off[i + 1] = sum += static_cast<int64_t>(len[i]);
-    return offsets;
-  }
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t l = static_cast<int64_t>(len[i]);
-    if (l < 0) fail(ErrorCode::InvalidKjt, "lengths[", i, "] is negative (", l, ")");
-    // int64 lengths could wrap the running sum around to values.numel(); the kernels trust offsets.
-    if (l > std::numeric_limits<int64_t>::max() - off[i]) {
-      fail(ErrorCode::InvalidKjt, "lengths overflow int64 when summed (at lengths[", i, "] = ", l, ")");
-    }
-    off[i + 1] = off[i] + l;
-  }
-  return offsets;
-}
-
-template <typename T>
-void check_offsets(const at::Tensor& offsets) {
-  const T* off = offsets.data_ptr<T>();
-  if (off[0] != 0) fail(ErrorCode::InvalidKjt, "offsets[0] must be 0, got ", static_cast<int64_t>(off[0]));
-  for (int64_t i = 1; i < offsets.numel(); ++i) {
-    if (off[i] < off[i - 1]) {
-      fail(ErrorCode::InvalidKjt, "offsets must be non-decreasing: offsets[", i, "] = ", static_cast<int64_t>(off[i]),
-           " < offsets[", i - 1, "] = ", static_cast<int64_t>(off[i - 1]));
-    }
   }
 }
 
@@ -116,13 +84,58 @@ int64_t derive_stride(size_t num_keys, int64_t num_bags, int64_t stride_hint, co
 
 }  // namespace
 
-KeyedJaggedTensor::KeyedJaggedTensor(KeyList keys, at::Tensor values, at::Tensor offsets, at::Tensor weights,
-                                     int64_t stride)
-    : keys_(std::move(keys)),
-      values_(std::move(values)),
-      offsets_(std::move(offsets)),
-      weights_(std::move(weights)),
-      stride_(stride) {}
+KeyedJaggedTensor::KeyedJaggedTensor(KeyList keys, at::Tensor values, at::Tensor weights, int64_t stride)
+    : keys_(std::move(keys)), values_(std::move(values)), weights_(std::move(weights)), stride_(stride) {}
+
+template <typename T>
+void KeyedJaggedTensor::set_offsets_from_lengths(const at::Tensor& lengths) {
+  const int64_t n = lengths.numel();
+  offsets_.resize_for_overwrite(static_cast<size_t>(n) + 1);
+  const T* len = lengths.data_ptr<T>();
+  int64_t* off = offsets_.data();
+  off[0] = 0;
+  // The common case first, in two branch-free passes (the first vectorises): every length in
+  // [0, 2^31), so no running sum of fewer than 2^32 of them can pass int64.
+  uint64_t high = 0;
+  for (int64_t i = 0; i < n; ++i) high |= static_cast<uint64_t>(static_cast<int64_t>(len[i]));
+  if (high <= static_cast<uint64_t>(std::numeric_limits<int32_t>::max()) && n < (int64_t{1} << 32)) {
+    int64_t sum = 0;
+    for (int64_t i = 0; i < n; ++i) off[i + 1] = sum += static_cast<int64_t>(len[i]);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t l = static_cast<int64_t>(len[i]);
+    if (l < 0) fail(ErrorCode::InvalidKjt, "lengths[", i, "] is negative (", l, ")");
+    // int64 lengths could wrap the running sum around to values.numel(); the kernels trust offsets.
+    if (l > std::numeric_limits<int64_t>::max() - off[i]) {
+      fail(ErrorCode::InvalidKjt, "lengths overflow int64 when summed (at lengths[", i, "] = ", l, ")");
+    }
+    off[i + 1] = off[i] + l;
+  }
+}
+
+template <typename T>
+void KeyedJaggedTensor::set_offsets(const at::Tensor& offsets) {
+  const T* off = offsets.data_ptr<T>();
+  const int64_t n = offsets.numel();
+  if (off[0] != 0) fail(ErrorCode::InvalidKjt, "offsets[0] must be 0, got ", static_cast<int64_t>(off[0]));
+  for (int64_t i = 1; i < n; ++i) {
+    if (off[i] < off[i - 1]) {
+      fail(ErrorCode::InvalidKjt, "offsets must be non-decreasing: offsets[", i, "] = ", static_cast<int64_t>(off[i]),
+           " < offsets[", i - 1, "] = ", static_cast<int64_t>(off[i - 1]));
+    }
+  }
+  offsets_.resize_for_overwrite(static_cast<size_t>(n));
+  std::copy_n(off, n, offsets_.data());
+}
+
+void KeyedJaggedTensor::check_totals(const char* what) const {
+  const int64_t total = offsets_.back();
+  if (total != values_.numel()) {
+    fail(ErrorCode::InvalidKjt, what, total, " but values has ", values_.numel(), " entries");
+  }
+  check_weights(weights_, values_.numel());
+}
 
 KeyedJaggedTensor KeyedJaggedTensor::from_lengths(std::vector<std::string> keys, at::Tensor values,
                                                   const at::Tensor& lengths, at::Tensor weights, int64_t stride_hint) {
@@ -139,45 +152,40 @@ KeyedJaggedTensor KeyedJaggedTensor::from_offsets(std::vector<std::string> keys,
 KeyedJaggedTensor KeyedJaggedTensor::from_lengths(KeyList keys, at::Tensor values, const at::Tensor& lengths,
                                                   at::Tensor weights, int64_t stride_hint) {
   if (!keys) fail(ErrorCode::InvalidKjt, "keys is missing");
-  check_keys(*keys);
+  check_key_list(keys);
   check_index_tensor(values, "values");
   check_index_tensor(lengths, "lengths");
   const int64_t stride = derive_stride(keys->size(), lengths.numel(), stride_hint, "lengths");
-  at::Tensor offsets = lengths.scalar_type() == at::kInt ? offsets_from_lengths<int32_t>(lengths.contiguous())
-                                                         : offsets_from_lengths<int64_t>(lengths.contiguous());
-  const int64_t total = offsets.data_ptr<int64_t>()[lengths.numel()];
-  if (total != values.numel()) {
-    fail(ErrorCode::InvalidKjt, "lengths sum to ", total, " but values has ", values.numel(), " entries");
+  KeyedJaggedTensor kjt(std::move(keys), values.contiguous(), weights.defined() ? weights.contiguous() : weights,
+                        stride);
+  const at::Tensor dense = lengths.contiguous();
+  if (dense.scalar_type() == at::kInt) {
+    kjt.set_offsets_from_lengths<int32_t>(dense);
+  } else {
+    kjt.set_offsets_from_lengths<int64_t>(dense);
   }
-  check_weights(weights, values.numel());
-  return KeyedJaggedTensor(std::move(keys), values.contiguous(), std::move(offsets),
-                           weights.defined() ? weights.contiguous() : weights, stride);
+  kjt.check_totals("lengths sum to ");
+  return kjt;
 }
 
 KeyedJaggedTensor KeyedJaggedTensor::from_offsets(KeyList keys, at::Tensor values, const at::Tensor& offsets,
                                                   at::Tensor weights, int64_t stride_hint) {
   if (!keys) fail(ErrorCode::InvalidKjt, "keys is missing");
-  check_keys(*keys);
+  check_key_list(keys);
   check_index_tensor(values, "values");
   check_index_tensor(offsets, "offsets");
   if (offsets.numel() < 1) fail(ErrorCode::InvalidKjt, "offsets must have keys.length * batchSize + 1 entries, got 0");
   const int64_t stride = derive_stride(keys->size(), offsets.numel() - 1, stride_hint, "offsets (minus the leading 0)");
-  at::Tensor off64 = offsets.contiguous();
-  if (off64.scalar_type() == at::kInt) {
-    check_offsets<int32_t>(off64);
-    at::Tensor wide = empty_host({off64.numel()}, at::kLong);
-    std::copy_n(off64.data_ptr<int32_t>(), off64.numel(), wide.data_ptr<int64_t>());
-    off64 = std::move(wide);
+  KeyedJaggedTensor kjt(std::move(keys), values.contiguous(), weights.defined() ? weights.contiguous() : weights,
+                        stride);
+  const at::Tensor dense = offsets.contiguous();
+  if (dense.scalar_type() == at::kInt) {
+    kjt.set_offsets<int32_t>(dense);
   } else {
-    check_offsets<int64_t>(off64);
+    kjt.set_offsets<int64_t>(dense);
   }
-  const int64_t total = off64.data_ptr<int64_t>()[off64.numel() - 1];
-  if (total != values.numel()) {
-    fail(ErrorCode::InvalidKjt, "offsets end at ", total, " but values has ", values.numel(), " entries");
-  }
-  check_weights(weights, values.numel());
-  return KeyedJaggedTensor(std::move(keys), values.contiguous(), std::move(off64),
-                           weights.defined() ? weights.contiguous() : weights, stride);
+  kjt.check_totals("offsets end at ");
+  return kjt;
 }
 
 int64_t KeyedJaggedTensor::key_index(const std::string& key) const {

@@ -7,6 +7,14 @@
 #include "kernels/pooled_lookup_cpu.h"
 
 namespace torchrec {
+namespace {
+
+uint64_t next_cache_id() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
 
 PlannedBatch::PlannedBatch(const KeyedJaggedTensor& input, std::optional<KeyedJaggedTensor> rewritten,
                            c10::ArrayRef<int64_t> block_keys, bool weighted, std::vector<const ManagedIds*> remapped,
@@ -19,7 +27,7 @@ PlannedBatch::PlannedBatch(const KeyedJaggedTensor& input, std::optional<KeyedJa
       ids_checked_(ids_checked) {}
 
 LookupPlan::LookupPlan(std::vector<TableSpec> tables, bool is_weighted)
-    : tables_(std::move(tables)), is_weighted_(is_weighted) {
+    : tables_(std::move(tables)), is_weighted_(is_weighted), cache_id_(next_cache_id()) {
   validate_table_specs(tables_, is_weighted_);
   std::map<std::string, int> readers;
   for (const auto& table : tables_) {
@@ -78,12 +86,14 @@ PlannedBatch LookupPlan::plan_train(const KeyedJaggedTensor& input, const char* 
   return plan_staged(input, method, true, step);
 }
 
-PlannedBatch LookupPlan::plan_staged(const KeyedJaggedTensor& input, const char* method, bool count, int64_t admit_step,
-                                     bool fuse_managed, bool defer_id_check) const {
-  if (is_weighted_ && !input.has_weights()) {
-    fail(ErrorCode::InvalidKjt, "this collection is weighted (isWeighted: true) but the KJT given to ", method,
-         " has no weights");
-  }
+c10::SmallVector<int64_t, 16> LookupPlan::block_keys(const KeyedJaggedTensor& input) const {
+  struct Cached {
+    uint64_t plan = 0;
+    KeyedJaggedTensor::KeyList keys;  // held, so its address stays this list's
+    c10::SmallVector<int64_t, 16> block_keys;
+  };
+  thread_local Cached cached;
+  if (cached.plan == cache_id_ && cached.keys == input.key_list()) return cached.block_keys;
   c10::SmallVector<int64_t, 16> keys;
   for (const auto& block : outputs_) {
     const int64_t key = input.key_index(block.feature);
@@ -93,6 +103,19 @@ PlannedBatch LookupPlan::plan_staged(const KeyedJaggedTensor& input, const char*
     }
     keys.push_back(key);
   }
+  cached.plan = cache_id_;
+  cached.keys = input.key_list();
+  cached.block_keys = keys;
+  return keys;
+}
+
+PlannedBatch LookupPlan::plan_staged(const KeyedJaggedTensor& input, const char* method, bool count, int64_t admit_step,
+                                     bool fuse_managed, bool defer_id_check) const {
+  if (is_weighted_ && !input.has_weights()) {
+    fail(ErrorCode::InvalidKjt, "this collection is weighted (isWeighted: true) but the KJT given to ", method,
+         " has no weights");
+  }
+  const c10::SmallVector<int64_t, 16> keys = block_keys(input);
   if (fuse_managed && has_managed_ && !has_vocab_) return plan_fused_managed(input, keys);
   if (!has_vocab_ && !has_managed_) {
     if (defer_id_check) return PlannedBatch(input, std::nullopt, keys, is_weighted_, {}, /*ids_checked=*/false);
@@ -111,7 +134,7 @@ PlannedBatch LookupPlan::plan_staged(const KeyedJaggedTensor& input, const char*
 void LookupPlan::check_ids(const KeyedJaggedTensor& kjt, c10::ArrayRef<int64_t> keys, bool rewritten,
                            const std::vector<const ManagedIds*>* skip) const {
   kernels::PooledBatch batch;
-  batch.offsets = kjt.offsets().data_ptr<int64_t>();
+  batch.offsets = kjt.offsets().data();
   batch.ids = kjt.values().data_ptr();
   batch.ids_int64 = kjt.values().scalar_type() == at::kLong;
   batch.batch = kjt.stride();
@@ -130,7 +153,7 @@ void LookupPlan::check_ids(const KeyedJaggedTensor& kjt, c10::ArrayRef<int64_t> 
 KeyedJaggedTensor LookupPlan::apply_vocabs(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& feature_keys,
                                            bool count, int64_t admit_step) const {
   const int64_t batch_size = kjt.stride();
-  const int64_t* in_offsets = kjt.offsets().data_ptr<int64_t>();
+  const int64_t* in_offsets = kjt.offsets().data();
   const bool ids64 = kjt.values().scalar_type() == at::kLong;
   const int64_t* ids_l = ids64 ? kjt.values().data_ptr<int64_t>() : nullptr;
   const int32_t* ids_i = ids64 ? nullptr : kjt.values().data_ptr<int32_t>();

@@ -126,6 +126,9 @@ class LookupPlan {
   // so blocks are laid out up front and lookups fan out over threads (lookup_plan_managed.cc).
   KeyedJaggedTensor apply_managed(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& keys,
                                   int64_t admit_step) const;
+  // The KJT key index of each output block (MissingFeature naming the first one absent), looked up
+  // once per key list and thread: a stream of batches shares one list.
+  c10::SmallVector<int64_t, 16> block_keys(const KeyedJaggedTensor& input) const;
   PlannedBatch plan_staged(const KeyedJaggedTensor& input, const char* method, bool count, int64_t admit_step,
                            bool fuse_managed = false, bool defer_id_check = false) const;
   // A forward's batch when managed ids are the only stage and the store remaps as it pools: nothing
@@ -146,6 +149,8 @@ class LookupPlan {
   // else holds it: TRAIN forwards run under the module's write lock.
   mutable at::Tensor train_ids_;
   bool has_managed_ = false;
+  // Names this plan in the per-thread block_keys cache; never reused, unlike an address.
+  uint64_t cache_id_;
 };
 
 }  // namespace torchrec

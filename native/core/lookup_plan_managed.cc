@@ -22,7 +22,7 @@ constexpr int64_t kParallelIds = 1 << 15;
 KeyedJaggedTensor LookupPlan::apply_managed(const KeyedJaggedTensor& kjt, const std::vector<int64_t>& feature_keys,
                                             int64_t admit_step) const {
   const int64_t batch_size = kjt.stride();
-  const int64_t* in_offsets = kjt.offsets().data_ptr<int64_t>();
+  const int64_t* in_offsets = kjt.offsets().data();
   const bool ids64 = kjt.values().scalar_type() == at::kLong;
   const char* ids = static_cast<const char*>(kjt.values().data_ptr());
   const size_t id_bytes = ids64 ? sizeof(int64_t) : sizeof(int32_t);

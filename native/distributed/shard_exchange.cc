@@ -20,7 +20,7 @@ ShardedEmbeddingBagCollection::Received ShardedEmbeddingBagCollection::distribut
   }
   const KeyedJaggedTensor& kjt = batch.kjt();
   const int64_t B = batch.batch_size();
-  const int64_t* offsets = kjt.offsets().data_ptr<int64_t>();
+  const int64_t* offsets = kjt.offsets().data();
   const bool ids64 = kjt.values().scalar_type() == at::kLong;
   const int64_t* ids_l = ids64 ? kjt.values().data_ptr<int64_t>() : nullptr;
   const int32_t* ids_i = ids64 ? nullptr : kjt.values().data_ptr<int32_t>();

@@ -175,7 +175,7 @@ bool ShardedEmbeddingBagCollection::is_kept_forward(const KeyedJaggedTensor& kjt
     if (a.defined() != b.defined()) return false;
     return !a.defined() || (a.scalar_type() == b.scalar_type() && a.sizes() == b.sizes() && at::equal(a, b));
   };
-  return same(kept_->values, kjt.values()) && same(kept_->offsets, kjt.offsets()) &&
+  return same(kept_->values, kjt.values()) && kjt.offsets().equals(kept_->offsets) &&
          same(kept_->weights, kjt.weights());
 }
 
@@ -240,7 +240,7 @@ void ShardedEmbeddingBagCollection::forward_impl(const KeyedJaggedTensor& kjt, f
     }
     // Row-wise bags: MEAN by the global bag length, and an fp16 table's result rounded once, as the
     // unsharded kernel does.
-    const int64_t* offsets = batch.kjt().offsets().data_ptr<int64_t>();
+    const int64_t* offsets = batch.kjt().offsets().data();
     for (size_t k = 0; k < plan_.outputs().size(); ++k) {
       const OutputBlock& block = plan_.outputs()[k];
       const TableSpec& spec = plan_.tables()[block.table];
@@ -260,7 +260,7 @@ void ShardedEmbeddingBagCollection::forward_impl(const KeyedJaggedTensor& kjt, f
     }
     if (train && keeps_forward_) {
       const auto copy = [](const at::Tensor& t) { return t.defined() ? t.clone() : at::Tensor(); };
-      kept_.emplace(KeptForward{kjt.keys(), kjt.stride(), copy(kjt.values()), copy(kjt.offsets()), copy(kjt.weights()),
+      kept_.emplace(KeptForward{kjt.keys(), kjt.stride(), copy(kjt.values()), kjt.offsets().vec(), copy(kjt.weights()),
                                 std::move(in)});
     }
   } catch (...) {
@@ -300,7 +300,7 @@ int64_t ShardedEmbeddingBagCollection::backward(const KeyedJaggedTensor& kjt, co
       const float w = static_cast<float>(world_);
       for (float& x : g) x = x / w;
     }
-    const int64_t* offsets = batch.kjt().offsets().data_ptr<int64_t>();
+    const int64_t* offsets = batch.kjt().offsets().data();
     for (size_t k = 0; k < plan_.outputs().size(); ++k) {
       const OutputBlock& block = plan_.outputs()[k];
       if (placement_[block.table].kind != ShardingKind::RowWise || !block.mean) continue;

@@ -200,7 +200,9 @@ class ShardedEmbeddingBagCollection final : public EmbeddingModule {
   struct KeptForward {
     std::vector<std::string> keys;
     int64_t stride = 0;
-    at::Tensor values, offsets, weights;
+    at::Tensor values;
+    std::vector<int64_t> offsets;
+    at::Tensor weights;
     Received received;
   };
   bool keeps_forward_ = true;  // false with a data_parallel table
