@@ -21,9 +21,10 @@ namespace {
 // Lane masks for the last dim % 8 float columns: load 8 ints starting at kMask + 8 - n.
 alignas(32) const int32_t kMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
-// Pools columns [col, col + 8 * NV + tail) of one bag; `tail` < 8 is used only when Tail.
-template <int NV, bool Tail, typename Id, bool Half, bool Weighted>
-TORCHREC_AVX2 inline void pool_columns(const FeaturePlan& f, int64_t col, int tail, const Id* ids, const float* weights,
+// Pools columns [col, col + 8 * NV + tail) of one bag; `tail` < 8 is used only when Tail. Checked:
+// stops at the first id outside the table, before reading its row, and returns false.
+template <int NV, bool Tail, typename Id, bool Half, bool Weighted, bool Checked>
+TORCHREC_AVX2 inline bool pool_columns(const FeaturePlan& f, int64_t col, int tail, const Id* ids, const float* weights,
                                        int64_t begin, int64_t end, float* out, int64_t prefetch, int64_t prefetch_end) {
   constexpr int kVectors = NV > 0 ? NV : 1;
   __m256 acc[kVectors];
@@ -38,6 +39,10 @@ TORCHREC_AVX2 inline void pool_columns(const FeaturePlan& f, int64_t col, int ta
   }
 
   for (int64_t i = begin; i < end; ++i) {
+    // In the loop, not a pass of its own: the adds' latency bounds this loop, so the compare is free.
+    if constexpr (Checked) {
+      if (static_cast<uint64_t>(static_cast<int64_t>(ids[i])) >= static_cast<uint64_t>(f.num_rows)) return false;
+    }
     if (i + prefetch < prefetch_end) prefetch_row(f, ids, i + prefetch);
     const int64_t first = static_cast<int64_t>(ids[i]) * f.dim + col;
     __m256 w = _mm256_setzero_ps();
@@ -98,13 +103,14 @@ TORCHREC_AVX2 inline void pool_columns(const FeaturePlan& f, int64_t col, int ta
       _mm256_maskstore_ps(out + 8 * NV, tail_mask, x);
     }
   }
+  return true;
 }
 
 // Bags [b0, b1) of one feature. Its dim is 64 * full_blocks + 8 * NV + tail: whole 64-column blocks
 // first, then the rest in one pass. Only the first pass prefetches (it requests whole rows), up to the
-// end of this run of bags.
-template <int NV, bool Tail, typename Id, bool Half, bool Weighted>
-TORCHREC_AVX2 void pool_feature(const LookupPlan& plan, const FeaturePlan& f, int64_t b0, int64_t b1) {
+// end of this run of bags. Checked: the first pass checks each id; false at the first bad one.
+template <int NV, bool Tail, typename Id, bool Half, bool Weighted, bool Checked>
+TORCHREC_AVX2 bool pool_feature(const LookupPlan& plan, const FeaturePlan& f, int64_t b0, int64_t b1) {
   const Id* ids = static_cast<const Id*>(plan.ids);
   const float* weights = plan.weights;
   const int64_t full_blocks = f.dim / 64;
@@ -117,44 +123,65 @@ TORCHREC_AVX2 void pool_feature(const LookupPlan& plan, const FeaturePlan& f, in
     float* out = f.out + b * plan.out_width;
     int64_t pf_end = prefetch_end;
     int64_t col = 0;
-    for (int64_t k = 0; k < full_blocks; ++k, col += 64) {
-      pool_columns<8, false, Id, Half, Weighted>(f, col, 0, ids, weights, begin, end, out + col, prefetch, pf_end);
+    int64_t k = 0;
+    if constexpr (Checked) {
+      // The first pass reads every id of the bag: it alone checks them.
+      if (full_blocks > 0) {
+        if (!pool_columns<8, false, Id, Half, Weighted, true>(f, col, 0, ids, weights, begin, end, out, prefetch,
+                                                              pf_end)) {
+          return false;
+        }
+        k = 1, col = 64, pf_end = 0;
+      } else if constexpr (NV > 0 || Tail) {
+        if (!pool_columns<NV, Tail, Id, Half, Weighted, true>(f, col, tail, ids, weights, begin, end, out, prefetch,
+                                                              pf_end)) {
+          return false;
+        }
+        continue;
+      }
+    }
+    for (; k < full_blocks; ++k, col += 64) {
+      pool_columns<8, false, Id, Half, Weighted, false>(f, col, 0, ids, weights, begin, end, out + col, prefetch,
+                                                        pf_end);
       pf_end = 0;
     }
     if constexpr (NV > 0 || Tail) {
-      pool_columns<NV, Tail, Id, Half, Weighted>(f, col, tail, ids, weights, begin, end, out + col, prefetch, pf_end);
+      pool_columns<NV, Tail, Id, Half, Weighted, false>(f, col, tail, ids, weights, begin, end, out + col, prefetch,
+                                                        pf_end);
     }
   }
+  return true;
 }
 
-template <typename Id, bool Half, bool Weighted>
-TORCHREC_AVX2 void pool_feature_any_dim(const LookupPlan& plan, const FeaturePlan& f, int64_t b0, int64_t b1) {
+template <typename Id, bool Half, bool Weighted, bool Checked>
+TORCHREC_AVX2 bool pool_feature_any_dim(const LookupPlan& plan, const FeaturePlan& f, int64_t b0, int64_t b1) {
   const int nv = static_cast<int>((f.dim % 64) / 8);
   if ((f.dim & 7) == 0) {
     switch (nv) {
-      case 0: return pool_feature<0, false, Id, Half, Weighted>(plan, f, b0, b1);
-      case 1: return pool_feature<1, false, Id, Half, Weighted>(plan, f, b0, b1);
-      case 2: return pool_feature<2, false, Id, Half, Weighted>(plan, f, b0, b1);
-      case 3: return pool_feature<3, false, Id, Half, Weighted>(plan, f, b0, b1);
-      case 4: return pool_feature<4, false, Id, Half, Weighted>(plan, f, b0, b1);
-      case 5: return pool_feature<5, false, Id, Half, Weighted>(plan, f, b0, b1);
-      case 6: return pool_feature<6, false, Id, Half, Weighted>(plan, f, b0, b1);
-      default: return pool_feature<7, false, Id, Half, Weighted>(plan, f, b0, b1);
+      case 0: return pool_feature<0, false, Id, Half, Weighted, Checked>(plan, f, b0, b1);
+      case 1: return pool_feature<1, false, Id, Half, Weighted, Checked>(plan, f, b0, b1);
+      case 2: return pool_feature<2, false, Id, Half, Weighted, Checked>(plan, f, b0, b1);
+      case 3: return pool_feature<3, false, Id, Half, Weighted, Checked>(plan, f, b0, b1);
+      case 4: return pool_feature<4, false, Id, Half, Weighted, Checked>(plan, f, b0, b1);
+      case 5: return pool_feature<5, false, Id, Half, Weighted, Checked>(plan, f, b0, b1);
+      case 6: return pool_feature<6, false, Id, Half, Weighted, Checked>(plan, f, b0, b1);
+      default: return pool_feature<7, false, Id, Half, Weighted, Checked>(plan, f, b0, b1);
     }
   }
   switch (nv) {
-    case 0: return pool_feature<0, true, Id, Half, Weighted>(plan, f, b0, b1);
-    case 1: return pool_feature<1, true, Id, Half, Weighted>(plan, f, b0, b1);
-    case 2: return pool_feature<2, true, Id, Half, Weighted>(plan, f, b0, b1);
-    case 3: return pool_feature<3, true, Id, Half, Weighted>(plan, f, b0, b1);
-    case 4: return pool_feature<4, true, Id, Half, Weighted>(plan, f, b0, b1);
-    case 5: return pool_feature<5, true, Id, Half, Weighted>(plan, f, b0, b1);
-    case 6: return pool_feature<6, true, Id, Half, Weighted>(plan, f, b0, b1);
-    default: return pool_feature<7, true, Id, Half, Weighted>(plan, f, b0, b1);
+    case 0: return pool_feature<0, true, Id, Half, Weighted, Checked>(plan, f, b0, b1);
+    case 1: return pool_feature<1, true, Id, Half, Weighted, Checked>(plan, f, b0, b1);
+    case 2: return pool_feature<2, true, Id, Half, Weighted, Checked>(plan, f, b0, b1);
+    case 3: return pool_feature<3, true, Id, Half, Weighted, Checked>(plan, f, b0, b1);
+    case 4: return pool_feature<4, true, Id, Half, Weighted, Checked>(plan, f, b0, b1);
+    case 5: return pool_feature<5, true, Id, Half, Weighted, Checked>(plan, f, b0, b1);
+    case 6: return pool_feature<6, true, Id, Half, Weighted, Checked>(plan, f, b0, b1);
+    default: return pool_feature<7, true, Id, Half, Weighted, Checked>(plan, f, b0, b1);
   }
 }
 
-template <typename Id>
+// Checked: stops at the first feature run with an id outside its table and sets plan.bad_id.
+template <typename Id, bool Checked>
 TORCHREC_AVX2 void run_bags(const LookupPlan& plan, int64_t begin_bag, int64_t end_bag) {
   // Feature by feature: the code for a feature's dim and dtype is chosen once per feature, not per bag.
   for (int64_t bag = begin_bag; bag < end_bag;) {
@@ -162,18 +189,17 @@ TORCHREC_AVX2 void run_bags(const LookupPlan& plan, int64_t begin_bag, int64_t e
     const int64_t b0 = bag - fi * plan.batch;
     const int64_t b1 = end_bag - fi * plan.batch < plan.batch ? end_bag - fi * plan.batch : plan.batch;
     const FeaturePlan& f = plan.features[fi];
+    bool ok;
     if (f.half) {
-      if (plan.weights) {
-        pool_feature_any_dim<Id, true, true>(plan, f, b0, b1);
-      } else {
-        pool_feature_any_dim<Id, true, false>(plan, f, b0, b1);
-      }
+      ok = plan.weights ? pool_feature_any_dim<Id, true, true, Checked>(plan, f, b0, b1)
+                        : pool_feature_any_dim<Id, true, false, Checked>(plan, f, b0, b1);
     } else {
-      if (plan.weights) {
-        pool_feature_any_dim<Id, false, true>(plan, f, b0, b1);
-      } else {
-        pool_feature_any_dim<Id, false, false>(plan, f, b0, b1);
-      }
+      ok = plan.weights ? pool_feature_any_dim<Id, false, true, Checked>(plan, f, b0, b1)
+                        : pool_feature_any_dim<Id, false, false, Checked>(plan, f, b0, b1);
+    }
+    if (!ok) {
+      plan.bad_id->store(true, std::memory_order_relaxed);
+      return;
     }
     bag += b1 - b0;
   }
@@ -222,9 +248,17 @@ TORCHREC_AVX2 int64_t first_bad32(const int32_t* ids, int64_t begin, int64_t end
 
 TORCHREC_AVX2 void run_bags_avx2(const LookupPlan& plan, int64_t begin, int64_t end) {
   if (plan.ids_int64) {
-    run_bags<int64_t>(plan, begin, end);
+    run_bags<int64_t, false>(plan, begin, end);
   } else {
-    run_bags<int32_t>(plan, begin, end);
+    run_bags<int32_t, false>(plan, begin, end);
+  }
+}
+
+TORCHREC_AVX2 void run_bags_checked_avx2(const LookupPlan& plan, int64_t begin, int64_t end) {
+  if (plan.ids_int64) {
+    run_bags<int64_t, true>(plan, begin, end);
+  } else {
+    run_bags<int32_t, true>(plan, begin, end);
   }
 }
 

@@ -25,13 +25,17 @@ inline float widen(c10::Half x) {
   return static_cast<float>(x);
 }
 
-template <typename Id, typename Row, bool Weighted>
-void pool_bag(const FeaturePlan& f, const Id* ids, const float* weights, int64_t begin, int64_t end, float* out,
+// Checked: stops at the first id outside the table, before reading its row, and returns false.
+template <typename Id, typename Row, bool Weighted, bool Checked>
+bool pool_bag(const FeaturePlan& f, const Id* ids, const float* weights, int64_t begin, int64_t end, float* out,
               int64_t prefetch, int64_t prefetch_end) {
   const Row* rows = reinterpret_cast<const Row*>(f.rows);
   const int64_t dim = f.dim;
   std::fill(out, out + dim, 0.0f);
   for (int64_t i = begin; i < end; ++i) {
+    if constexpr (Checked) {
+      if (static_cast<uint64_t>(static_cast<int64_t>(ids[i])) >= static_cast<uint64_t>(f.num_rows)) return false;
+    }
     if (i + prefetch < prefetch_end) prefetch_row(f, ids, i + prefetch);
     const Row* row = rows + static_cast<int64_t>(ids[i]) * dim;
     if constexpr (Weighted) {
@@ -50,9 +54,11 @@ void pool_bag(const FeaturePlan& f, const Id* ids, const float* weights, int64_t
     if (f.round_half)
       for (int64_t d = 0; d < dim; ++d) out[d] = static_cast<float>(c10::Half(out[d]));
   }
+  return true;
 }
 
-template <typename Id>
+// Checked: stops at the first bag with an id outside its table and sets plan.bad_id.
+template <typename Id, bool Checked>
 void run_bags(const LookupPlan& plan, int64_t begin_bag, int64_t end_bag) {
   const Id* ids = static_cast<const Id*>(plan.ids);
   const int64_t prefetch = plan.prefetch_rows;
@@ -66,18 +72,20 @@ void run_bags(const LookupPlan& plan, int64_t begin_bag, int64_t end_bag) {
     float* out = feature.out + b * plan.out_width;
     const int64_t begin = feature.offsets[b];
     const int64_t end = feature.offsets[b + 1];
+    bool ok;
     if (feature.half) {
-      if (plan.weights) {
-        pool_bag<Id, c10::Half, true>(feature, ids, plan.weights, begin, end, out, prefetch, prefetch_end);
-      } else {
-        pool_bag<Id, c10::Half, false>(feature, ids, nullptr, begin, end, out, prefetch, prefetch_end);
-      }
+      ok = plan.weights ? pool_bag<Id, c10::Half, true, Checked>(feature, ids, plan.weights, begin, end, out, prefetch,
+                                                                 prefetch_end)
+                        : pool_bag<Id, c10::Half, false, Checked>(feature, ids, nullptr, begin, end, out, prefetch,
+                                                                  prefetch_end);
     } else {
-      if (plan.weights) {
-        pool_bag<Id, float, true>(feature, ids, plan.weights, begin, end, out, prefetch, prefetch_end);
-      } else {
-        pool_bag<Id, float, false>(feature, ids, nullptr, begin, end, out, prefetch, prefetch_end);
-      }
+      ok = plan.weights
+               ? pool_bag<Id, float, true, Checked>(feature, ids, plan.weights, begin, end, out, prefetch, prefetch_end)
+               : pool_bag<Id, float, false, Checked>(feature, ids, nullptr, begin, end, out, prefetch, prefetch_end);
+    }
+    if (!ok) {
+      plan.bad_id->store(true, std::memory_order_relaxed);
+      return;
     }
     if (++b == plan.batch) {
       b = 0;
@@ -99,9 +107,17 @@ int64_t first_bad(const Id* ids, int64_t begin, int64_t end, int64_t num_rows) {
 
 void run_bags_portable(const LookupPlan& plan, int64_t begin, int64_t end) {
   if (plan.ids_int64) {
-    run_bags<int64_t>(plan, begin, end);
+    run_bags<int64_t, false>(plan, begin, end);
   } else {
-    run_bags<int32_t>(plan, begin, end);
+    run_bags<int32_t, false>(plan, begin, end);
+  }
+}
+
+void run_bags_checked_portable(const LookupPlan& plan, int64_t begin, int64_t end) {
+  if (plan.ids_int64) {
+    run_bags<int64_t, true>(plan, begin, end);
+  } else {
+    run_bags<int32_t, true>(plan, begin, end);
   }
 }
 
@@ -148,7 +164,8 @@ int prefetch_rows() {
 }
 
 struct Isa {
-  void (*run_bags)(const LookupPlan&, int64_t, int64_t);
+  detail::RunBags run_bags;
+  detail::RunBags run_bags_checked;  // PooledBatch::check_ids
   int64_t (*first_bad)(const void*, bool, int64_t, int64_t, int64_t);
   const char* name;
 };
@@ -171,10 +188,10 @@ Isa choose_isa() {
   const bool portable = forced != nullptr && std::strcmp(forced, "portable") == 0;
 #if defined(__x86_64__) || defined(__i386__)
   if (!portable && cpu_has_avx2_f16c()) {
-    return {&detail::run_bags_avx2, &detail::first_bad_id_avx2, "avx2+f16c"};
+    return {&detail::run_bags_avx2, &detail::run_bags_checked_avx2, &detail::first_bad_id_avx2, "avx2+f16c"};
   }
 #endif
-  return {&detail::run_bags_portable, &detail::first_bad_id_portable, "portable"};
+  return {&detail::run_bags_portable, &detail::run_bags_checked_portable, &detail::first_bad_id_portable, "portable"};
 }
 
 const Isa& isa() {
@@ -186,30 +203,16 @@ void run_bags_remapped(const LookupPlan& plan, int64_t begin, int64_t end) {
   detail::run_bags_remapped(plan, begin, end, isa().run_bags);
 }
 
-// PooledBatch::check_ids: each feature's run of bags is range-checked right before it is pooled, so
-// the check reads ids the pooling then finds in cache; a run with a bad id is not pooled (its rows
-// would be out of bounds), the rest of the call still is (the caller throws anyway).
-void run_bags_checked(const LookupPlan& plan, int64_t begin, int64_t end) {
-  for (int64_t bag = begin; bag < end;) {
-    const int64_t fi = bag / plan.batch;
-    const int64_t b0 = bag - fi * plan.batch;
-    const int64_t b1 = std::min(plan.batch, end - fi * plan.batch);
-    const FeaturePlan& f = plan.features[fi];
-    if (f.remap.fn != nullptr) {
-      detail::run_bags_remapped(plan, bag, bag + (b1 - b0), isa().run_bags);  // rows come from the remap
-    } else if (isa().first_bad(plan.ids, plan.ids_int64, f.offsets[b0], f.offsets[b1], f.num_rows) >= 0) {
-      plan.bad_id->store(true, std::memory_order_relaxed);
-    } else {
-      isa().run_bags(plan, bag, bag + (b1 - b0));
-    }
-    bag += b1 - b0;
-  }
+// PooledBatch::check_ids: the pooling checks each id as it reads it (before its row). A run with a bad
+// id stops there; the caller throws, naming the id from a separate scan (find_out_of_range).
+void run_bags_checked_remapped(const LookupPlan& plan, int64_t begin, int64_t end) {
+  detail::run_bags_remapped(plan, begin, end, isa().run_bags_checked);  // remapped rows are checked too: cheap
 }
 
-// What pools a range of bags: checked plans (bad_id set) check first; plans with remapped features
-// (remap_failed set) take the remap path.
+// What pools a range of bags: checked plans (bad_id set) check as they go; plans with remapped
+// features (remap_failed set) take the remap path.
 detail::RunBags bag_runner(const LookupPlan& plan) {
-  if (plan.bad_id != nullptr) return &run_bags_checked;
+  if (plan.bad_id != nullptr) return plan.remap_failed != nullptr ? &run_bags_checked_remapped : isa().run_bags_checked;
   return plan.remap_failed != nullptr ? &run_bags_remapped : isa().run_bags;
 }
 

@@ -44,8 +44,8 @@ struct PooledBatch {
   int64_t batch = 0;                         // B
   float* out = nullptr;                      // [B][out_width]
   int64_t out_width = 0;
-  // Check the ids of features without a remap against num_rows as each run of bags is pooled (while
-  // they are in cache), instead of trusting them: no separate pass over the batch's ids.
+  // Check each id against num_rows as the pooling reads it, instead of trusting them: no separate pass
+  // over the batch's ids.
   bool check_ids = false;
 };
 

@@ -38,9 +38,13 @@ struct LookupPlan {
   std::atomic<bool>* bad_id = nullptr;        // PooledBatch::check_ids: set when a run had an id out of range
 };
 
-// Pools bags [begin, end) of `plan` into their output rows; one path per instruction set.
+// Pools bags [begin, end) of `plan` into their output rows; one path per instruction set. The checked
+// paths also check each id against its table as they read it: at the first one outside, they set
+// plan.bad_id and stop, without reading its row.
 void run_bags_portable(const LookupPlan& plan, int64_t begin, int64_t end);
 void run_bags_avx2(const LookupPlan& plan, int64_t begin, int64_t end);
+void run_bags_checked_portable(const LookupPlan& plan, int64_t begin, int64_t end);
+void run_bags_checked_avx2(const LookupPlan& plan, int64_t begin, int64_t end);
 using RunBags = void (*)(const LookupPlan&, int64_t, int64_t);
 // Bags [begin, end) of a plan with remapped features (pooled_lookup_remap.cc): those go through their
 // remap a run at a time, then `pool`; the others straight to `pool`.

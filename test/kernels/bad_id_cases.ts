@@ -3,6 +3,7 @@
  * find_out_of_range.test.ts and its child process (run_bad_id_cases.js, another instruction set).
  */
 import { EmbeddingBagCollection, KeyedJaggedTensor, TorchrecError } from '../../lib';
+import { Rng } from '../helpers/random';
 
 const ROWS = 5000;
 const BATCH = 2048;
@@ -83,3 +84,80 @@ export async function manyBagMessages(
   ebc.dispose();
   return out;
 }
+
+/**
+ * Small random batches for the check inside the pooling loop (PooledBatch::check_ids): dims below,
+ * at and above the 64-column blocks (with and without a tail, where only the first pass checks),
+ * fp16 and fp32, weighted or not, int32 or int64 ids, one bad id anywhere (first, last, mid-bag).
+ * Each batch must be rejected naming that id; the same batch with it repaired must be accepted.
+ * Returns one line per problem (none when all hold).
+ */
+export async function randomBadIdProblems(seeds: number[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const seed of seeds) {
+    const r = new Rng(seed);
+    const rows = r.int(1, 300);
+    const dims = [r.pick(DIMS), r.pick(DIMS)];
+    const weighted = r.chance(0.5);
+    const ebc = new EmbeddingBagCollection({
+      isWeighted: weighted,
+      tables: dims.map((dim, t) => ({
+        name: `t${t}`,
+        num_embeddings: rows,
+        embedding_dim: dim,
+        data_type: r.chance(0.5) ? 'fp16' : 'fp32',
+        pooling: !weighted && r.chance(0.3) ? 'MEAN' : 'SUM',
+        feature_names: [`f${t}`],
+      })),
+    });
+    const batch = r.int(1, 9);
+    const lengths = Int32Array.from({ length: 2 * batch }, () => r.int(0, 5));
+    const n = lengths.reduce((a, b) => a + b, 0);
+    if (n === 0) lengths[r.int(0, 2 * batch - 1)] = 1;
+    const total = lengths.reduce((a, b) => a + b, 0);
+    const wide = r.chance(0.5);
+    const ids = Array.from({ length: total }, () => r.int(0, rows - 1));
+    const position = r.pick([0, total - 1, r.int(0, total - 1)]);
+    const badValue = r.pick([-1, rows, rows + r.int(1, 1000), wide ? -(2 ** 40) : -(2 ** 31), 2 ** 31 - 1]);
+    const make = (bad: boolean): KeyedJaggedTensor => {
+      const values = wide ? new BigInt64Array(total) : new Int32Array(total);
+      ids.forEach((id, i) => {
+        const v = bad && i === position ? badValue : id;
+        if (values instanceof BigInt64Array) values[i] = BigInt(v);
+        else values[i] = v;
+      });
+      const weights = weighted ? Float32Array.from({ length: total }, () => r.next()) : undefined;
+      return KeyedJaggedTensor.fromLengths({ keys: ['f0', 'f1'], values, lengths, weights });
+    };
+    const label = `seed ${seed} (dims ${dims}, rows ${rows}, ${wide ? 'int64' : 'int32'}, bad ${badValue} at ${position})`;
+    const expected = `id ${badValue} at values position ${position}`;
+    const bad = make(true);
+    try {
+      ebc.forwardSync(bad);
+      problems.push(`${label}: forwardSync accepted it`);
+    } catch (e) {
+      const err = e as TorchrecError;
+      if (err.code !== 'ERR_INDEX_OUT_OF_RANGE' || !err.message.includes(expected)) {
+        problems.push(`${label}: forwardSync threw ${err.code}: ${err.message}`);
+      }
+    }
+    const asyncError = (await ebc.forward(bad).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as TorchrecError | undefined;
+    if (asyncError?.code !== 'ERR_INDEX_OUT_OF_RANGE' || !asyncError.message.includes(expected)) {
+      problems.push(`${label}: forward gave ${asyncError?.code ?? 'a result'}`);
+    }
+    try {
+      const values = ebc.forwardSync(make(false)).values();
+      if (values.length !== batch * (dims[0] + dims[1])) problems.push(`${label}: repaired batch has the wrong size`);
+    } catch (e) {
+      problems.push(`${label}: repaired batch rejected: ${(e as Error).message}`);
+    }
+    ebc.dispose();
+  }
+  return problems;
+}
+
+const DIMS = [1, 3, 8, 13, 16, 64, 72, 128, 130, 200];
+export const RANDOM_BAD_ID_SEEDS = Array.from({ length: 60 }, (_, i) => 7001 + i);

@@ -1,5 +1,5 @@
 /**
- * The id range check of a forward: the CPU store checks each run of bags as it pools it (no separate
+ * The id range check of a forward: the CPU store's pooling checks each id as it reads it (no separate
  * pass; PooledBatch::check_ids), and when one had a bad id, kernels::find_out_of_range names it: the
  * first id outside [0, num_embeddings) of the first feature that has one, with its position in the KJT's values,
  * whether the feature's ids are scanned in one pass or (from 32768 ids on) split across threads, for
@@ -10,7 +10,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { EmbeddingBagCollection, KeyedJaggedTensor, TorchrecError } from '../../lib';
-import { MANY_BAG_CASES, manyBagMessages } from './bad_id_cases';
+import { MANY_BAG_CASES, RANDOM_BAD_ID_SEEDS, manyBagMessages, randomBadIdProblems } from './bad_id_cases';
 
 const ROWS = 1000;
 
@@ -109,6 +109,10 @@ describe('many bags, ids far out of range', () => {
   });
 });
 
+test('random small batches: every dim, dtype and id width rejects its one bad id, and accepts it repaired', async () => {
+  expect(await randomBadIdProblems(RANDOM_BAD_ID_SEEDS)).toEqual([]);
+});
+
 test('the portable path (TORCHREC_CPU_KERNEL=portable) reports the same ids', () => {
   const r = spawnSync(process.execPath, [path.join(__dirname, 'run_bad_id_cases.js')], {
     env: { ...process.env, TORCHREC_CPU_KERNEL: 'portable' },
@@ -116,10 +120,14 @@ test('the portable path (TORCHREC_CPU_KERNEL=portable) reports the same ids', ()
     timeout: 120_000,
   });
   if (r.status !== 0) throw new Error(`child failed (${r.status ?? r.signal}): ${r.stderr}`);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]') as { code: string; message: string }[];
-  expect(out).toHaveLength(MANY_BAG_CASES.length);
-  out.forEach((got, i) => {
+  const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as {
+    many: { code: string; message: string }[];
+    randomProblems: string[];
+  };
+  expect(out.many).toHaveLength(MANY_BAG_CASES.length);
+  out.many.forEach((got, i) => {
     expect(got.code).toBe('ERR_INDEX_OUT_OF_RANGE');
     expect(got.message).toContain(MANY_BAG_CASES[i].expect);
   });
+  expect(out.randomProblems).toEqual([]);
 });
