@@ -34,6 +34,7 @@ CpuTableStore::CpuTableStore(const std::vector<TableSpec>& tables,
     origins_.push_back(t < origins.size() ? origins[t] : TableOrigin{static_cast<int64_t>(t), 0});
     weights_.push_back(draw_initial_table(tables_[t], seed, origins_.back()));
   }
+  table_features_ = dense_table_features(tables_, weights_, origins_);
   optimizers_.resize(tables_.size());
   for (size_t t = 0; t < optimizers.size() && t < tables_.size(); ++t) {
     if (optimizers[t]) {
@@ -42,21 +43,29 @@ CpuTableStore::CpuTableStore(const std::vector<TableSpec>& tables,
   }
 }
 
-void dense_pooled_forward(const std::vector<TableSpec>& tables, const std::vector<at::Tensor>& weights,
-                          const LookupPlan& plan, const PlannedBatch& planned, float* out,
-                          const std::vector<TableOrigin>& origins) {
+std::vector<kernels::PooledFeature> dense_table_features(const std::vector<TableSpec>& tables,
+                                                         const std::vector<at::Tensor>& weights,
+                                                         const std::vector<TableOrigin>& origins) {
+  std::vector<kernels::PooledFeature> features(tables.size());
+  for (size_t t = 0; t < tables.size(); ++t) {
+    kernels::PooledFeature& f = features[t];
+    f.rows = weights[t].data_ptr();
+    f.half = tables[t].dtype == at::kHalf;
+    f.round_half = t >= origins.size() || !origins[t].partial_sums;
+    f.num_rows = tables[t].num_embeddings;
+    f.dim = tables[t].embedding_dim;
+  }
+  return features;
+}
+
+void dense_pooled_forward(const std::vector<kernels::PooledFeature>& table_features, const LookupPlan& plan,
+                          const PlannedBatch& planned, float* out) {
   // On the stack for ordinary collections: no allocation per call (issue 19).
   c10::SmallVector<kernels::PooledFeature, 16> features(plan.outputs().size());
   for (size_t i = 0; i < plan.outputs().size(); ++i) {
     const OutputBlock& block = plan.outputs()[i];
-    const TableSpec& spec = tables[block.table];
     kernels::PooledFeature& f = features[i];
-    f.rows = weights[block.table].data_ptr();
-    f.half = spec.dtype == at::kHalf;
-    const auto t = static_cast<size_t>(block.table);
-    f.round_half = t >= origins.size() || !origins[t].partial_sums;
-    f.num_rows = spec.num_embeddings;
-    f.dim = spec.embedding_dim;
+    f = table_features[block.table];
     f.key = planned.block_key(i);
     f.mean = block.mean;
     f.out_column = block.column;
@@ -70,7 +79,7 @@ void dense_pooled_forward(const std::vector<TableSpec>& tables, const std::vecto
 }
 
 void CpuTableStore::forward(const LookupPlan& plan, const PlannedBatch& planned, float* out) const {
-  dense_pooled_forward(tables_, weights_, plan, planned, out, origins_);
+  dense_pooled_forward(table_features_, plan, planned, out);
 }
 
 void CpuTableStore::backward(const LookupPlan& plan, const PlannedBatch& planned, const float* grad,

@@ -8,6 +8,7 @@
 
 #include "core/optimizer.h"
 #include "core/table_store.h"
+#include "kernels/pooled_lookup_cpu.h"
 #include "kernels/sparse_backward_cpu.h"
 
 namespace torchrec {
@@ -17,12 +18,18 @@ namespace torchrec {
 // the table when it cannot be allocated.
 at::Tensor draw_initial_table(const TableSpec& spec, uint64_t seed, TableOrigin origin);
 
-// The pooled forward over dense [N][D] fp32/fp16 tables (weights[t] is table t's rows, contiguous,
-// on the CPU): the one forward of every store whose rows are plain host memory, owned or mapped.
-// origins[t] (when given) marks the row-wise shards whose fp16 results stay fp32 partial sums.
-void dense_pooled_forward(const std::vector<TableSpec>& tables, const std::vector<at::Tensor>& weights,
-                          const LookupPlan& plan, const PlannedBatch& planned, float* out,
-                          const std::vector<TableOrigin>& origins = {});
+// Dense [N][D] fp32/fp16 tables (weights[t] is table t's rows, contiguous, on the CPU) as the pooled
+// forward reads them: per table, the kernel feature fields that never change (rows, dtype, shape).
+// A store builds them once: its tables' memory never moves. origins[t] (when given) marks the
+// row-wise shards whose fp16 results stay fp32 partial sums.
+std::vector<kernels::PooledFeature> dense_table_features(const std::vector<TableSpec>& tables,
+                                                         const std::vector<at::Tensor>& weights,
+                                                         const std::vector<TableOrigin>& origins = {});
+
+// The pooled forward over such tables: the one forward of every store whose rows are plain host
+// memory, owned or mapped.
+void dense_pooled_forward(const std::vector<kernels::PooledFeature>& table_features, const LookupPlan& plan,
+                          const PlannedBatch& planned, float* out);
 
 class CpuTableStore final : public TableStore {
  public:
@@ -53,6 +60,7 @@ class CpuTableStore final : public TableStore {
   uint64_t seed_ = 0;
   bool stochastic_rounding_ = true;
   std::vector<at::Tensor> weights_;
+  std::vector<kernels::PooledFeature> table_features_;       // dense_table_features(weights_)
   std::vector<std::unique_ptr<TableOptimizer>> optimizers_;  // null: no optimizer
   kernels::BackwardWorkspace workspace_;                     // backward's, reused (backward holds the write lock)
 };

@@ -39,6 +39,7 @@ MappedTableStore::MappedTableStore(std::vector<TableSpec> tables, std::vector<at
       weights_(std::move(weights)),
       mappings_(std::move(mappings)),
       optimizers_(std::move(optimizers)) {
+  table_features_ = dense_table_features(tables_, weights_);
   mappings_.resize(tables_.size());
   optimizers_.resize(tables_.size());
 }
@@ -51,7 +52,7 @@ void MappedTableStore::check_intact(int64_t table, const char* what) const {
 
 void MappedTableStore::forward(const LookupPlan& plan, const PlannedBatch& batch, float* out) const {
   check_intact(-1, "forward");
-  dense_pooled_forward(tables_, weights_, plan, batch, out);
+  dense_pooled_forward(table_features_, plan, batch, out);
   // A file truncated during the lookup read zeros (file_mapping.h): the result is refused.
   check_intact(-1, "forward");
 }

@@ -14,6 +14,7 @@
 #include "core/embedding_module.h"
 #include "core/file_mapping.h"
 #include "core/table_store.h"
+#include "kernels/pooled_lookup_cpu.h"
 
 namespace torchrec {
 
@@ -53,6 +54,7 @@ class MappedTableStore final : public TableStore {
 
   std::vector<TableSpec> tables_;
   std::vector<at::Tensor> weights_;
+  std::vector<kernels::PooledFeature> table_features_;  // dense_table_features(weights_)
   std::vector<std::shared_ptr<FileMapping>> mappings_;
   std::vector<std::optional<OptimizerSpec>> optimizers_;
 };
