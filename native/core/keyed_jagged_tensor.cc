@@ -99,8 +99,18 @@ void KeyedJaggedTensor::set_offsets_from_lengths(const at::Tensor& lengths) {
   uint64_t high = 0;
   for (int64_t i = 0; i < n; ++i) high |= static_cast<uint64_t>(static_cast<int64_t>(len[i]));
   if (high <= static_cast<uint64_t>(std::numeric_limits<int32_t>::max()) && n < (int64_t{1} << 32)) {
+    // Four at a time: the running sum advances by one add per four lengths (the partial sums within a
+    // group do not wait for it), so the scan is not one long chain of dependent adds.
     int64_t sum = 0;
-    for (int64_t i = 0; i < n; ++i) off[i + 1] = sum += static_cast<int64_t>(len[i]);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const int64_t a = len[i], ab = a + len[i + 1], abc = ab + len[i + 2], abcd = abc + len[i + 3];
+      off[i + 1] = sum + a;
+      off[i + 2] = sum + ab;
+      off[i + 3] = sum + abc;
+      off[i + 4] = sum += abcd;
+    }
+    for (; i < n; ++i) off[i + 1] = sum += static_cast<int64_t>(len[i]);
     return;
   }
   for (int64_t i = 0; i < n; ++i) {
