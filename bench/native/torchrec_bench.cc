@@ -21,8 +21,8 @@
 //   core     torchrec's core EmbeddingBagCollection: KJT validation + id checks + kernel + output tensor
 //   managed-train+core  a core collection with managed ids forwarding in TRAIN mode (lookups, admissions
 //            and counts), paired with the plain core forward (partner_*; managed_remap.h's residents)
-//   core+kernel  core paired with kernel (own tables each), alternated call by call (partner_*, as
-//            kernel+ceiling): partner_over_impl_median is kernel/core
+//   core+kernel  core paired with kernel on the core's own tables, alternated call by call (partner_*,
+//            as kernel+ceiling): partner_over_impl_median is kernel/core
 //   train    core forward + fused backward with rowwise Adagrad (the train step without Node)
 //   backward the train step's fused backward + rowwise Adagrad alone (no forward: its gradient is fixed)
 //   backward+fbgemm  backward (rowwise Adagrad) paired with FBGEMM's exact CPU path on the same batches
@@ -172,7 +172,17 @@ int main(int argc, char** argv) {
                                  : bench::ceiling_supported(D);
       if (!supported) throw std::runtime_error("ceiling: unsupported dim " + std::to_string(D));
     }
-    if (wants_kernel || wants_ceiling) {
+    if (core_paired) {
+      // The kernel pools the core's own tables, so the pair's ratio does not depend on where each
+      // process's tables landed (two sets of tables moved it by +-5% between processes at M).
+      if (o.bits > 0) throw std::runtime_error("--impl core+kernel runs with float tables only");
+      ebc = std::make_unique<torchrec::EmbeddingBagCollection>(core_specs(o), false, 1);
+      for (int64_t t = 0; t < T; ++t) {
+        const void* rows = ebc->host_rows("t" + std::to_string(t));
+        if (rows == nullptr) throw std::runtime_error("core+kernel: the core's tables are not in host memory");
+        weights.push_back(at::from_blob(const_cast<void*>(rows), {o.rows, D}, o.half ? at::kHalf : at::kFloat));
+      }
+    } else if (wants_kernel || wants_ceiling) {
       for (int64_t t = 0; t < T; ++t)
         weights.push_back(o.bits > 0 ? make_quantized_table(o, t) : make_table(o, t, o.thp));
     }
@@ -272,14 +282,24 @@ int main(int argc, char** argv) {
                                " needs a build with -DTORCHREC_FBGEMM_INCLUDE=... (bench/README.md)");
 #endif
     } else if (core_paired) {
-      if (o.bits > 0) throw std::runtime_error("--impl core+kernel runs with float tables only");
-      ebc = std::make_unique<torchrec::EmbeddingBagCollection>(core_specs(o), false, 1);
       impl.call = [&](const Batches& batches, size_t k) {
         last = ebc->forward(
             torchrec::KeyedJaggedTensor::from_lengths(key_list, as_tensor(batches, k), lengths, at::Tensor(), 0));
+        last_batches = &batches, last_k = k;
       };
       impl.partner = kernel_call;
-      impl.checksum = last_sum;
+      // Same tables, same batch: the two must give the same bits (core_kernel_max_diff 0).
+      impl.checksum = [&] {
+        if (last_batches != nullptr) {
+          kernel_call(*last_batches, last_k);
+          const float* core = last.data_ptr<float>();
+          double worst = 0;
+          for (size_t i = 0; i < out.size(); ++i)
+            worst = std::max(worst, static_cast<double>(std::fabs(core[i] - out[i])));
+          extra << ",\"core_kernel_max_diff\":" << worst;
+        }
+        return last_sum();
+      };
     } else if (wants_kernel || wants_ceiling) {
       impl.call = wants_kernel ? kernel_call : ceiling_call;
       if (paired) impl.partner = ceiling_call;

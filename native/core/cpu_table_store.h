@@ -49,6 +49,7 @@ class CpuTableStore final : public TableStore {
                 const std::vector<OptimizerStep>& steps) override;
   at::Tensor read_rows(int64_t table, int64_t begin, int64_t count) const override;
   void write_rows(int64_t table, int64_t begin, const at::Tensor& rows) override;
+  const void* host_rows(int64_t table) const override { return weights_.at(table).data_ptr(); }
   at::Tensor read_state(int64_t table, size_t index) const override;
   void write_state(int64_t table, size_t index, const float* data, int64_t numel) override;
   void allocate_state(int64_t table) override;

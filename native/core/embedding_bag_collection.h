@@ -39,6 +39,8 @@ class EmbeddingBagCollection final : public EmbeddingModule {
   at::Tensor get_weights(const std::string& table) const override;
   at::Tensor read_weights(const std::string& table) const override;
   void set_weights(const std::string& table, const at::Tensor& values) override;
+  // TableStore::host_rows of `table` in the current store (a mapped restore replaces the store).
+  const void* host_rows(const std::string& table) const { return store_->host_rows(plan_.table_index(table)); }
 
   std::vector<StateTensorInfo> state_layout(const std::string& table) const override;
   at::Tensor optimizer_state(const std::string& table, const std::string& name) const override;

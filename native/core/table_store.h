@@ -46,6 +46,10 @@ class TableStore {
   // for fp16 tables).
   virtual at::Tensor read_rows(int64_t table, int64_t begin, int64_t count) const = 0;
   virtual void write_rows(int64_t table, int64_t begin, const at::Tensor& rows) = 0;
+  // Table t's rows ([N][D], stored dtype) where they lie in host memory, for reading in place with no
+  // copy (torchrec_bench pairs the bare kernel with the core on the core's own tables); null when the
+  // store keeps them elsewhere. Valid while the store lives; not ordered against writes.
+  virtual const void* host_rows(int64_t /*table*/) const { return nullptr; }
 
   // Optimizer state `index` of optimizer_state_layout(kind) for table t: a CPU float32 copy, flattened
   // ([N*D] or [N]), zeros if never allocated; and its replacement (already checked by the caller).
