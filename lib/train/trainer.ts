@@ -122,7 +122,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const agreedStop = async (): Promise<boolean> =>
     pg ? (await pg.allreduce(Float32Array.of(stopRequested ? 1 : 0)))[0] > 0 : stopRequested;
 
+  // This rank saw SIGINT. Only the handler sets it: a signal that lands while the ranks agree is
+  // kept for the next agreement, not overwritten by this one's answer.
   let stopRequested = false;
+  // The ranks agreed to stop after the current step.
+  let stopping = false;
   const onSigint = (): void => {
     if (stopRequested) {
       // A second Ctrl-C means "now": fall back to Node's default, which ends the process.
@@ -142,7 +146,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let windowExamples = 0;
   reporter.start(total, step);
   try {
-    while (step < total && !(stopRequested = await agreedStop())) {
+    while (step < total && !(stopping = await agreedStop())) {
       const r = await o.trainStep(step);
       step++;
       lastLoss = r.loss;
@@ -170,7 +174,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       if (ckptEvery !== undefined && step % ckptEvery === 0 && step < total) await snapshot();
     }
-    if (o.evaluate && !stopRequested) {
+    if (o.evaluate && !stopping) {
       lastEval = await o.evaluate();
       reporter.log({ event: 'eval', step, ...lastEval });
     }
@@ -180,7 +184,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     if (o.handleSigint) process.removeListener('SIGINT', onSigint);
     reporter.stop();
   }
-  const stoppedBy = stopRequested ? 'signal' : 'done';
+  const stoppedBy = stopping ? 'signal' : 'done';
   reporter.log({ event: 'done', step, walltime: walltime(), stopped_by: stoppedBy });
   return { step, walltime: walltime(), resumedFrom, stoppedBy, lastLoss, lastEval };
 }

@@ -1,7 +1,16 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'fs';
 
 import * as path from 'path';
-import { JsonLinesReporter, KeyedJaggedTensor, LargeEmbeddings, LogRecord, train, TrainOptions } from '../../lib';
+import {
+  JsonLinesReporter,
+  KeyedJaggedTensor,
+  LargeEmbeddings,
+  LogRecord,
+  ProcessGroup,
+  train,
+  TrainableModule,
+  TrainOptions,
+} from '../../lib';
 import { tmpDir } from '../helpers/tmp';
 
 const ROWS = 6;
@@ -148,6 +157,45 @@ describe('train', () => {
     expect(Array.from(fresh.ebc.getWeights('item'))).toEqual(Array.from(atStop));
     model.ebc.dispose();
     fresh.ebc.dispose();
+  });
+
+  it('keeps a SIGINT that lands while the ranks agree whether to stop, and stops after the next step', async () => {
+    // A real one-rank process group whose third agreement is still in flight when the signal comes: the
+    // answer it brings back (nobody asked to stop) must not erase the request.
+    const pg = await ProcessGroup.init({ worldSize: 1, rank: 0, masterPort: 0, timeoutMs: 5000 });
+    let agreements = 0;
+    const signalled = {
+      rank: pg.rank,
+      barrier: () => pg.barrier(),
+      allreduce: (x: Float32Array) => {
+        const answer = pg.allreduce(x);
+        if (++agreements === 3) process.emit('SIGINT');
+        return answer;
+      },
+    } as unknown as ProcessGroup;
+    const model = makeModel();
+    const sharded: TrainableModule = {
+      get step() {
+        return model.step;
+      },
+      setStep: (s) => model.setStep(s),
+      saveSnapshot: (dir, extra) => model.saveSnapshot(dir, extra),
+      restoreSnapshot: (dir) => model.restoreSnapshot(dir),
+      processGroup: signalled,
+    };
+    try {
+      const r = await train({
+        ...base(model, tmp(), { numTrainSteps: 1000, checkpointEveryN: 500 }),
+        model: sharded,
+        tablesToLog: undefined,
+        reporter: capture().reporter,
+      });
+      expect(r).toMatchObject({ step: 3, stoppedBy: 'signal' });
+      expect(agreements).toBe(4);
+    } finally {
+      model.ebc.dispose();
+      pg.destroy();
+    }
   });
 
   it('fails with ERR_CHECKPOINT before any step when save_dir is not writable', async () => {
