@@ -18,14 +18,14 @@ constexpr size_t kSmallHostBytes = size_t{64} << 10;
 // Every block starts with its capacity; the tensor's data follows, 16-byte aligned like malloc's.
 constexpr size_t kHeaderBytes = 16;
 
-// The last block this thread freed, kept for its next result. glibc's per-thread cache stops at about
-// 1 KiB, so a result of a few KiB (S's is 8) went through its bins: a malloc and a free of ~30 ns
-// each on the bench machine, on every call, since each call's result is freed as the next is made.
-// One block per thread, at most kSmallHostBytes: what a thread holds beyond its live tensors.
 // Set once this thread's SpareBlock is destroyed (thread exit), so a tensor freed later in the thread's
 // teardown goes straight to free(). Trivially destructible, so it stays readable until the end.
 thread_local bool spare_gone = false;
 
+// The last block this thread freed, kept for its next result. glibc's per-thread cache stops at about
+// 1 KiB, so a result of a few KiB (S's is 8) went through its bins: a malloc and a free of ~30 ns
+// each on the bench machine, on every call, since each call's result is freed as the next is made.
+// One block per thread, at most kSmallHostBytes: what a thread holds beyond its live tensors.
 struct SpareBlock {
   void* block = nullptr;
   ~SpareBlock() {

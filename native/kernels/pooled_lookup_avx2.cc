@@ -41,7 +41,7 @@ TORCHREC_AVX2 inline bool pool_columns(const FeaturePlan& f, int64_t col, int ta
   for (int64_t i = begin; i < end; ++i) {
     // In the loop, not a pass of its own: the adds' latency bounds this loop, so the compare is free.
     if constexpr (Checked) {
-      if (static_cast<uint64_t>(static_cast<int64_t>(ids[i])) >= static_cast<uint64_t>(f.num_rows)) return false;
+      if (id_out_of_range(f, ids[i])) return false;
     }
     if (i + prefetch < prefetch_end) prefetch_row(f, ids, i + prefetch);
     const int64_t first = static_cast<int64_t>(ids[i]) * f.dim + col;

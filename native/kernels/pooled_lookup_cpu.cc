@@ -34,7 +34,7 @@ bool pool_bag(const FeaturePlan& f, const Id* ids, const float* weights, int64_t
   std::fill(out, out + dim, 0.0f);
   for (int64_t i = begin; i < end; ++i) {
     if constexpr (Checked) {
-      if (static_cast<uint64_t>(static_cast<int64_t>(ids[i])) >= static_cast<uint64_t>(f.num_rows)) return false;
+      if (id_out_of_range(f, ids[i])) return false;
     }
     if (i + prefetch < prefetch_end) prefetch_row(f, ids, i + prefetch);
     const Row* row = rows + static_cast<int64_t>(ids[i]) * dim;

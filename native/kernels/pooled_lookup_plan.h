@@ -38,6 +38,13 @@ struct LookupPlan {
   std::atomic<bool>* bad_id = nullptr;        // PooledBatch::check_ids: set when a run had an id out of range
 };
 
+// PooledBatch::check_ids's rule, for the checked pooling loops: `id` is not a row of `f`'s table
+// (negative ids wrap to huge unsigned values, so one compare covers both ends).
+template <typename Id>
+__attribute__((always_inline)) inline bool id_out_of_range(const FeaturePlan& f, Id id) {
+  return static_cast<uint64_t>(static_cast<int64_t>(id)) >= static_cast<uint64_t>(f.num_rows);
+}
+
 // Pools bags [begin, end) of `plan` into their output rows; one path per instruction set. The checked
 // paths also check each id against its table as they read it: at the first one outside, they set
 // plan.bad_id and stop, without reading its row.
